@@ -1,0 +1,344 @@
+"""Local content-addressed store: ``<root>/ab/<62 hex>`` holds the bytes whose sha256 is abab….
+
+Invariants (docs/format.md, "Object store"):
+- An object's name is the sha256 of its raw bytes; the file is read-only and never modified.
+- Bytes are staged in a temporary file on the same filesystem and renamed into place, so a
+  name never points at partial content. A killed writer leaves at most a stray temp file.
+- An existing object is never rewritten; putting it again refreshes its mtime, which keeps a
+  concurrent ``gc`` (which spares young objects) from deleting it under a new reference.
+- Durable before named: callers run :meth:`ObjectStore.sync` (one syncfs) before any
+  manifest or ref names the objects they put.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from folio._fs import remove_readonly, syncfs, temp_name
+from folio.errors import CorruptObjectError, FolioError, MissingObjectError, ObjectError
+from folio.hashing import CHUNK
+
+_OID = re.compile(r"[0-9a-f]{64}\Z")
+SMALL_FILE = 4 << 20  # read whole: hash first, then write only if the object is new
+FICLONE = 0x40049409  # linux/fs.h: share extents instead of copying (btrfs, xfs)
+_CHANGE_RETRIES = 3
+
+
+def is_oid(value: object) -> bool:
+    """True for a well-formed object id: 64 lowercase hex digits."""
+    return isinstance(value, str) and _OID.match(value) is not None
+
+
+class VerifyingReader:
+    """A read-only file object that hashes what it reads and fails at EOF on a mismatch.
+
+    Only a reader that reaches the end can vouch for the bytes; partial readers must
+    use :meth:`ObjectStore.read_bytes` instead.
+    """
+
+    def __init__(self, path: Path, oid: str, label: str) -> None:
+        self._file = open(path, "rb")  # noqa: SIM115 - closed by close()/__exit__
+        self._hash = hashlib.sha256()
+        self._oid = oid
+        self._label = label
+        self._checked = False
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._file.read(size)
+        if data:
+            self._hash.update(data)
+        elif size != 0:
+            self._check()
+        return data
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        n = self._file.readinto(buffer)
+        if n:
+            self._hash.update(memoryview(buffer)[:n])
+        else:
+            self._check()
+        return n or 0
+
+    def _check(self) -> None:
+        if self._checked:
+            return
+        self._checked = True
+        got = self._hash.hexdigest()
+        if got != self._oid:
+            raise CorruptObjectError(
+                f"object {self._oid[:12]} is corrupt (its bytes hash to {got[:12]})",
+                path=self._label, expected=self._oid, got=got)
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> VerifyingReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ObjectStore:
+    """Objects under ``root``; staging files under ``staging`` (same filesystem)."""
+
+    def __init__(self, root: Path, staging: Path) -> None:
+        self.root = root
+        self.staging = staging
+        self._made_dirs: set[str] = set()
+        self._dirty = False
+
+    # -- naming ---------------------------------------------------------------------------
+    def path(self, oid: str) -> Path:
+        if not is_oid(oid):
+            raise ObjectError(f"not an object id: {oid!r}")
+        return self.root / oid[:2] / oid[2:]
+
+    def has(self, oid: str) -> bool:
+        return os.path.exists(self.path(oid))
+
+    def size(self, oid: str) -> int:
+        return os.stat(self.path(oid)).st_size
+
+    def iter_oids(self) -> Iterator[str]:
+        """Every object id present (ignores staging and foreign files)."""
+        if not self.root.is_dir():
+            return
+        for fan in sorted(os.listdir(self.root)):
+            if len(fan) != 2:
+                continue
+            with os.scandir(self.root / fan) as it:
+                for entry in it:
+                    oid = fan + entry.name
+                    if is_oid(oid):
+                        yield oid
+
+    # -- writing --------------------------------------------------------------------------
+    def _prepare(self, oid: str) -> Path:
+        fan = oid[:2]
+        if fan not in self._made_dirs:
+            (self.root / fan).mkdir(parents=True, exist_ok=True)
+            self._made_dirs.add(fan)
+        return self.root / fan / oid[2:]
+
+    def _new_staging_file(self) -> tuple[Path, int]:
+        self.staging.mkdir(parents=True, exist_ok=True)
+        tmp = temp_name(self.staging)
+        # Read-only from birth: the object is never visible at its final name writable.
+        return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+
+    def _publish(self, tmp: Path, oid: str) -> None:
+        """Rename a complete staging file to its object name, or drop it if already there."""
+        final = self._prepare(oid)
+        if os.path.exists(final):
+            remove_readonly(tmp)
+            self._touch(final)
+            return
+        os.replace(tmp, final)
+        self._dirty = True
+
+    @staticmethod
+    def _touch(final: Path) -> None:
+        # Refresh mtime so gc's grace period protects an object that is referenced anew.
+        with contextlib.suppress(OSError):
+            os.utime(final)
+
+    def put_bytes(self, data: bytes | memoryview, oid: str | None = None) -> str:
+        """Store ``data``; return its object id."""
+        oid = oid or hashlib.sha256(data).hexdigest()
+        final = self._prepare(oid)
+        if os.path.exists(final):
+            self._touch(final)
+            return oid
+        tmp, fd = self._new_staging_file()
+        try:
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
+            self._publish(tmp, oid)
+        except BaseException:
+            remove_readonly(tmp)
+            raise
+        return oid
+
+    def put_file(self, src: str | Path, *, store_copy: bool = True) -> tuple[str, int]:
+        """Hash ``src`` in one pass and, with ``store_copy``, store it. Returns (oid, size)."""
+        oid, size, _ = self.put_file_stat(src, store_copy=store_copy)
+        return oid, size
+
+    def put_file_stat(self, src: str | Path, *,
+                      store_copy: bool = True) -> tuple[str, int, os.stat_result]:
+        """Like :meth:`put_file`, also returning the stat the bytes belong to.
+
+        A file that changes while it is read is read again (a few times), so an object is
+        never recorded for bytes that were not the file's content at one moment, and the
+        returned stat is the one taken before reading (safe to cache).
+        """
+        for _ in range(_CHANGE_RETRIES):
+            result = self._put_file_once(src, store_copy)
+            if result is not None:
+                return result
+        raise FolioError("file keeps changing while folio reads it; try again when it is quiet",
+                         path=src)
+
+    def _put_file_once(self, src: str | Path,
+                       store_copy: bool) -> tuple[str, int, os.stat_result] | None:
+        with open(src, "rb", buffering=0) as f:
+            before = os.fstat(f.fileno())
+            if before.st_size <= SMALL_FILE:
+                data = f.read()
+                if not _unchanged(before, os.fstat(f.fileno()), len(data)):
+                    return None
+                oid = hashlib.sha256(data).hexdigest()
+                if store_copy:
+                    self.put_bytes(data, oid)
+                return oid, len(data), before
+            if not store_copy:
+                oid, size = _hash_stream(f)
+                if not _unchanged(before, os.fstat(f.fileno()), size):
+                    return None
+                return oid, size, before
+            result = self._put_large(f, before)
+            return None if result is None else (*result, before)
+
+    def _put_large(self, f: object, before: os.stat_result) -> tuple[str, int] | None:
+        src_fd = f.fileno()  # type: ignore[attr-defined]
+        tmp, fd = self._new_staging_file()
+        try:
+            try:
+                if _try_reflink(src_fd, fd):
+                    os.lseek(src_fd, 0, os.SEEK_SET)
+                    oid, size = _hash_stream(f)
+                else:
+                    oid, size = _copy_hashing(f, fd)
+            finally:
+                os.close(fd)
+            if not _unchanged(before, os.fstat(src_fd), size):
+                remove_readonly(tmp)
+                return None
+            self._publish(tmp, oid)
+        except BaseException:
+            remove_readonly(tmp)
+            raise
+        return oid, size
+
+    def put_stream(self, reader: object, expected_oid: str, label: str | None = None) -> None:
+        """Store bytes read from ``reader`` (``readinto``) that must hash to ``expected_oid``.
+
+        Used for downloads: a mismatch raises CorruptObjectError and nothing enters the store.
+        """
+        if self.has(expected_oid):
+            self._touch(self.path(expected_oid))
+            return
+        tmp, fd = self._new_staging_file()
+        try:
+            try:
+                got, _ = _copy_hashing(reader, fd)
+            finally:
+                os.close(fd)
+            if got != expected_oid:
+                raise CorruptObjectError(
+                    f"received bytes hash to {got[:12]}, not {expected_oid[:12]}",
+                    path=label or expected_oid, expected=expected_oid, got=got)
+            self._publish(tmp, expected_oid)
+        except BaseException:
+            remove_readonly(tmp)
+            raise
+
+    def sync(self) -> None:
+        """Make every object put so far durable (one syncfs), before anything names them."""
+        if self._dirty:
+            syncfs(self.root)
+            self._dirty = False
+
+    # -- reading --------------------------------------------------------------------------
+    def open_verified(self, oid: str, label: str | None = None) -> VerifyingReader:
+        """Open for a streaming read that raises CorruptObjectError at EOF on a mismatch."""
+        path = self.path(oid)
+        try:
+            return VerifyingReader(path, oid, label or str(path))
+        except FileNotFoundError:
+            raise self.missing([oid], label) from None
+
+    def read_bytes(self, oid: str, label: str | None = None) -> bytes:
+        """All bytes of an object, checked against its id in the same pass."""
+        with self.open_verified(oid, label) as reader:
+            data = reader.read()
+            reader.read()  # EOF: triggers the check
+        return data
+
+    def verify(self, oid: str) -> bool:
+        """Rehash one object; False if corrupt or missing."""
+        try:
+            with open(self.path(oid), "rb", buffering=0) as f:
+                got, _ = _hash_stream(f)
+        except FileNotFoundError:
+            return False
+        return got == oid
+
+    def missing(self, oids: list[str], label: str | None = None) -> MissingObjectError:
+        from folio.errors import summarize_paths
+
+        shown = summarize_paths([o[:12] for o in oids])
+        return MissingObjectError(
+            f"{len(oids)} object(s) not in the local store ({shown}); "
+            "run `folio pull` to fetch them",
+            path=label, oids=oids)
+
+    def delete(self, oid: str) -> None:
+        remove_readonly(self.path(oid))
+
+
+def _unchanged(before: os.stat_result, after: os.stat_result, size_read: int) -> bool:
+    return (before.st_size == after.st_size == size_read
+            and before.st_mtime_ns == after.st_mtime_ns)
+
+
+def _hash_stream(f: object) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    while n := f.readinto(buf):  # type: ignore[attr-defined]
+        h.update(view[:n])
+        size += n
+    return h.hexdigest(), size
+
+
+def _copy_hashing(f: object, fd: int) -> tuple[str, int]:
+    """Read, hash and write each chunk once: memory stays at one chunk for any file size."""
+    h = hashlib.sha256()
+    size = 0
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    while n := f.readinto(buf):  # type: ignore[attr-defined]
+        chunk = view[:n]
+        h.update(chunk)
+        while chunk:
+            chunk = chunk[os.write(fd, chunk):]
+        size += n
+    return h.hexdigest(), size
+
+
+def _try_reflink(src_fd: int, dst_fd: int) -> bool:
+    try:
+        fcntl.ioctl(dst_fd, FICLONE, src_fd)
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL,
+                         errno.ENOSYS, errno.EPERM, errno.EBADF):
+            return False
+        raise
+    return True

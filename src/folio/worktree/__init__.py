@@ -1,0 +1,1 @@
+"""The working tree: stat cache, scanning and status, materializing files on checkout."""

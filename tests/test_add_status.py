@@ -1,0 +1,203 @@
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from tests.conftest import age, git, write
+
+from folio.errors import NotARepositoryError, OverlapError, PathError
+from folio.repo import Repo
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_init_is_idempotent_and_registers_the_diff_driver(git_repo: Path) -> None:
+    Repo.init(git_repo)
+    config = (git_repo / ".folio/config.toml").read_text()
+    Repo.init(git_repo)
+    assert (git_repo / ".folio/config.toml").read_text() == config
+    assert git(git_repo, "config", "diff.folio.textconv").stdout.strip() == "folio textconv"
+    assert "diff=folio" in (git_repo / ".folio/.gitattributes").read_text()
+    assert "/objects/" in (git_repo / ".folio/.gitignore").read_text()
+
+
+def test_init_outside_git_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(NotARepositoryError, match="not inside a git work tree"):
+        Repo.init(tmp_path)
+
+
+def test_add_stores_every_file_and_writes_a_sorted_manifest(repo: Repo) -> None:
+    root = repo.root
+    write(root / "data/b.csv", "b")
+    write(root / "data/a/x.bin", os.urandom(5000))
+    [result] = repo.add(["data"])
+    assert result.files == 2 and result.changed
+    manifest = repo.read_manifest("data")
+    assert list(manifest.entries) == ["a/x.bin", "b.csv"]
+    for entry in manifest.entries.values():
+        assert repo.store.read_bytes(entry.sha256) == (root / "data" / entry.path).read_bytes()
+    assert "/data" in (root / ".gitignore").read_text().splitlines()
+    # git sees the manifest but not the data
+    untracked = git(root, "status", "--porcelain", "--untracked-files=all").stdout
+    assert ".folio/manifests/data.folio" in untracked and "data/b.csv" not in untracked
+
+
+def test_readd_of_unchanged_data_writes_nothing(repo: Repo) -> None:
+    write(repo.root / "data/a", "1")
+    repo.add(["data"])
+    manifest = repo.manifest_path("data")
+    before = manifest.stat()
+    age(repo.root / "data/a")
+    [again] = repo.add(["data"])
+    assert not again.changed
+    after = manifest.stat()
+    assert (before.st_ino, before.st_mtime_ns) == (after.st_ino, after.st_mtime_ns)
+
+
+def test_status_after_modify_add_delete(repo: Repo) -> None:
+    root = repo.root
+    for name in ("keep", "edit", "gone"):
+        write(root / "data" / name, name)
+    repo.add(["data"])
+    assert all(s.clean for s in repo.status())
+    write(root / "data/edit", "edited")
+    write(root / "data/new", "new")
+    (root / "data/gone").unlink()
+    [s] = repo.status()
+    assert (s.modified, s.added, s.deleted) == (["edit"], ["new"], ["gone"])
+
+
+def test_status_uses_the_stat_cache_and_does_not_rehash(repo: Repo) -> None:
+    write(repo.root / "data/f", "content")
+    age(repo.root / "data/f")
+    repo.add(["data"])
+    hashed = []
+    original = repo.store.put_file_stat
+    repo.store.put_file_stat = lambda *a, **k: hashed.append(a) or original(*a, **k)  # type: ignore
+    assert repo.status()[0].clean
+    assert hashed == []
+
+
+def test_racy_clean_same_size_edit_is_detected(repo: Repo) -> None:
+    """A same-size rewrite keeping size and mtime is caught when the mtime is not older
+    than the cache (git's racy-git rule)."""
+    path = write(repo.root / "data/f", "aaaa")
+    repo.add(["data"])
+    st = path.stat()
+    path.write_text("bbbb")
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # same size, same mtime
+    [s] = repo.status()
+    assert s.modified == ["f"]
+
+
+def test_touched_but_identical_file_is_not_modified(repo: Repo) -> None:
+    path = write(repo.root / "data/f", "same")
+    repo.add(["data"])
+    os.utime(path, None)
+    assert repo.status()[0].clean
+
+
+def test_single_file_target_and_glob(repo: Repo) -> None:
+    write(repo.root / "models/m1.bin", "1")
+    write(repo.root / "models/m2.bin", "2")
+    results = repo.add(["models/*.bin"])
+    assert [r.target for r in results] == ["models/m1.bin", "models/m2.bin"]
+    m = repo.read_manifest("models/m1.bin")
+    assert m.kind == "file" and list(m.entries) == ["m1.bin"]
+    write(repo.root / "models/m1.bin", "changed")
+    statuses = {s.target: s for s in repo.status()}
+    assert statuses["models/m1.bin"].modified == ["m1.bin"]
+    assert statuses["models/m2.bin"].clean
+
+
+def test_no_copy_records_hash_only(repo: Repo) -> None:
+    write(repo.root / "big/f", "payload")
+    repo.add(["big"], store_copy=False)
+    entry = repo.read_manifest("big").entries["f"]
+    assert not entry.stored and not repo.store.has(entry.sha256)
+    assert repo.status()[0].clean
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("../outside", "outside the repository"),
+    ("/etc", "outside the repository"),
+    (".git", "inside .git/"),
+    (".folio/config.toml", "inside .folio/"),
+    ("nope", "does not exist"),
+])
+def test_add_refusals(repo: Repo, bad: str, message: str) -> None:
+    (repo.root.parent / "outside").mkdir(exist_ok=True)
+    with pytest.raises(PathError, match=message):
+        repo.add([bad])
+
+
+def test_overlapping_targets_are_refused(repo: Repo) -> None:
+    write(repo.root / "data/raw/a", "a")
+    repo.add(["data/raw"])
+    with pytest.raises(OverlapError, match="inside the tracked target data/raw"):
+        repo.add(["data/raw/a"])
+    with pytest.raises(OverlapError, match="contains the tracked target data/raw"):
+        repo.add(["data"])
+
+
+def test_symlink_out_of_the_repo_is_refused(repo: Repo, tmp_path: Path) -> None:
+    secret = write(tmp_path / "secret.txt", "secret")
+    (repo.root / "data").mkdir()
+    os.symlink(secret, repo.root / "data/link")
+    with pytest.raises(PathError, match="symlink that leads outside"):
+        repo.add(["data"])
+    os.symlink(tmp_path, repo.root / "dirlink")
+    with pytest.raises(PathError, match="outside the repository"):
+        repo.add(["dirlink/secret.txt"])
+    assert not repo.targets()
+
+
+def test_symlink_inside_is_recorded_as_a_link(repo: Repo) -> None:
+    write(repo.root / "data/real.txt", "x")
+    os.symlink("real.txt", repo.root / "data/alias")
+    repo.add(["data"])
+    entry = repo.read_manifest("data").entries["alias"]
+    assert entry.link == "real.txt" and entry.sha256 is None
+    assert repo.status()[0].clean
+
+
+def test_gitignore_escapes_special_names(repo: Repo) -> None:
+    write(repo.root / "we[ir]d*#/f", "x")
+    repo.add(["we[ir]d*#"])
+    assert "/we\\[ir]d\\*#" in (repo.root / ".gitignore").read_text().splitlines()
+    porcelain = git(repo.root, "status", "--porcelain", "--untracked-files=all").stdout
+    assert "we[ir]d*#/f" not in porcelain and ".folio/manifests/we[ir]d*#.folio" in porcelain
+
+
+def test_non_utf8_file_name_is_a_clear_error(repo: Repo) -> None:
+    d = repo.root / "data"
+    d.mkdir()
+    (d / "ok").write_text("x")
+    with open(os.path.join(os.fsencode(d), b"bad\xff"), "wb") as f:
+        f.write(b"x")
+    with pytest.raises(Exception, match="not valid UTF-8"):
+        repo.add(["data"])
+
+
+def test_fresh_clone_status_works_without_init(repo: Repo, tmp_path: Path) -> None:
+    write(repo.root / "data/a", "a")
+    repo.add(["data"])
+    git(repo.root, "add", ".")
+    git(repo.root, "commit", "-q", "-m", "data")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo.root), str(clone))
+    [s] = Repo(clone).status()
+    assert s.deleted == ["a"]  # data not fetched yet, reported, not an error
+
+
+def test_manifest_json_lines_are_committed_text(repo: Repo) -> None:
+    write(repo.root / "data/a.csv", "1,2\n")
+    repo.add(["data"])
+    lines = repo.manifest_path("data").read_text().splitlines()
+    assert json.loads(lines[0]) == {"folio": 1, "kind": "dir", "target": "data"}
+    assert json.loads(lines[1])["path"] == "a.csv"

@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import json
+import string
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from folio import manifest as mf
+from folio.errors import FormatVersionError, ManifestError
+from folio.manifest import Entry, Manifest
+
+SHA = "a" * 64
+name_chars = st.characters(blacklist_categories=("Cs",), blacklist_characters="/\x00")
+component = st.text(name_chars, min_size=1, max_size=12).filter(
+    lambda s: s not in (".", "..") and s.lower() != ".git")
+rel_paths = st.lists(component, min_size=1, max_size=4).map("/".join)
+entries = st.builds(
+    lambda size, sha, kind, stored, meta: (size, sha, kind, stored, meta),
+    st.integers(0, 2**50), st.text("0123456789abcdef", min_size=64, max_size=64),
+    st.none() | st.sampled_from(["pandas", "numpy", "json"]), st.booleans(),
+    st.none() | st.dictionaries(st.text(string.ascii_letters, min_size=1), st.integers(),
+                                max_size=3),
+)
+
+
+def _roundtrip(manifest: Manifest) -> Manifest:
+    files = mf.dump(manifest)
+    main = mf.manifest_relpath(manifest.target)
+    return mf.parse(files[main], main, files.__getitem__, manifest.target)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(rel_paths, entries, max_size=40), rel_paths)
+def test_dump_then_parse_is_identity(tree: dict, target: str) -> None:
+    m = Manifest(target, "dir")
+    for path, (size, sha, kind, stored, meta) in tree.items():
+        m.entries[path] = Entry(path, size, sha, kind, stored, meta=meta or None)
+    back = _roundtrip(m)
+    assert back == m
+    # and the encoding is canonical: dumping the parsed manifest gives the same bytes
+    assert mf.dump(back) == mf.dump(m)
+
+
+def test_names_with_newlines_spaces_and_unicode_round_trip() -> None:
+    m = Manifest("data", "dir")
+    for p in ["a b/c d.csv", "line\nbreak.txt", "ünï/cødé.bin", "tab\there", '"quoted"']:
+        m.entries[p] = Entry(p, 1, SHA)
+    data = mf.dump(m)["data.folio"]
+    assert data.count(b"\n") == 6  # header + 5 entries: the newline in a name is escaped
+    assert _roundtrip(m) == m
+
+
+def test_large_target_is_sharded_and_one_change_rewrites_one_shard() -> None:
+    m = Manifest("big", "dir")
+    for i in range(20_000):
+        p = f"d{i // 100:03}/f{i:05}.bin"
+        m.entries[p] = Entry(p, i, SHA)
+    before = mf.dump(m)
+    assert len(before) > 10  # main index + shards
+    assert all(v.count(b"\n") <= mf.SHARD_MAX + 1 for v in before.values())
+    m.entries["d100/f10000.bin"] = Entry("d100/f10000.bin", 7, "b" * 64)
+    after = mf.dump(m)
+    changed = {k for k in after if before.get(k) != after[k]}
+    assert changed == {"big.folio", next(k for k in changed if k != "big.folio")}
+    assert len(changed) == 2
+    assert _roundtrip(m) == m
+
+
+def test_symlink_and_hash_only_entries() -> None:
+    m = Manifest("d", "dir", {"l": Entry("l", link="x/y"), "n": Entry("n", 3, SHA, stored=False)})
+    text = mf.dump(m)["d.folio"].decode()
+    assert '{"path":"l","link":"x/y"}' in text
+    assert '"stored":false' in text
+    assert _roundtrip(m) == m
+
+
+def _parse(text: str | bytes) -> Manifest:
+    data = text.encode() if isinstance(text, str) else text
+    return mf.parse(data, ".folio/manifests/d.folio")
+
+
+HEADER = '{"folio":1,"kind":"dir","target":"d"}\n'
+
+
+@pytest.mark.parametrize("body, message, line", [
+    ('{"path":"../x","size":1,"sha256":"%s"}\n' % SHA, "'..' components", 2),
+    ('{"path":"/etc/passwd","size":1,"sha256":"%s"}\n' % SHA, "absolute", 2),
+    ('{"path":".git/hooks/pre-commit","size":1,"sha256":"%s"}\n' % SHA, "'.git'", 2),
+    ('{"path":"a//b","size":1,"sha256":"%s"}\n' % SHA, "empty", 2),
+    ('{"path":"a","size":1,"sha256":"xyz"}\n', "64 lowercase hex", 2),
+    ('{"path":"a","size":-1,"sha256":"%s"}\n' % SHA, "non-negative", 2),
+    ('{"path":"b","size":1,"sha256":"%s"}\n{"path":"a","size":1,"sha256":"%s"}\n' % (SHA, SHA),
+     "out of order", 3),
+    ('{"path":"a","size":1,"sha256":"%s"}\n{"path":"a","size":1,"sha256":"%s"}\n' % (SHA, SHA),
+     "duplicate path", 3),
+    ('{"path":"a","size":1,"sha256"\n', "not a JSON line", 2),
+    ('[1,2]\n', "must be a JSON object", 2),
+])
+def test_hostile_or_broken_entries_name_file_and_line(body: str, message: str, line: int) -> None:
+    with pytest.raises(ManifestError) as err:
+        _parse(HEADER + body)
+    assert message in str(err.value)
+    assert str(err.value).startswith(f".folio/manifests/d.folio:{line}: ")
+    assert "\n" not in str(err.value)
+
+
+def test_truncated_manifest_is_refused() -> None:
+    full = HEADER + '{"path":"a","size":1,"sha256":"%s"}\n' % SHA
+    with pytest.raises(ManifestError, match="truncated"):
+        _parse(full[:-5])
+    with pytest.raises(ManifestError, match="empty"):
+        _parse("")
+
+
+def test_unknown_major_version_is_refused_clearly() -> None:
+    with pytest.raises(FormatVersionError, match="version 2 is not supported"):
+        _parse('{"folio":2,"kind":"dir","target":"d"}\n')
+
+
+def test_oversized_line_is_refused_with_its_line_number() -> None:
+    huge = json.dumps({"path": "a", "size": 1, "sha256": SHA, "meta": {"x": "y" * (mf.MAX_LINE)}})
+    with pytest.raises(ManifestError, match="longer than") as err:
+        _parse(HEADER + huge + "\n")
+    assert err.value.line == 2
+
+
+def test_truncated_shard_is_detected_by_the_index_count() -> None:
+    m = Manifest("big", "dir")
+    for i in range(5000):
+        m.entries[f"f{i:05}"] = Entry(f"f{i:05}", 1, SHA)
+    files = mf.dump(m)
+    shard = next(k for k in files if k != "big.folio")
+    lines = files[shard].splitlines(keepends=True)
+    files[shard] = b"".join(lines[:-3])  # cut at a line boundary
+    with pytest.raises(ManifestError, match="index says"):
+        mf.parse(files["big.folio"], "big.folio", files.__getitem__)
