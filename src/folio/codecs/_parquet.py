@@ -1,0 +1,91 @@
+"""Arrow tables <-> Parquet bytes, shared by the pandas, polars and pyarrow codecs.
+
+Parquet has fewer types than Arrow (no timestamp[s], no date64, no time32[s]...); pyarrow
+stores the exact Arrow schema in the file ("ARROW:schema") but does not re-apply all of it
+on read, so :func:`read` casts back what it can. What still differs is found before writing
+by :func:`schema_changes`, which round-trips a zero-row slice: cheap, and it sees exactly
+what the real read will do.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any, BinaryIO
+
+from folio.codecs._io import SinkWriter
+from folio.errors import CodecError
+
+_ARROW_SCHEMA = b"ARROW:schema"
+
+
+def write(table: Any, sink: BinaryIO) -> None:
+    """Write ``table`` as Parquet with pyarrow's defaults, straight into ``sink``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        pq.write_table(table, SinkWriter(sink))
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise CodecError(f"Parquet cannot store this table: {_first_line(exc)}") from exc
+
+
+def read(data: bytes | bytearray | memoryview) -> Any:
+    """Read a whole Parquet file from memory without copying it, restoring exact Arrow types."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(pa.BufferReader(pa.py_buffer(data)))
+        table = parquet.read()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise CodecError(f"stored Parquet is unreadable: {_first_line(exc)}") from exc
+    stored = _stored_schema(parquet.metadata.metadata or {})
+    return table if stored is None else _restore_types(table, stored)
+
+
+def schema_changes(table: Any) -> list[str]:
+    """How the schema of ``table`` would differ after a Parquet round trip, one line each."""
+    buffer = io.BytesIO()
+    write(table.slice(0, 0), buffer)
+    back = read(buffer.getbuffer())
+    if back.schema.names != table.schema.names:
+        return [f"column names {table.schema.names} read back as {back.schema.names}"]
+    return [
+        f"column {field.name!r}: {field.type} reads back as {other.type}"
+        for field, other in zip(table.schema, back.schema, strict=True)
+        if not field.type.equals(other.type)
+    ]
+
+
+def _stored_schema(metadata: dict[bytes, bytes]) -> Any:
+    import pyarrow as pa
+
+    raw = metadata.get(_ARROW_SCHEMA)
+    if raw is None:
+        return None
+    try:
+        return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(raw)))
+    except (ValueError, pa.ArrowException):
+        return None  # a foreign or damaged hint: the table as read is still valid
+
+
+def _restore_types(table: Any, stored: Any) -> Any:
+    """Put back the fields as written (types, nested names, field metadata), where Arrow can."""
+    import pyarrow as pa
+
+    if stored.names != table.schema.names:
+        return table
+    for index, field in enumerate(stored):
+        if table.schema.field(index).equals(field, check_metadata=True):
+            continue
+        try:
+            column = table.column(index).cast(field.type)
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
+            continue  # schema_changes() warned about this column when it was written
+        table = table.set_column(index, field, column)
+    return table
+
+
+def _first_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__

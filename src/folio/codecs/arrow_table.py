@@ -1,0 +1,52 @@
+"""pyarrow.Table as Parquet: schema, schema metadata and values read back ``.equals``."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, BinaryIO
+
+from folio.codecs import _parquet
+from folio.codecs._detect import require, type_is
+from folio.codecs.base import CodecWarning
+from folio.errors import CodecError
+
+
+def table_meta(table: Any) -> dict[str, Any]:
+    """rows, columns and schema (column -> Arrow type) for describe() and diffs."""
+    return {
+        "rows": table.num_rows,
+        "columns": table.num_columns,
+        "schema": {field.name: str(field.type) for field in table.schema},
+    }
+
+
+def warn_changes(table: Any, what: str) -> None:
+    """Warn, naming each column, when a Parquet round trip would change a type."""
+    changes = _parquet.schema_changes(table)
+    if changes:
+        warnings.warn(f"{what} stored as Parquet will read back differently: "
+                      + "; ".join(changes), CodecWarning, stacklevel=4)
+
+
+class ArrowCodec:
+    """pyarrow.Table (not RecordBatch or arrays)."""
+
+    name = "arrow"
+    extension = ".parquet"
+    extensions = (".pq",)
+    priority = 100
+    needs_trust = False
+
+    def can_encode(self, obj: object) -> bool:
+        return type_is(obj, "pyarrow", "Table")
+
+    def encode(self, obj: object, sink: BinaryIO) -> dict[str, Any]:
+        pa = require("pyarrow", self.name)
+        if not isinstance(obj, pa.Table):
+            raise CodecError(f"arrow items must be pyarrow Tables, not {type(obj).__name__}")
+        warn_changes(obj, "this pyarrow Table")
+        _parquet.write(obj, sink)
+        return table_meta(obj)
+
+    def decode(self, data: bytearray, meta: dict[str, Any]) -> object:
+        return _parquet.read(data)
