@@ -1,0 +1,112 @@
+"""What a remote holds, learned from one listing plus its pack indexes (never a HEAD per object).
+
+A pack counts only when both its ``.pack`` and ``.idx`` are listed and the listed pack size
+matches the index: packs are written data first, index last, so a push killed in between
+leaves an invisible pack that a later push simply replaces. Indexes are immutable (named by
+their pack's hash), so each is fetched once and then read from the local cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+from folio._fs import atomic_write
+from folio.errors import CorruptObjectError, FolioError
+from folio.objects.store import is_oid
+from folio.remote.base import PACK_DIR, Backend, idx_key
+from folio.remote.packfile import PackIndex, decode_index
+
+
+class Slot(NamedTuple):
+    """Where one packed object's bytes are: ``[offset, offset + length)`` of a pack."""
+
+    pack_id: str
+    offset: int
+    length: int
+
+
+@dataclass
+class Catalog:
+    loose: dict[str, int] = field(default_factory=dict)  # oid -> size
+    packed: dict[str, Slot] = field(default_factory=dict)
+    pack_sizes: dict[str, int] = field(default_factory=dict)
+    # Indexes that failed their checksum: pushes route around them, pulls report them.
+    bad_indexes: list[CorruptObjectError] = field(default_factory=list)
+
+    def __contains__(self, oid: object) -> bool:
+        return oid in self.loose or oid in self.packed
+
+    def present(self, oids: Iterable[str]) -> set[str]:
+        return {o for o in oids if o in self}
+
+
+def load_catalog(backend: Backend, cache_dir: Path | None, jobs: int = 8) -> Catalog:
+    """List the remote once, then read every complete pack's index (cached)."""
+    catalog = Catalog()
+    listed_packs: dict[str, int] = {}
+    listed_idx: set[str] = set()
+    for key, size in backend.list():
+        folder, _, name = key.rpartition("/")
+        if folder == PACK_DIR:
+            stem, _, ext = name.partition(".")
+            if is_oid(stem) and ext == "pack":
+                listed_packs[stem] = size
+            elif is_oid(stem) and ext == "idx":
+                listed_idx.add(stem)
+        elif len(key) == 65 and key[2] == "/" and is_oid(key[:2] + name):
+            catalog.loose[key[:2] + name] = size
+    complete = sorted(listed_idx & set(listed_packs))
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        results = list(pool.map(lambda p: _index(backend, p, cache_dir), complete))
+    for pack_id, result in zip(complete, results, strict=True):
+        if isinstance(result, CorruptObjectError):
+            catalog.bad_indexes.append(result)
+            continue
+        if result.pack_size != listed_packs[pack_id]:
+            continue  # truncated or replaced pack: treat as absent
+        catalog.pack_sizes[pack_id] = result.pack_size
+        for entry in result.entries:
+            catalog.packed.setdefault(entry.oid, Slot(pack_id, entry.offset, entry.length))
+    return catalog
+
+
+def remember_index(cache_dir: Path | None, index_bytes: bytes, pack_id: str) -> None:
+    """Cache an index we just uploaded, so the next catalog needs no download for it."""
+    if cache_dir is not None:
+        atomic_write(cache_dir / f"{pack_id}.idx", index_bytes, durable=False)
+
+
+def _index(backend: Backend, pack_id: str,
+           cache_dir: Path | None) -> PackIndex | CorruptObjectError:
+    key = idx_key(pack_id)
+    label = f"{backend.describe()}/{key}"
+    cached = cache_dir / f"{pack_id}.idx" if cache_dir is not None else None
+    if cached is not None and cached.is_file():
+        try:
+            return decode_index(cached.read_bytes(), pack_id, str(cached))
+        except FolioError:
+            pass  # a damaged cache entry: fetch it again
+    data = read_all(backend, key)
+    try:
+        index = decode_index(data, pack_id, label)
+    except CorruptObjectError as exc:
+        return exc
+    remember_index(cache_dir, data, pack_id)
+    return index
+
+
+def read_all(backend: Backend, key: str) -> bytes:
+    """A whole small object (an index) in memory."""
+    reader = backend.open(key)
+    try:
+        parts = []
+        buf = bytearray(1 << 20)
+        while n := reader.readinto(buf):
+            parts.append(bytes(buf[:n]))
+        return b"".join(parts)
+    finally:
+        reader.close()
