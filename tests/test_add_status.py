@@ -201,3 +201,58 @@ def test_manifest_json_lines_are_committed_text(repo: Repo) -> None:
     lines = repo.manifest_path("data").read_text().splitlines()
     assert json.loads(lines[0]) == {"folio": 1, "kind": "dir", "target": "data"}
     assert json.loads(lines[1])["path"] == "a.csv"
+
+
+def test_git_submodule_marker_inside_a_target_is_not_data(repo: Repo) -> None:
+    write(repo.root / "data/a", "a")
+    write(repo.root / "data/sub/.git", "gitdir: ../../.git/modules/sub")
+    write(repo.root / "data/other/.GIT/config", "x")
+    repo.add(["data"])
+    assert list(repo.read_manifest("data").entries) == ["a"]
+    assert repo.status()[0].clean
+
+
+def test_executable_bit_is_recorded_and_its_change_is_a_modification(repo: Repo) -> None:
+    script = write(repo.root / "tools/run.sh", "#!/bin/sh\n")
+    script.chmod(0o755)
+    repo.add(["tools"])
+    assert repo.read_manifest("tools").entries["run.sh"].executable
+    script.chmod(0o644)
+    assert repo.status()[0].modified == ["run.sh"]
+
+
+def test_deleted_target_can_be_named_and_untracked(repo: Repo) -> None:
+    write(repo.root / "data/a", "a")
+    repo.add(["data"])
+    import shutil
+
+    shutil.rmtree(repo.root / "data")
+    [s] = repo.status(["data"])
+    assert s.deleted == ["a"]
+    assert repo.untrack(["data"]) == ["data"]
+    assert repo.targets() == []
+    assert "/data" not in (repo.root / ".gitignore").read_text().splitlines()
+
+
+def test_missing_object_is_restored_by_readd(repo: Repo) -> None:
+    path = write(repo.root / "data/a", "precious")
+    age(path)
+    repo.add(["data"])
+    oid = repo.read_manifest("data").entries["a"].sha256
+    repo.store.delete(oid)
+    repo.add(["data"])
+    assert repo.store.has(oid)
+
+
+def test_target_under_a_symlinked_parent_is_refused(repo: Repo, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    write(outside / "secret", "s")
+    os.symlink(outside, repo.root / "linked")
+    with pytest.raises(PathError, match="outside the repository"):
+        repo.add(["linked/secret"])
+
+
+def test_folio_d_component_is_refused(repo: Repo) -> None:
+    write(repo.root / "weird.folio.d/x", "x")
+    with pytest.raises(PathError, match=r"folio\.d"):
+        repo.add(["weird.folio.d/x"])

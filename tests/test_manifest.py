@@ -16,6 +16,8 @@ name_chars = st.characters(blacklist_categories=("Cs",), blacklist_characters="/
 component = st.text(name_chars, min_size=1, max_size=12).filter(
     lambda s: s not in (".", "..") and s.lower() != ".git")
 rel_paths = st.lists(component, min_size=1, max_size=4).map("/".join)
+targets = rel_paths.filter(lambda t: t.split("/")[0] != ".folio"
+                           and not any(p.endswith(".folio.d") for p in t.split("/")))
 entries = st.builds(
     lambda size, sha, kind, stored, meta: (size, sha, kind, stored, meta),
     st.integers(0, 2**50), st.text("0123456789abcdef", min_size=64, max_size=64),
@@ -32,7 +34,7 @@ def _roundtrip(manifest: Manifest) -> Manifest:
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.dictionaries(rel_paths, entries, max_size=40), rel_paths)
+@given(st.dictionaries(rel_paths, entries, max_size=40), targets)
 def test_dump_then_parse_is_identity(tree: dict, target: str) -> None:
     m = Manifest(target, "dir")
     for path, (size, sha, kind, stored, meta) in tree.items():
@@ -136,3 +138,46 @@ def test_truncated_shard_is_detected_by_the_index_count() -> None:
     files[shard] = b"".join(lines[:-3])  # cut at a line boundary
     with pytest.raises(ManifestError, match="index says"):
         mf.parse(files["big.folio"], "big.folio", files.__getitem__)
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"folio":1,"kind":"file","target":"d"}\n{"path":"other","size":1,"sha256":"%s"}\n' % SHA,
+     r"exactly one entry, named 'd'"),
+    ('{"folio":1,"kind":"file","target":"d","sharded":true}\n', "cannot be sharded"),
+    ('{"folio":1,"kind":"dir","target":".folio/objects"}\n', "inside .folio/"),
+    (HEADER + '{"path":"a","size":1,"sha256":"%s","meta":{"x":NaN}}\n' % SHA, "NaN"),
+    (HEADER + '{"path":"a","size":1,"sha256":"%s","exec":"yes"}\n' % SHA, "'exec'"),
+    ('{"folio":1,"kind":"dir","target":"d","sharded":true}\n'
+     '{"shard":"../../../../etc/x","first":"a","files":1,"bytes":1}\n', "invalid shard reference"),
+])
+def test_more_hostile_manifests(text: str, message: str) -> None:
+    with pytest.raises(ManifestError, match=message):
+        mf.parse(text.encode(), "d.folio", lambda rel: b"", None)
+
+
+def test_shard_header_must_match_its_index_line() -> None:
+    m = Manifest("big", "dir")
+    for i in range(5000):
+        m.entries[f"f{i:05}"] = Entry(f"f{i:05}", 1, SHA)
+    files = mf.dump(m)
+    a, b = [k for k in files if k != "big.folio"][:2]
+    files[a], files[b] = files[b], files[a]  # swap two shards' contents
+    with pytest.raises(ManifestError, match=r"does not match|out of order|index says"):
+        mf.parse(files["big.folio"], "big.folio", files.__getitem__)
+
+
+def test_meta_keys_are_canonical_whatever_the_insertion_order() -> None:
+    one = Manifest("d", "dir", {"a": Entry("a", 1, SHA, meta={"b": 1, "a": {"z": 1, "y": 2}})})
+    two = Manifest("d", "dir", {"a": Entry("a", 1, SHA, meta={"a": {"y": 2, "z": 1}, "b": 1})})
+    assert mf.dump(one) == mf.dump(two)
+
+
+def test_changed_shard_gets_a_new_name_so_no_shard_file_is_rewritten() -> None:
+    m = Manifest("big", "dir")
+    for i in range(20_000):
+        m.entries[f"f{i:05}"] = Entry(f"f{i:05}", 1, SHA)
+    before = mf.dump(m)
+    m.entries["f10000"] = Entry("f10000", 2, SHA)
+    after = mf.dump(m)
+    assert all(before[k] == after[k] for k in before.keys() & after.keys() if k != "big.folio")
+    assert len(after.keys() - before.keys()) == 1

@@ -60,6 +60,10 @@ def progress() -> Any:
     return for_stream(sys.stderr)
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def human_bytes(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if abs(n) < 1024 or unit == "TiB":
@@ -94,7 +98,7 @@ def init() -> None:
 @click.option("--no-copy", is_flag=True,
               help="Record size and sha256 only; do not copy the content into the store.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None,
-              help="Parallel workers for hashing (default: one per core).")
+              help="Parallel workers for hashing (default: one per core, at least 2).")
 @json_option
 def add(paths: tuple[str, ...], no_copy: bool, jobs: int | None, as_json: bool) -> None:
     """Track files, directories or globs: store their content, write their manifests."""
@@ -104,12 +108,22 @@ def add(paths: tuple[str, ...], no_copy: bool, jobs: int | None, as_json: bool) 
         emit_json([r.to_json() for r in results])
         return
     for r in results:
-        what = (f"+{len(r.added)} ~{len(r.modified)} -{len(r.deleted)}" if r.changed
-                else "unchanged")
-        click.echo(f"{r.target}: {r.files} files, {human_bytes(r.bytes)} ({what})")
-    manifests = [r.manifest for r in results if r.changed]
-    if manifests:
-        click.echo(f"To record this in git: git add .gitignore {' '.join(manifests)}")
+        counts = f"+{len(r.added)} ~{len(r.modified)} -{len(r.deleted)}"
+        what = "unchanged" if not r.changed else (
+            counts if counts != "+0 ~0 -0" else "storage updated")
+        click.echo(f"{r.target}: {plural(r.files, 'file')}, {human_bytes(r.bytes)} ({what})")
+    if any(r.changed for r in results):
+        click.echo("To record this in git: git add .gitignore .folio/manifests")
+
+
+@main.command()
+@click.argument("targets", nargs=-1, required=True)
+def untrack(targets: tuple[str, ...]) -> None:
+    """Stop tracking targets (their data and stored objects stay where they are)."""
+    repo = open_repo()
+    for target in repo.untrack(list(targets)):
+        click.echo(f"Untracked {target}")
+    click.echo("To record this in git: git add .gitignore .folio/manifests")
 
 
 @main.command()
@@ -135,7 +149,7 @@ def status(targets: tuple[str, ...], exit_code: bool, as_json: bool) -> None:
         if not results:
             click.echo("No tracked data yet; track some with `folio add PATH`.")
         elif clean:
-            click.echo(f"Data matches the manifests ({len(results)} targets).")
+            click.echo(f"Data matches the manifests ({plural(len(results), 'target')}).")
     if exit_code and not clean:
         sys.exit(1)
 
@@ -181,6 +195,240 @@ def demo(directory: str | None) -> None:
 
     run_demo(Path(directory) if directory else None, echo=click.echo)
 
+
+from folio.cli_runs import register as _register_runs  # noqa: E402
+
+_register_runs(main)
+
+# -- snapshots, checkout, diff, recovery (docs/snapshots.md) ------------------------------------
+
+LINK_CHOICES = ("auto", "reflink", "copy", "hardlink", "symlink")  # folio.config.LINK_MODES
+
+
+class PathsAfterDashDash(click.Command):
+    """A command taking ``-- PATH...``: everything after ``--`` is a path, never a revision."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if "--" in args:
+            cut = args.index("--")
+            ctx.meta["folio_paths"] = args[cut + 1:]
+            args = args[:cut]
+        else:
+            ctx.meta["folio_paths"] = []
+        return super().parse_args(ctx, args)
+
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return [*super().collect_usage_pieces(ctx), "[-- PATH...]"]
+
+
+def _paths_after_dash_dash() -> list[str] | None:
+    return click.get_current_context().meta.get("folio_paths") or None
+
+
+def _short_date(iso: str) -> str:
+    return iso[:16].replace("T", " ")
+
+
+def _snapshot_lines(info: Any) -> list[str]:
+    files = "?" if info.files is None else str(info.files)
+    size = "?" if info.bytes is None else human_bytes(info.bytes)
+    lines = [f"snapshot {info.tag}  (commit {info.commit[:7]})",
+             f"Date:    {info.date.replace('T', ' ')}",
+             f"Code:    {info.code_label}",
+             f"Data:    {files} files, {size}",
+             f"Author:  {info.author}", ""]
+    lines += [f"    {line}" for line in info.message.splitlines() or [""]]
+    return lines
+
+
+@main.command()
+@click.argument("tag")
+@click.option("-m", "--message", help="Describe the snapshot (default: 'folio snapshot TAG').")
+@json_option
+def snapshot(tag: str, message: str | None, as_json: bool) -> None:
+    """Capture every tracked target as it is now and name it TAG (immutable)."""
+    repo = open_repo()
+    info = repo.snapshot(tag, message, progress=progress())
+    if as_json:
+        emit_json(info.to_json())
+        return
+    changed = [r for r in info.captured if r.changed]
+    for r in changed:
+        click.echo(f"captured {r.target}: +{len(r.added)} ~{len(r.modified)} -{len(r.deleted)}")
+    click.echo(f"Snapshot {tag}: {info.files} files, {human_bytes(info.bytes or 0)}, "
+               f"code {info.code_label} (commit {info.commit[:7]})")
+    if changed:
+        click.echo("Manifests updated; to record this in git: "
+                   f"git add {' '.join(r.manifest for r in changed)}")
+
+
+@main.command()
+@click.option("--delete", "delete", metavar="TAG",
+              help="Delete snapshot TAG (the only way to reuse a tag name).")
+@json_option
+def tags(delete: str | None, as_json: bool) -> None:
+    """List snapshots by tag: date, code commit, files, size, message."""
+    repo = open_repo()
+    if delete is not None:
+        sha = repo.delete_tag(delete)
+        if as_json:
+            emit_json({"deleted": delete, "commit": sha})
+        else:
+            click.echo(f"Deleted tag {delete} (was {sha[:7]})")
+        return
+    infos = repo.tags()
+    if as_json:
+        emit_json([i.to_json() for i in infos])
+        return
+    if not infos:
+        click.echo("No snapshots yet; make one with `folio snapshot TAG`.")
+        return
+    rows = [("TAG", "DATE", "CODE", "FILES", "SIZE", "MESSAGE")]
+    for i in infos:
+        rows.append((i.tag, _short_date(i.date), i.code_label,
+                     "?" if i.files is None else str(i.files),
+                     "?" if i.bytes is None else human_bytes(i.bytes),
+                     (i.message.splitlines() or [""])[0]))
+    widths = [max(len(r[c]) for r in rows) for c in range(5)]
+    for r in rows:
+        cells = [r[c].rjust(widths[c]) if c in (3, 4) else r[c].ljust(widths[c])
+                 for c in range(5)]
+        click.echo("  ".join([*cells, r[5]]).rstrip())
+
+
+@main.command()
+@click.option("-n", "--max-count", type=click.IntRange(1), default=None,
+              help="Show at most this many snapshots.")
+@json_option
+def log(max_count: int | None, as_json: bool) -> None:
+    """Show snapshots newest first, with their full messages."""
+    infos = open_repo().log()[:max_count]
+    if as_json:
+        emit_json([i.to_json() for i in infos])
+        return
+    if not infos:
+        click.echo("No snapshots yet; make one with `folio snapshot TAG`.")
+    for n, info in enumerate(infos):
+        if n:
+            click.echo("")
+        click.echo("\n".join(_snapshot_lines(info)))
+
+
+@main.command()
+@click.argument("tag")
+@json_option
+def show(tag: str, as_json: bool) -> None:
+    """Show one snapshot and the file count and size of each of its targets."""
+    info = open_repo().show(tag)
+    if as_json:
+        emit_json(info.to_json())
+        return
+    click.echo("\n".join(_snapshot_lines(info)))
+    click.echo("")
+    width = max((len(t.target) for t in info.targets), default=0)
+    for t in info.targets:
+        extra = f"  ({t.hash_only} hash only)" if t.hash_only else ""
+        click.echo(f"  {t.target:<{width}}  {t.kind:<4}  {t.files:>7} files  "
+                   f"{human_bytes(t.bytes):>10}{extra}")
+
+
+@main.command(cls=PathsAfterDashDash)
+@click.argument("rev", required=False)
+@click.option("-f", "--force", is_flag=True,
+              help="Overwrite unsaved changes, saving them first to the recovery log.")
+@click.option("--link", type=click.Choice(LINK_CHOICES), default=None,
+              help="How files are put in place (default: core.link in config, else auto).")
+@json_option
+def checkout(rev: str | None, force: bool, link: str | None, as_json: bool) -> None:
+    """Make the data match REV: a snapshot tag, run:ID or a git revision.
+
+    Without REV, restore the data to match the working manifests (.folio/manifests).
+    Only files that differ are touched. Content that is in no object of the store is
+    never overwritten without --force, and --force saves it first (`folio recover`).
+    """
+    repo = open_repo()
+    result = repo.checkout(rev, _paths_after_dash_dash(), force=force, link=link,
+                           progress=progress())
+    for warning in result.warnings:
+        click.echo(f"folio: warning: {warning}", err=True)
+    if as_json:
+        emit_json(result.to_json())
+        return
+    if result.saved:
+        n = len(result.saved)
+        click.echo(f"Saved {n} file{'s' if n > 1 else ''} with unsaved changes to the "
+                   "recovery log (`folio recover` lists them).")
+    if result.written or result.deleted:
+        click.echo(f"Checked out {result.source}: {len(result.written)} files written, "
+                   f"{len(result.deleted)} removed, {result.unchanged} unchanged.")
+    else:
+        click.echo(f"Data already matches {result.source} ({result.unchanged} files).")
+    if result.manifests_changed or result.manifests_removed:
+        click.echo("Manifests updated (`git diff .folio/manifests` shows the switch).")
+
+
+@main.command(cls=PathsAfterDashDash)
+@click.argument("revs", nargs=-1, metavar="[A [B]]")
+@click.option("--stat", is_flag=True, help="Only per-target counts and sizes.")
+@click.option("--exit-code", is_flag=True, help="Exit 1 when anything differs (like git diff).")
+@click.option("--no-detail", is_flag=True, help="Skip data-aware detail (tables, arrays, JSON).")
+@json_option
+def diff(revs: tuple[str, ...], stat: bool, exit_code: bool, no_detail: bool,
+         as_json: bool) -> None:
+    """Show data added, removed, modified or renamed between two versions.
+
+    A and B are snapshot tags, run:ID or git revisions. No A: HEAD's manifests against
+    the working tree's data; only A: A against the working tree.
+    """
+    if len(revs) > 2:
+        raise click.UsageError("give at most two versions (A [B]); put paths after --")
+    from folio.diff import render, render_stat
+
+    repo = open_repo()
+    result = repo.diff(*revs, paths=_paths_after_dash_dash(), detail=not (stat or no_detail),
+                       progress=progress())
+    if as_json:
+        emit_json(result.to_json(stat=stat))
+    else:
+        for line in render_stat(result) if stat else render(result):
+            click.echo(line)
+    if exit_code and result.changed:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("path", required=False)
+@click.option("--to", "dest", type=click.Path(), help="Restore to DEST instead of PATH.")
+@click.option("--sha", metavar="PREFIX", help="Which saved version of PATH (default: newest).")
+@json_option
+def recover(path: str | None, dest: str | None, sha: str | None, as_json: bool) -> None:
+    """List content saved by `checkout --force`, or restore PATH's saved content."""
+    repo = open_repo()
+    if path is None:
+        if dest or sha:
+            raise click.UsageError("--to and --sha need a PATH")
+        records = repo.recovery_log()
+        if as_json:
+            emit_json([r.to_json() for r in records])
+            return
+        if not records:
+            click.echo("The recovery log is empty: no forced checkout overwrote anything.")
+        for r in records:
+            click.echo(f"{r.time}  {human_bytes(r.size):>10}  {r.sha256[:12]}  {r.path}"
+                       f"  ({r.reason})")
+        return
+    restored = repo.recover(path, to=dest, sha=sha)
+    if as_json:
+        emit_json({**restored.record.to_json(), "dest": str(restored.dest),
+                   "unchanged": restored.unchanged})
+        return
+    verb = "already holds" if restored.unchanged else "restored"
+    click.echo(f"{restored.dest}: {verb} {restored.record.sha256[:12]} "
+               f"({human_bytes(restored.record.size)}, saved {restored.record.time})")
+
+from folio.cli_remote import register as _register_remote  # noqa: E402
+
+_register_remote(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -40,15 +40,17 @@ def run_demo(directory: Path | None, echo: Callable[[str], None] = print) -> Pat
                GIT_COMMITTER_NAME="folio demo", GIT_COMMITTER_EMAIL="demo@example.com")
     folio = [sys.executable, "-m", "folio.cli"]
 
-    def step(title: str, *argv: str, shown: str | None = None) -> None:
+    def step(title: str, *argv: str, shown: str | None = None, ok: tuple[int, ...] = (0,)
+             ) -> None:
         echo("")
-        echo(f"## {title}")
+        if title:
+            echo(f"## {title}")
         echo(f"$ {shown or shlex.join(argv)}")
         cmd = [*folio, *argv[1:]] if argv[0] == "folio" else list(argv)
         proc = subprocess.run(cmd, cwd=where, env=env, text=True, capture_output=True)
         for line in (proc.stdout + proc.stderr).rstrip().splitlines():
             echo(f"  {line}")
-        if proc.returncode not in (0,):
+        if proc.returncode not in ok:
             from folio.errors import FolioError
 
             raise FolioError(f"demo step failed ({proc.returncode}): {shlex.join(argv)}")
@@ -68,6 +70,20 @@ def run_demo(directory: Path | None, echo: Callable[[str], None] = print) -> Pat
     step("Record the new version", "folio", "add", "data/raw")
     step("git diff of the manifest reads as data changes", "git", "diff")
     step("", "folio", "ls", "data/raw/day1")
+    step("Freeze this version as an immutable snapshot (a git ref, not a branch)",
+         "folio", "snapshot", "baseline", "-m", "Raw data, three days")
+    step("", "folio", "tags")
+    (where / "data/raw/params.json").write_text('{"lr": 0.02, "epochs": 10}\n')
+    with open(where / "data/raw/day2/part1.csv", "a") as f:
+        f.write("200,0.5,c\n")
+    step("Change the data again; the diff reads in the data's own terms",
+         "folio", "diff", "baseline")
+    step("Going back would overwrite edits that are in no snapshot: refused",
+         "folio", "checkout", "baseline", ok=(1,))
+    step("--force first saves them to the recovery log, then restores the snapshot",
+         "folio", "checkout", "baseline", "--force")
+    step("", "folio", "recover")
+    step("The data matches the snapshot again", "folio", "status")
     echo("")
     echo(f"Done. Explore it: cd {where}")
     return where

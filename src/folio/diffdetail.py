@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
-__all__ = ["MAX_BYTES", "MAX_COMPARE_ROWS", "Detail", "detail"]
+__all__ = ["MAX_BYTES", "MAX_COMPARE_ROWS", "Detail", "detail", "format_of"]
 
 MAX_BYTES = 256 << 20  # callers should not even read a larger file for a diff
 MAX_COMPARE_ROWS = 2_000_000
@@ -82,6 +82,14 @@ def detail(path: str, old: bytes | None, new: bytes | None, *,
     except Exception as exc:  # a diff must never crash on data; say what went wrong instead
         return _not_comparable(path, fmt, f"comparison failed: {type(exc).__name__}")
     return Detail(path, _KINDS[fmt], {"format": fmt, **info})
+
+
+def format_of(path: str, head: bytes | None = None) -> str | None:
+    """The format :func:`detail` would see in ``path`` whose content starts with ``head``.
+
+    Lets a caller skip reading files that would get no detail (8 bytes of ``head`` suffice).
+    """
+    return _format_of(path, None, head)
 
 
 def _format_of(path: str, old: bytes | None, new: bytes | None) -> str | None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from folio.errors import FormatVersionError, ManifestError, PathError
 from folio.objects.store import is_oid
-from folio.paths import validate_relpath
+from folio.paths import check_target, validate_relpath
 
 FORMAT_VERSION = 1
 SUFFIX = ".folio"
@@ -28,6 +28,7 @@ SHARD_MASK = 1023  # a boundary after a path whose crc32 & mask == 0: ~1024 entr
 SHARD_MAX = 4096  # hard cap so a pathological name set cannot make one giant shard
 MAX_LINE = 1 << 20  # longer lines are refused: a hostile manifest must not exhaust memory
 KINDS = ("file", "dir")
+_SHARD_NAME = re.compile(r"[0-9a-f]{16}\Z")
 _LONG_LINE = re.compile(rb"[^\n]{%d}" % (MAX_LINE + 1))
 
 
@@ -43,6 +44,7 @@ class Entry:
     link: str | None = None
     uri: str | None = None
     meta: dict[str, Any] | None = None
+    executable: bool = False
 
     @property
     def is_link(self) -> bool:
@@ -59,11 +61,22 @@ class Entry:
             out["type"] = self.type
         if not self.stored:
             out["stored"] = False
+        if self.executable:
+            out["exec"] = True
         if self.uri is not None:
             out["uri"] = self.uri
         if self.meta:
-            out["meta"] = self.meta
+            out["meta"] = _canonical(self.meta)
         return out
+
+
+def _canonical(value: Any) -> Any:
+    """Nested dicts with sorted keys, so ``meta`` has one encoding whoever wrote it."""
+    if isinstance(value, dict):
+        return {k: _canonical(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    return value
 
 
 @dataclass
@@ -135,9 +148,13 @@ def _chunk(entries: list[Entry]) -> Iterator[list[Entry]]:
         yield chunk
 
 
-def shard_name(first_path: str) -> str:
-    """A shard's file name: stable while its first path stays first."""
-    return hashlib.sha256(first_path.encode("utf-8")).hexdigest()[:16]
+def shard_name(body: bytes) -> str:
+    """A shard's file name: a hash of its entries, so a changed shard gets a new file.
+
+    New shards are written before the main file names them and old ones are deleted
+    after, so a reader (or a crash) at any moment sees a complete, consistent manifest.
+    """
+    return hashlib.sha256(body).hexdigest()[:16]
 
 
 def dump(manifest: Manifest) -> dict[str, bytes]:
@@ -151,10 +168,10 @@ def dump(manifest: Manifest) -> dict[str, bytes]:
     index = [_line(_header(manifest, sharded=True))]
     shard_dir = manifest.target + SHARD_DIR_SUFFIX
     for chunk in _chunk(entries):
-        name = shard_name(chunk[0].path)
+        body = b"".join(_line(e.to_json()) for e in chunk)
+        name = shard_name(body)
         header = {"folio": FORMAT_VERSION, "shard": name, "target": manifest.target}
-        files[f"{shard_dir}/{name}{SUFFIX}"] = _line(header) + b"".join(
-            _line(e.to_json()) for e in chunk)
+        files[f"{shard_dir}/{name}{SUFFIX}"] = _line(header) + body
         index.append(_line({"shard": name, "first": chunk[0].path, "files": len(chunk),
                             "bytes": sum(e.size for e in chunk)}))
     files[main] = b"".join(index)
@@ -173,7 +190,8 @@ def _lines(data: bytes, source: str) -> Iterator[tuple[int, dict[str, Any]]]:
     # since JSON escapes them inside strings); on any problem, go line by line to say where.
     if len(data) <= MAX_LINE or not _LONG_LINE.search(data):
         try:
-            objs = json.loads(b"[" + data[:-1].replace(b"\n", b",") + b"]")
+            objs = json.loads(b"[" + data[:-1].replace(b"\n", b",") + b"]",
+                              parse_constant=_no_constants)
         except ValueError:
             objs = None
         if objs is not None and all(type(o) is dict for o in objs):
@@ -183,13 +201,17 @@ def _lines(data: bytes, source: str) -> Iterator[tuple[int, dict[str, Any]]]:
         if len(raw) > MAX_LINE:
             raise ManifestError(f"line longer than {MAX_LINE} bytes", path=source, line=number)
         try:
-            obj = json.loads(raw.decode("utf-8"))
+            obj = json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
         except (UnicodeDecodeError, ValueError) as exc:
             reason = str(exc).split(":")[0]
             raise ManifestError(f"not a JSON line ({reason})", path=source, line=number) from None
         if not isinstance(obj, dict):
             raise ManifestError("a line must be a JSON object", path=source, line=number)
         yield number, obj
+
+
+def _no_constants(name: str) -> None:
+    raise ValueError(f"{name} is not allowed")
 
 
 def _check_header(obj: dict[str, Any], source: str) -> None:
@@ -224,6 +246,9 @@ def _entry(obj: dict[str, Any], source: str, line: int) -> Entry:
         if not is_oid(sha):
             raise bad(f"entry {path!r}: sha256 must be 64 lowercase hex digits")
     stored = obj.get("stored", True)
+    executable = obj.get("exec", False)
+    if not isinstance(executable, bool):
+        raise bad(f"entry {path!r}: 'exec' must be true or false")
     kind = obj.get("type")
     uri = obj.get("uri")
     meta = obj.get("meta")
@@ -233,7 +258,8 @@ def _entry(obj: dict[str, Any], source: str, line: int) -> Entry:
             meta is not None and not isinstance(meta, dict)):
         raise bad(f"entry {path!r}: invalid 'uri' or 'meta'")
     return Entry(path=path, size=size if link is None else 0, sha256=sha if link is None else None,
-                 type=kind, stored=stored, link=link, uri=uri, meta=meta or None)
+                 type=kind, stored=stored, link=link, uri=uri, meta=meta or None,
+                 executable=executable and link is None)
 
 
 def _entries(lines: Iterable[tuple[int, dict[str, Any]]], source: str,
@@ -261,17 +287,24 @@ def parse(data: bytes, source: str, read_shard: Callable[[str], bytes] | None = 
     if kind not in KINDS:
         raise ManifestError(f"unknown target kind {kind!r}", path=source, line=1)
     try:
-        validate_relpath(target, what="target")  # type: ignore[arg-type]
+        check_target(target)  # type: ignore[arg-type]
     except PathError as exc:
         raise ManifestError(exc.message, path=source, line=1) from None
     if expected_target is not None and target != expected_target:
         raise ManifestError(f"header names target {target!r} but the file is for "
                             f"{expected_target!r}", path=source, line=1)
     manifest = Manifest(target=target, kind=kind)  # type: ignore[arg-type]
+    if kind == "file":
+        if header.get("sharded"):
+            raise ManifestError("a file target cannot be sharded", path=source, line=1)
+        _entries(lines, source, manifest.entries, None)
+        name = target.rsplit("/", 1)[-1]
+        if list(manifest.entries) != [name]:
+            raise ManifestError(f"a file target must have exactly one entry, named {name!r}",
+                                path=source, line=2)
+        return manifest
     if not header.get("sharded"):
         _entries(lines, source, manifest.entries, None)
-        if kind == "file" and len(manifest.entries) != 1:
-            raise ManifestError("a file target must have exactly one entry", path=source)
         return manifest
     if read_shard is None:
         raise ManifestError("sharded manifest but no shards available", path=source)
@@ -281,7 +314,7 @@ def parse(data: bytes, source: str, read_shard: Callable[[str], bytes] | None = 
     base = source[: -len(main_rel)] if source.endswith(main_rel) else ""
     for number, ref in lines:
         name, count = ref.get("shard"), ref.get("files")
-        if not isinstance(name, str) or len(name) != 16 or not isinstance(count, int):
+        if not isinstance(name, str) or not _SHARD_NAME.match(name) or not isinstance(count, int):
             raise ManifestError("invalid shard reference", path=source, line=number)
         shard_path = f"{shard_dir}/{name}{SUFFIX}"
         try:
@@ -292,6 +325,9 @@ def parse(data: bytes, source: str, read_shard: Callable[[str], bytes] | None = 
         shard_lines = _lines(shard_data, shard_source)
         _, shard_header = next(shard_lines)
         _check_header(shard_header, shard_source)
+        if shard_header.get("shard") != name or shard_header.get("target") != target:
+            raise ManifestError(f"shard header does not match its index line ({name})",
+                                path=shard_source, line=1)
         before = len(manifest.entries)
         previous = _entries(shard_lines, shard_source, manifest.entries, previous)
         if len(manifest.entries) - before != count:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 
 from folio.errors import ItemNameError, PathError
@@ -75,9 +76,18 @@ def repo_relative(root: Path, user_path: str | Path, cwd: Path | None = None) ->
     if rel == Path("."):
         raise PathError("is the repository root; track a data directory inside it", path=raw)
     posix = rel.as_posix()
+    check_target(posix, raw)
+    return posix
+
+
+def check_target(posix: str, shown: str | None = None) -> str:
+    """A target must not live in .git/.folio nor clash with the manifest layout."""
     top = posix.split("/", 1)[0]
     if top in RESERVED:
-        raise PathError(f"is inside {top}/, which folio never tracks", path=raw)
+        raise PathError(f"is inside {top}/, which folio never tracks", path=shown or posix)
+    if any(part.endswith(".folio.d") for part in posix.split("/")):
+        raise PathError("a path component ending in '.folio.d' clashes with folio's "
+                        "manifest layout", path=shown or posix)
     validate_relpath(posix, what="path")
     return posix
 
@@ -95,3 +105,26 @@ def link_stays_inside(root: Path, link: Path) -> bool:
 def is_within(path: str, ancestor: str) -> bool:
     """Repo-relative POSIX containment: ``a/b`` is within ``a``, and ``a`` within ``a``."""
     return path == ancestor or path.startswith(ancestor + "/")
+
+
+def check_no_symlinked_parent(root: Path, rel: str, safe: set[str] | None = None) -> None:
+    """Refuse to write ``rel`` if a directory above it (inside ``root``) is a symlink.
+
+    A symlinked directory could lead anywhere, so checkout and recover never write through
+    one. Directories that do not exist yet are fine (they will be created as real ones).
+    ``safe`` caches directories already checked, for callers writing many files.
+    """
+    parts = rel.split("/")[:-1]
+    for i in range(1, len(parts) + 1):
+        directory = "/".join(parts[:i])
+        if safe is not None and directory in safe:
+            continue
+        try:
+            st = os.lstat(root / directory)
+        except FileNotFoundError:
+            return
+        if stat.S_ISLNK(st.st_mode):
+            raise PathError("is a symlink to a directory; folio will not write through it",
+                            path=directory)
+        if safe is not None:
+            safe.add(directory)

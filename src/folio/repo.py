@@ -9,15 +9,24 @@ missing content.
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from folio import manifest as mf
 from folio._fs import atomic_write
 from folio.config import DEFAULT_TEXT, Config
-from folio.errors import FolioError, NotARepositoryError, OverlapError, PathError
+from folio.errors import (
+    FolioError,
+    ManifestError,
+    NotARepositoryError,
+    OverlapError,
+    PathError,
+)
 from folio.git.discover import find_worktree
 from folio.hashing import parallel_map
 from folio.lock import RepoLock
@@ -26,7 +35,29 @@ from folio.objects import ObjectStore
 from folio.paths import is_within, repo_relative
 from folio.progress import NULL, Progress
 from folio.worktree.index import StatCache
-from folio.worktree.scan import FileState, TargetStatus, compare, current_hashes, scan_target
+from folio.worktree.scan import (
+    FileState,
+    TargetStatus,
+    compare,
+    current_hashes,
+    is_executable,
+    scan_target,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from folio.archive import ArchiveResult
+    from folio.capture import Capture
+    from folio.checkout import CheckoutResult
+    from folio.diff import DiffResult
+    from folio.git.repo import GitRepo
+    from folio.maintenance import GcResult, VerifyResult
+    from folio.pushpull import TransferResult
+    from folio.recovery import RecoveryRecord, Restored
+    from folio.remotes import RemoteSpec
+    from folio.revisions import Side
+    from folio.snapshots import SnapshotInfo
 
 FOLIO_DIR = ".folio"
 LOCAL_GITIGNORE = """\
@@ -39,6 +70,8 @@ LOCAL_GITIGNORE = """\
 /logs/
 /cache/
 /config.local.toml
+# Staging names of atomic writes (left only by a killed process).
+.tmp-*
 """
 GITATTRIBUTES = "*.folio diff=folio\n"
 GITIGNORE_HEADER = "# Data tracked by folio (see .folio/manifests)"
@@ -110,12 +143,20 @@ class Repo:
 
     def read_manifest(self, target: str) -> Manifest:
         path = self.manifest_path(target)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise FolioError("is not a tracked target", path=target) from None
-        return mf.parse(data, self._display(path),
-                        lambda rel: (self.manifests_dir / rel).read_bytes(), target)
+        for attempt in range(3):
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                raise FolioError("is not a tracked target", path=target) from None
+            try:
+                return mf.parse(data, self._display(path),
+                                lambda rel: (self.manifests_dir / rel).read_bytes(), target)
+            except ManifestError:
+                # A lock-free reader can race a writer replacing shards; the main file
+                # is replaced last, so a fresh read of it is consistent.
+                if attempt == 2 or path.read_bytes() == data:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def targets(self) -> list[str]:
         """Every tracked target, sorted."""
@@ -130,7 +171,12 @@ class Repo:
                 target = mf.target_of(rel)
                 if target is not None:
                     found.append(target)
-        return sorted(found)
+        found.sort()
+        for a, b in itertools.pairwise(found):
+            if is_within(b, a):  # sorted order puts a container right before its contents
+                raise ManifestError(f"targets {a} and {b} overlap; remove one manifest",
+                                    path=self._display(self.manifest_path(b)))
+        return found
 
     def manifests(self, targets: Iterable[str] | None = None) -> dict[str, Manifest]:
         chosen = self.targets() if targets is None else list(targets)
@@ -179,7 +225,8 @@ class Repo:
                 out.extend(repo_relative(self.root, m, cwd) for m in matches)
             else:
                 rel = repo_relative(self.root, text, cwd)
-                if not os.path.lexists(os.path.join(cwd, text)):
+                if not os.path.lexists(os.path.join(cwd, text)) and not any(
+                        is_within(rel, t) for t in self.targets()):
                     raise PathError("does not exist", path=text)
                 out.append(rel)
         return sorted(set(out))
@@ -217,6 +264,25 @@ class Repo:
             cache.save()
         return results
 
+    def untrack(self, paths: Sequence[str | os.PathLike[str]],
+                cwd: Path | None = None) -> list[str]:
+        """Stop tracking targets: remove their manifests and .gitignore lines, keep the data."""
+        with self.lock.hold():
+            tracked = set(self.targets())
+            chosen = self.resolve_paths(paths, cwd)
+            for target in chosen:
+                if target not in tracked:
+                    raise PathError("is not a tracked target", path=target)
+            for target in chosen:
+                self.manifest_path(target).unlink()
+                shard_dir = self.manifests_dir / (target + mf.SHARD_DIR_SUFFIX)
+                if shard_dir.is_dir():
+                    for shard in shard_dir.iterdir():
+                        shard.unlink()
+                    shard_dir.rmdir()
+            self._unignore_in_git(chosen)
+        return chosen
+
     def _capture(self, targets: list[str], old: dict[str, Manifest | None], cache: StatCache,
                  store_copy: bool, progress: Progress, jobs: int | None) -> list[AddResult]:
         """Scan, hash, store and write manifests for ``targets`` (lock held)."""
@@ -226,20 +292,18 @@ class Repo:
             absolute = self.root / target
             kind = "dir" if absolute.is_dir() and not absolute.is_symlink() else "file"
             shell = Manifest(target, kind)
-            files = scan_target(self.root, shell)
+            files = scan_target(self.root, shell, self.store.root)
             if kind == "file" and not files:
                 raise PathError("does not exist", path=target)
             scans[target] = (shell, files)
             previous = old.get(target)
             for rel, state in files.items():
-                if state.link is not None:
-                    continue
+                if state.link is not None or state.oid is not None:
+                    continue  # a link, or a symlink into the store: nothing to read
                 sha = cache.lookup(shell.location(rel), state.st)
-                if sha is not None and previous is not None:
-                    entry = previous.entries.get(rel)
-                    stored_before = entry is not None and entry.sha256 == sha and entry.stored
-                    if not store_copy or stored_before or self.store.has(sha):
-                        continue
+                if sha is not None and previous is not None and (
+                        not store_copy or self.store.has(sha)):
+                    continue
                 work.append((target, rel, self.root / shell.location(rel)))
         hashed = self._put_all(work, cache, scans, store_copy, progress, jobs)
         self.store.sync()  # durable before any manifest names the objects
@@ -281,14 +345,19 @@ class Repo:
             if state.link is not None:
                 new.entries[rel] = Entry(rel, link=state.link)
                 continue
-            sha = fresh.get(rel) or cache.lookup(shell.location(rel), state.st)
+            sha = fresh.get(rel) or state.oid or cache.lookup(shell.location(rel), state.st)
             assert sha is not None
             stored = store_copy or (before is not None and before.sha256 == sha and before.stored)
+            executable = is_executable(state.st)
             if before is not None and before.sha256 == sha:
                 new.entries[rel] = Entry(rel, state.st.st_size, sha, before.type, stored,
-                                         uri=before.uri, meta=before.meta)
+                                         uri=before.uri, meta=before.meta, executable=executable)
             else:
-                new.entries[rel] = Entry(rel, state.st.st_size, sha, stored=stored)
+                new.entries[rel] = Entry(rel, state.st.st_size, sha, stored=stored,
+                                         executable=executable)
+        if previous is not None:
+            for rel in previous.entries.keys() - new.entries.keys():
+                cache.forget(previous.location(rel))
         changed = self.write_manifest(new)
         status = compare(previous or Manifest(target, shell.kind), files,
                          {r: e.sha256 for r, e in new.entries.items() if e.sha256})
@@ -311,6 +380,17 @@ class Repo:
         prefix = "" if not text or text.endswith("\n") else "\n"
         atomic_write(path, (text + prefix + "\n".join(block + missing) + "\n").encode("utf-8"))
 
+    def _unignore_in_git(self, targets: list[str]) -> None:
+        path = self.root / ".gitignore"
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return
+        doomed = {"/" + _gitignore_escape(t) for t in targets}
+        kept = [line for line in lines if line not in doomed]
+        if kept != lines:
+            atomic_write(path, "".join(line + "\n" for line in kept).encode("utf-8"))
+
     # -- status / ls --------------------------------------------------------------------------
     def status(self, targets: Sequence[str | os.PathLike[str]] | None = None,
                jobs: int | None = None, cwd: Path | None = None) -> list[TargetStatus]:
@@ -320,7 +400,7 @@ class Repo:
         results = []
         for target in chosen:
             manifest = self.read_manifest(target)
-            files = scan_target(self.root, manifest)
+            files = scan_target(self.root, manifest, self.store.root)
 
             def rehash(rels: list[str], manifest: Manifest = manifest) -> dict[str, str]:
                 locs = [manifest.location(r) for r in rels]
@@ -375,6 +455,227 @@ class Repo:
                 if wanted is None or any(is_within(loc, w) for w in wanted):
                     out.append((manifest, entry))
         return out
+
+    # -- snapshots, checkout, diff, recovery (docs/snapshots.md) ------------------------------
+    @cached_property
+    def git(self) -> GitRepo:
+        """The enclosing git repository (pygit2), opened on first use."""
+        from folio.git.repo import GitRepo
+
+        return GitRepo(self.root)
+
+    def snapshot(self, tag: str, message: str | None = None, *, progress: Progress = NULL,
+                 jobs: int | None = None) -> SnapshotInfo:
+        """Capture every tracked target as ``add`` would and create the immutable tag."""
+        from folio import snapshots
+
+        return snapshots.create(self, tag, message, progress, jobs)
+
+    def tags(self) -> list[SnapshotInfo]:
+        """Every snapshot, sorted by tag name."""
+        from folio import snapshots
+
+        return sorted(snapshots.list_snapshots(self.git), key=lambda i: i.tag)
+
+    def log(self) -> list[SnapshotInfo]:
+        """Every snapshot, newest first."""
+        from folio import snapshots
+
+        return snapshots.list_snapshots(self.git)
+
+    def show(self, tag: str) -> SnapshotInfo:
+        """One snapshot, with per-target file counts and bytes in ``.targets``."""
+        from folio import snapshots
+
+        return snapshots.show(self.git, tag)
+
+    def delete_tag(self, tag: str) -> str:
+        """Delete snapshot ``tag`` (explicitly: tags are otherwise immutable); return its commit."""
+        from folio import snapshots
+
+        return snapshots.delete(self, tag)
+
+    def resolve(self, spec: str) -> Side:
+        """The manifests a tag, ``run:<id>`` or git revision names (docs/snapshots.md)."""
+        from folio import revisions
+
+        return revisions.resolve(self.git, spec)
+
+    def checkout(self, rev: str | None = None,
+                 paths: Sequence[str | os.PathLike[str]] | None = None, *, force: bool = False,
+                 link: str | None = None, progress: Progress = NULL, jobs: int | None = None,
+                 cwd: Path | None = None) -> CheckoutResult:
+        """Make the working data (at or below ``paths``) match ``rev``, or the working manifests."""
+        from folio import checkout
+        from folio.revisions import Side
+
+        side = Side("manifests", None) if rev is None else self.resolve(rev)
+        return checkout.checkout(self, side, self._scope(paths, cwd), force=force, link=link,
+                                 progress=progress, jobs=jobs)
+
+    def diff(self, a: str | None = None, b: str | None = None,
+             paths: Sequence[str | os.PathLike[str]] | None = None, *, detail: bool = True,
+             progress: Progress = NULL, jobs: int | None = None,
+             cwd: Path | None = None) -> DiffResult:
+        """Files changed from ``a`` (default HEAD) to ``b`` (default the working tree)."""
+        from folio import diff as df
+        from folio.revisions import Side
+
+        if b is not None and a is None:
+            raise ValueError("diff: give a before b")
+        scope = self._scope(paths, cwd)
+        if a is None:
+            head = self.git.head_commit()
+            side_a = self.resolve("HEAD") if head else Side("commit", "HEAD")
+        else:
+            side_a = self.resolve(a)
+        side_b = self.resolve(b) if b is not None else \
+            df.worktree_side(self, scope, jobs, progress)
+        result = df.DiffResult(side_a, side_b,
+                               df.compare(side_a.manifests, side_b.manifests, scope))
+        if detail:
+            read_b = df.worktree_reader(self) if b is None else df.store_reader(self)
+            df.add_details(result, df.store_reader(self), read_b)
+        return result
+
+    def recovery_log(self) -> list[RecoveryRecord]:
+        """Everything forced checkouts saved, oldest first (``.folio/logs/recovery.jsonl``)."""
+        from folio import recovery
+
+        return recovery.read(self.folio_dir)
+
+    def recover(self, path: str | os.PathLike[str], *, to: str | os.PathLike[str] | None = None,
+                sha: str | None = None, cwd: Path | None = None) -> Restored:
+        """Restore the newest saved content of ``path`` (or the one whose sha starts ``sha``)."""
+        from folio import recovery
+
+        cwd = cwd or Path.cwd()
+        rel = repo_relative(self.root, path, cwd)
+        dest = None if to is None else Path(os.path.normpath(os.path.join(cwd, to)))
+        return recovery.restore(self, rel, dest, sha)
+
+    def _scope(self, paths: Sequence[str | os.PathLike[str]] | None,
+               cwd: Path | None) -> list[str] | None:
+        """Repo-relative paths (which need not exist); None means everything."""
+        if not paths:
+            return None
+        cwd = cwd or Path.cwd()
+        out = []
+        for raw in paths:
+            if Path(os.path.normpath(os.path.join(cwd, raw))).resolve() == self.root.resolve():
+                return None  # the repository root: everything
+            out.append(repo_relative(self.root, raw, cwd))
+        return sorted(set(out))
+
+    # -- runs and output capture (docs/runs.md) -------------------------------------------------
+    def runs(self, *, status: str | None = None, name: str | None = None) -> pa.Table:
+        """Recorded runs as a pyarrow Table, oldest first (filters: status, name glob)."""
+        from folio import runs
+
+        return runs.runs_table(runs.list_runs(self.git, status=status, name=name))
+
+    def query(self) -> pa.Table:
+        """Every file of every snapshot and run as a pyarrow Table (one row per file)."""
+        from folio import runs
+
+        return runs.query_table(self.git)
+
+    def capture(self, patterns: Sequence[str | os.PathLike[str]], store_copy: bool = True,
+                name: str | None = None) -> Capture:
+        """``with repo.capture(["out.csv", "plots/*.png"]) as run:`` records a run on exit."""
+        from folio.capture import Capture
+
+        return Capture(self, patterns, store_copy=store_copy, name=name)
+
+    # -- remotes, gc, verify, export/import (docs/remotes.md) ----------------------------------
+    def remotes(self) -> list[RemoteSpec]:
+        """The configured remotes, sorted by name (``.default`` marks the default one)."""
+        from folio import remotes
+
+        return remotes.list_remotes(self)
+
+    def add_remote(self, name: str, url: str, **options: object) -> RemoteSpec:
+        """Record remote ``name`` (``default``, ``endpoint``, ``region``, ``profile``,
+        ``allow_http``, ``local``); never a credential."""
+        from folio import remotes
+
+        return remotes.add_remote(self, name, url, **options)  # type: ignore[arg-type]
+
+    def remove_remote(self, name: str) -> RemoteSpec:
+        from folio import remotes
+
+        return remotes.remove_remote(self, name)
+
+    def default_remote(self) -> str | None:
+        """``core.remote``, else the only remote, else None."""
+        from folio import remotes
+
+        return remotes.default_remote(self)
+
+    def remote_has(self, oids: Iterable[str], remote: str | None = None) -> set[str]:
+        """Which of ``oids`` the remote (default: the default remote) holds."""
+        from folio import remotes
+        from folio.remote import remote_has
+
+        _, backend = remotes.open_remote(self, remote)
+        return remote_has(backend, oids, cache_dir=remotes.cache_dir(self))
+
+    def push(self, revs: Sequence[str] = (), *, all: bool = False, remote: str | None = None,
+             jobs: int | None = None, git_remote: str | None = None,
+             oids: Sequence[str] | None = None, progress: Progress = NULL) -> TransferResult:
+        """Send the objects of the working manifests and every snapshot and run (or of
+        ``revs``, or ``all`` history, or exactly ``oids``); then ``refs/folio/*`` to
+        ``git_remote`` if given."""
+        from folio import pushpull
+
+        return pushpull.push(self, revs, all_versions=all, remote=remote, jobs=jobs,
+                             progress=progress, git_remote=git_remote, oids=oids)
+
+    def fetch(self, revs: Sequence[str] = (), *, all: bool = False, remote: str | None = None,
+              jobs: int | None = None, git_remote: str | None = None,
+              progress: Progress = NULL) -> TransferResult:
+        """Bring the objects of ``revs`` (default: the working manifests) into the store."""
+        from folio import pushpull
+
+        return pushpull.fetch(self, revs, all_versions=all, remote=remote, jobs=jobs,
+                              progress=progress, git_remote=git_remote)
+
+    def pull(self, rev: str | None = None, *, remote: str | None = None, jobs: int | None = None,
+             force: bool = False, link: str | None = None, git_remote: str | None = None,
+             progress: Progress = NULL) -> TransferResult:
+        """Fetch the objects of ``rev`` (default: the working manifests), then check it out."""
+        from folio import pushpull
+
+        return pushpull.pull(self, rev, remote=remote, jobs=jobs, progress=progress,
+                             git_remote=git_remote, force=force, link=link)
+
+    def gc(self, *, dry_run: bool = False, grace: str | float = "1d",
+           allow_shared: bool = False) -> GcResult:
+        """Delete objects no root reaches that are older than ``grace`` (docs/remotes.md)."""
+        from folio import maintenance
+
+        return maintenance.gc(self, dry_run=dry_run, grace=grace, allow_shared=allow_shared)
+
+    def verify(self, *, remote: str | None = None, repair: bool = False,
+               jobs: int | None = None, progress: Progress = NULL) -> VerifyResult:
+        """Rehash every object; report corrupt and missing ones; ``repair`` from a remote."""
+        from folio import maintenance
+
+        return maintenance.verify(self, remote=remote, repair=repair, jobs=jobs,
+                                  progress=progress)
+
+    def export(self, tag: str, path: str | os.PathLike[str]) -> ArchiveResult:
+        """Write snapshot ``tag`` and its objects to a .tar, .tar.gz or .zip file."""
+        from folio import archive
+
+        return archive.export(self, tag, path)
+
+    def import_archive(self, path: str | os.PathLike[str],
+                       tag: str | None = None) -> ArchiveResult:
+        """Create a snapshot (the archived tag, or ``tag``) from an exported archive."""
+        from folio import archive
+
+        return archive.import_archive(self, path, tag)
 
 
 def _gitignore_escape(path: str) -> str:

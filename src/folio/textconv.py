@@ -46,8 +46,14 @@ def render_line(obj: object) -> str:
 
 
 def render(path: Path) -> str:
+    from folio.errors import FolioError
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise FolioError(f"cannot read: {exc.strerror}", path=path) from None
     out = []
-    for raw in path.read_bytes().splitlines():
+    for raw in data.splitlines():
         try:
             out.append(render_line(json.loads(raw)))
         except ValueError:

@@ -18,6 +18,7 @@ import fcntl
 import hashlib
 import os
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -147,11 +148,12 @@ class ObjectStore:
         os.replace(tmp, final)
         self._dirty = True
 
-    @staticmethod
-    def _touch(final: Path) -> None:
+    def _touch(self, final: Path) -> None:
         # Refresh mtime so gc's grace period protects an object that is referenced anew.
         with contextlib.suppress(OSError):
             os.utime(final)
+        # Another process may have written it and not synced yet: sync before naming it.
+        self._dirty = True
 
     def put_bytes(self, data: bytes | memoryview, oid: str | None = None) -> str:
         """Store ``data``; return its object id."""
@@ -168,7 +170,10 @@ class ObjectStore:
                     view = view[os.write(fd, view):]
             finally:
                 os.close(fd)
-            self._publish(tmp, oid)
+            # Checked for existence just above; a concurrent writer of the same object
+            # renames identical bytes over it, which is harmless.
+            os.replace(tmp, final)
+            self._dirty = True
         except BaseException:
             remove_readonly(tmp)
             raise
@@ -196,23 +201,28 @@ class ObjectStore:
 
     def _put_file_once(self, src: str | Path,
                        store_copy: bool) -> tuple[str, int, os.stat_result] | None:
-        with open(src, "rb", buffering=0) as f:
-            before = os.fstat(f.fileno())
+        fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            before = os.fstat(fd)
             if before.st_size <= SMALL_FILE:
-                data = f.read()
-                if not _unchanged(before, os.fstat(f.fileno()), len(data)):
+                # os-level calls: for many small files the io stack costs more than the I/O
+                data = os.read(fd, before.st_size + 1)
+                if not _unchanged(before, os.fstat(fd), len(data)):
                     return None
                 oid = hashlib.sha256(data).hexdigest()
                 if store_copy:
                     self.put_bytes(data, oid)
                 return oid, len(data), before
-            if not store_copy:
-                oid, size = _hash_stream(f)
-                if not _unchanged(before, os.fstat(f.fileno()), size):
-                    return None
-                return oid, size, before
-            result = self._put_large(f, before)
-            return None if result is None else (*result, before)
+            with open(fd, "rb", buffering=0, closefd=False) as f:
+                if not store_copy:
+                    oid, size = _hash_stream(f)
+                    if not _unchanged(before, os.fstat(fd), size):
+                        return None
+                    return oid, size, before
+                result = self._put_large(f, before)
+                return None if result is None else (*result, before)
+        finally:
+            os.close(fd)
 
     def _put_large(self, f: object, before: os.stat_result) -> tuple[str, int] | None:
         src_fd = f.fileno()  # type: ignore[attr-defined]
@@ -307,11 +317,21 @@ def _unchanged(before: os.stat_result, after: os.stat_result, size_read: int) ->
             and before.st_mtime_ns == after.st_mtime_ns)
 
 
+_buffers = threading.local()
+
+
+def _buffer() -> tuple[bytearray, memoryview]:
+    """A per-thread reusable chunk buffer: allocating 1 MiB per object costs an mmap."""
+    buf = getattr(_buffers, "buf", None)
+    if buf is None:
+        buf = _buffers.buf = bytearray(CHUNK)
+    return buf, memoryview(buf)
+
+
 def _hash_stream(f: object) -> tuple[str, int]:
     h = hashlib.sha256()
     size = 0
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
+    buf, view = _buffer()
     while n := f.readinto(buf):  # type: ignore[attr-defined]
         h.update(view[:n])
         size += n
@@ -322,8 +342,7 @@ def _copy_hashing(f: object, fd: int) -> tuple[str, int]:
     """Read, hash and write each chunk once: memory stays at one chunk for any file size."""
     h = hashlib.sha256()
     size = 0
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
+    buf, view = _buffer()
     while n := f.readinto(buf):  # type: ignore[attr-defined]
         chunk = view[:n]
         h.update(chunk)

@@ -60,6 +60,10 @@ class StatCache:
             self.entries[path] = row
             self.dirty = True
 
+    def forget(self, path: str) -> None:
+        if self.entries.pop(path, None) is not None:
+            self.dirty = True
+
     def forget_under(self, prefix: str) -> None:
         """Drop entries at or below a repo-relative path."""
         doomed = [p for p in self.entries if p == prefix or p.startswith(prefix + "/")]

@@ -27,7 +27,7 @@ from folio.errors import CorruptObjectError, FolioError, PathError
 from folio.hashing import CHUNK
 from folio.objects.store import FICLONE, ObjectStore
 
-__all__ = ["LinkMode", "detect_reflink", "materialize", "materialize_symlink"]
+__all__ = ["LinkMode", "check_mode", "detect_reflink", "materialize", "materialize_symlink"]
 
 # errnos meaning "this filesystem (pair) cannot share extents", as opposed to real I/O errors.
 _NO_REFLINK = frozenset({errno.EOPNOTSUPP, errno.ENOTTY, errno.EINVAL, errno.ENOSYS,
@@ -88,6 +88,28 @@ def materialize_symlink(dest: Path, target: str) -> None:
     if not target or "\0" in target:
         raise PathError(f"invalid symlink target {target!r}", path=dest)
     _stage_and_replace(dest, lambda tmp: os.symlink(target, tmp))
+
+
+def check_mode(store: ObjectStore, work_dir: Path, mode: LinkMode) -> None:
+    """Fail before anything is touched if ``mode`` cannot work from the store to ``work_dir``.
+
+    A checkout writes its manifests before its files, so a mode that would fail on the
+    first file must fail here instead, with the message materialize would give. AUTO,
+    COPY and SYMLINK work anywhere; REFLINK and HARDLINK need one filesystem, and REFLINK
+    one that can clone (probed in the store's staging directory, not the work tree).
+    """
+    mode = LinkMode(mode)
+    if mode not in (LinkMode.REFLINK, LinkMode.HARDLINK):
+        return
+    store.root.mkdir(parents=True, exist_ok=True)
+    if os.stat(store.root).st_dev != os.stat(work_dir).st_dev:
+        raise FolioError(f"{mode.value} needs the store and the work tree on one filesystem;"
+                         " use --link copy", path=work_dir)
+    if mode is LinkMode.REFLINK:
+        store.staging.mkdir(parents=True, exist_ok=True)
+        if not detect_reflink(store.staging):
+            raise FolioError("reflink is not supported on this filesystem "
+                             f"({_filesystem_type(work_dir)}); use --link copy", path=work_dir)
 
 
 def detect_reflink(path: Path) -> bool:

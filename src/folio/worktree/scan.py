@@ -14,6 +14,7 @@ from pathlib import Path
 
 from folio.errors import FolioError, PathError
 from folio.manifest import Manifest
+from folio.objects.store import is_oid
 from folio.paths import link_stays_inside
 
 
@@ -24,6 +25,9 @@ class FileState:
     path: str  # relative to the target's root
     st: os.stat_result
     link: str | None = None
+    # A symlink into the object store (``checkout --link symlink``) is that object's content:
+    # ``oid`` names it, ``st`` is the object's stat and ``link`` stays None.
+    oid: str | None = None
 
 
 @dataclass
@@ -43,26 +47,34 @@ class TargetStatus:
                 "deleted": self.deleted}
 
 
-def scan_target(repo_root: Path, manifest: Manifest) -> dict[str, FileState]:
-    """Current files of a target, keyed by entry path; empty if the target is gone."""
+def scan_target(repo_root: Path, manifest: Manifest,
+                store_root: Path | None = None) -> dict[str, FileState]:
+    """Current files of a target, keyed by entry path; empty if the target is gone.
+
+    With ``store_root``, a symlink to an object in that store is reported as the object.
+    """
     root_dir = repo_root / manifest.root if manifest.root else repo_root
     if manifest.kind == "file":
         name = manifest.target.rsplit("/", 1)[-1]
-        state = _state(repo_root, root_dir / name, name)
+        state = _state(repo_root, root_dir / name, name, store_root)
         return {name: state} if state else {}
     out: dict[str, FileState] = {}
     base = str(root_dir)
     if not os.path.isdir(base) or os.path.islink(base):
         return out
+    if not link_stays_inside(repo_root, root_dir):
+        raise PathError("lies under a symlink that leads outside the repository",
+                        path=manifest.target)
     cut = len(base) + 1
     stack = [base]
     while stack:
         current = stack.pop()
         with os.scandir(current) as it:
             for entry in it:
+                if entry.name.lower() == ".git":
+                    continue  # a nested repo or submodule marker is never data
                 if entry.is_dir(follow_symlinks=False):
-                    if entry.name != ".git":
-                        stack.append(entry.path)
+                    stack.append(entry.path)
                     continue
                 rel = entry.path[cut:]
                 if not rel.isascii():
@@ -71,27 +83,52 @@ def scan_target(repo_root: Path, manifest: Manifest) -> dict[str, FileState]:
                 if statmod.S_ISREG(st.st_mode):
                     out[rel] = FileState(rel, st)
                 elif statmod.S_ISLNK(st.st_mode):
-                    out[rel] = _link_state(repo_root, Path(entry.path), rel, st)
+                    out[rel] = _link_state(repo_root, Path(entry.path), rel, st, store_root)
     return out
 
 
-def _state(repo_root: Path, path: Path, rel: str) -> FileState | None:
+def _state(repo_root: Path, path: Path, rel: str,
+           store_root: Path | None = None) -> FileState | None:
     try:
         st = os.lstat(path)
     except FileNotFoundError:
         return None
     if statmod.S_ISLNK(st.st_mode):
-        return _link_state(repo_root, path, rel, st)
+        return _link_state(repo_root, path, rel, st, store_root)
+    if statmod.S_ISDIR(st.st_mode):
+        raise PathError("was tracked as a file but is now a directory; "
+                        "`folio untrack` it, then add the directory",
+                        path=path.relative_to(repo_root).as_posix())
     if not statmod.S_ISREG(st.st_mode):
-        raise PathError("is not a regular file or directory", path=path)
+        raise PathError("is not a regular file", path=path.relative_to(repo_root).as_posix())
+    if not link_stays_inside(repo_root, path.parent):
+        raise PathError("lies under a symlink that leads outside the repository",
+                        path=path.relative_to(repo_root).as_posix())
     return FileState(rel, st)
 
 
-def _link_state(repo_root: Path, path: Path, rel: str, st: os.stat_result) -> FileState:
+def _link_state(repo_root: Path, path: Path, rel: str, st: os.stat_result,
+                store_root: Path | None = None) -> FileState:
+    if store_root is not None:
+        target = os.readlink(path)
+        fan_dir, name = os.path.split(target)
+        if (os.path.dirname(fan_dir) == os.path.abspath(store_root)
+                and is_oid(os.path.basename(fan_dir) + name)):
+            try:
+                object_st = os.stat(path)
+            except OSError:
+                object_st = None  # dangling: the object is gone; report it as a link
+            if object_st is not None and statmod.S_ISREG(object_st.st_mode):
+                return FileState(rel, object_st, oid=os.path.basename(fan_dir) + name)
     if not link_stays_inside(repo_root, path):
         raise PathError("is a symlink that leads outside the repository",
                         path=path.relative_to(repo_root).as_posix())
     return FileState(rel, st, link=os.readlink(path))
+
+
+def is_executable(st: os.stat_result) -> bool:
+    """The one permission bit folio records, as git does."""
+    return bool(st.st_mode & statmod.S_IXUSR)
 
 
 def _check_utf8(rel: str, target: str) -> None:
@@ -118,7 +155,7 @@ def current_hashes(repo_root: Path, manifest: Manifest, files: dict[str, FileSta
             continue
         if entry.size != state.st.st_size:
             continue
-        sha = cache_lookup(manifest.location(rel), state.st)
+        sha = state.oid or cache_lookup(manifest.location(rel), state.st)
         if sha is None:
             todo.append(rel)
         else:
@@ -140,7 +177,8 @@ def compare(manifest: Manifest, files: dict[str, FileState],
         elif state.link is not None or entry.is_link:
             if state.link != entry.link:
                 status.modified.append(rel)
-        elif entry.size != state.st.st_size or hashes.get(rel) != entry.sha256:
+        elif (entry.size != state.st.st_size or hashes.get(rel) != entry.sha256
+              or entry.executable != is_executable(state.st)):
             status.modified.append(rel)
     status.deleted = sorted(set(manifest.entries) - set(files))
     return status

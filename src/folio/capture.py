@@ -1,0 +1,315 @@
+"""Capture outputs into tracked targets: by exact name, directory or glob (``*``, ``**``).
+
+Patterns are checked before any job runs (a pattern that leaves the repo or enters ``.git`` /
+``.folio`` is refused then, so nothing has happened yet); they are expanded after it, when the
+outputs exist. Each match becomes a tracked target exactly as ``folio add`` would make it; a
+match inside an existing target captures that whole target. A pattern that matches nothing
+is reported, never fatal: a job that failed half-way still gets its record.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from folio.errors import FolioError, PathError
+from folio.manifest import Manifest
+from folio.paths import is_within, repo_relative
+from folio.progress import NULL, Progress
+from folio.worktree.scan import scan_target
+
+if TYPE_CHECKING:
+    from folio.git.repo import GitRepo
+    from folio.repo import AddResult, Repo
+    from folio.runs import Run
+
+
+@dataclass
+class CaptureResult:
+    """What one capture did: the targets it wrote, and what it could not find or refused."""
+
+    patterns: list[str]
+    targets: list[str] = field(default_factory=list)
+    results: list[AddResult] = field(default_factory=list)
+    unmatched: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # one line each, for stderr
+    gitignore_changed: bool = False
+
+    @property
+    def changed(self) -> list[AddResult]:
+        return [r for r in self.results if r.changed]
+
+    def paths_to_stage(self) -> list[str]:
+        """Files a user must ``git add`` to record this capture."""
+        paths = [r.manifest for r in self.changed]
+        return ([".gitignore"] if self.gitignore_changed else []) + paths
+
+    def stage_message(self) -> str | None:
+        """The pre-commit convention's one line when files changed, else None."""
+        if not self.changed and not self.gitignore_changed:
+            return None
+        n = len(self.changed)
+        return (f"folio captured {n} changed output{'' if n == 1 else 's'}; stage "
+                f"{' '.join(self.paths_to_stage())} and commit again")
+
+    def warnings(self) -> list[str]:
+        """One line per pattern that matched nothing and per match that was refused."""
+        return [f"{p}: matches nothing" for p in self.unmatched] + list(self.notes)
+
+
+def check_patterns(root: Path, patterns: Sequence[str], cwd: Path | None = None) -> list[str]:
+    """Repo-relative forms of ``patterns``, or PathError for the first one that escapes.
+
+    Checked lexically (outputs may not exist yet) with every existing directory above
+    resolved, so ``../x``, ``/elsewhere/*``, ``.folio/*`` and a symlink leading out are
+    refused before the job starts.
+    """
+    out = []
+    for pattern in patterns:
+        text = os.fspath(pattern)
+        if not text.strip():
+            raise PathError("an output pattern is empty")
+        out.append(repo_relative(root, text, cwd))
+    return out
+
+
+def resolve_outputs(repo: Repo, patterns: Sequence[str]) -> tuple[list[str], list[str],
+                                                                  list[str]]:
+    """(repo-relative paths found, patterns that matched nothing, notes on refused matches)."""
+    found: list[str] = []
+    unmatched: list[str] = []
+    notes: list[str] = []
+    root = repo.root
+    for pattern in patterns:
+        absolute = os.path.join(root, pattern)
+        if glob.has_magic(pattern) and not os.path.lexists(absolute):
+            matches = sorted(glob.glob(absolute, recursive=True))
+        else:
+            matches = [absolute] if os.path.lexists(absolute) else []
+        hits = 0
+        for match in matches:
+            if os.path.normpath(match) == os.path.normpath(root):
+                continue  # `**` also matches the top itself
+            try:
+                rel = repo_relative(root, match, root)
+            except PathError as exc:
+                notes.append(f"{pattern}: {exc}")
+                continue
+            hits += 1
+            found.append(rel)
+        if not hits and not matches:
+            unmatched.append(pattern)
+    return _outermost(found), unmatched, notes
+
+
+def _outermost(paths: list[str]) -> list[str]:
+    """Drop paths inside another path of the list (``results`` covers ``results/a.csv``)."""
+    out: list[str] = []
+    for path in sorted(set(paths)):
+        if not out or not is_within(path, out[-1]):
+            out.append(path)
+    return out
+
+
+def to_targets(paths: Sequence[str], existing: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Targets that capture ``paths``: the tracked target holding one, or the path itself."""
+    targets: set[str] = set()
+    notes: list[str] = []
+    for path in paths:
+        owner = next((t for t in existing if is_within(path, t)), None)
+        if owner is not None:
+            targets.add(owner)
+            continue
+        inner = [t for t in existing if is_within(t, path)]
+        if inner:
+            targets.update(inner)
+            notes.append(f"{path}: holds the tracked target(s) {', '.join(inner[:3])}; "
+                         "captured those only (track the rest separately)")
+            continue
+        targets.add(path)
+    return sorted(targets), notes
+
+
+def capture_outputs(repo: Repo, patterns: Sequence[str], *, store_copy: bool = True,
+                    progress: Progress = NULL, jobs: int | None = None) -> CaptureResult:
+    """Expand repo-relative ``patterns`` and capture what they match (takes the lock)."""
+    result = CaptureResult(list(patterns))
+    with repo.lock.hold("folio capture"):
+        paths, result.unmatched, result.notes = resolve_outputs(repo, patterns)
+        existing = repo.targets()
+        targets, notes = to_targets(paths, existing)
+        result.notes.extend(notes)
+        targets = [t for t in targets if _scannable(repo, t, existing, result.notes)]
+        if not targets:
+            return result
+        cache = repo.stat_cache()
+        old = {t: repo.read_manifest(t) if t in existing else None for t in targets}
+        result.results = repo._capture(targets, old, cache, store_copy, progress, jobs)
+        result.targets = targets
+        gitignore = repo.root / ".gitignore"
+        before = _read(gitignore)
+        repo._ignore_in_git(targets)
+        result.gitignore_changed = _read(gitignore) != before
+        cache.save()
+    return result
+
+
+def _scannable(repo: Repo, target: str, existing: Sequence[str], notes: list[str]) -> bool:
+    """Refuse, with a note, a target that `add` would refuse (escaping links, fifos...)."""
+    absolute = repo.root / target
+    if target in existing:
+        kind = repo.read_manifest(target).kind
+    else:
+        kind = "dir" if absolute.is_dir() and not absolute.is_symlink() else "file"
+    try:
+        scan_target(repo.root, Manifest(target, kind), repo.store.root)
+    except FolioError as exc:
+        notes.append(str(exc))
+        return False
+    return True
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def capture_configured(repo: Repo, *, progress: Progress = NULL) -> CaptureResult:
+    """Capture the outputs named in ``.folio/config.toml`` ``[capture] outputs``."""
+    patterns = check_patterns(repo.root, repo.config.capture_outputs, repo.root)
+    if not patterns:
+        return CaptureResult([])
+    return capture_outputs(repo, patterns, progress=progress)
+
+
+class Capture:
+    """``with repo.capture(["df.csv", "plots/*.png"]) as run:`` — capture on exit, as a run.
+
+    The patterns are checked on construction, before the body runs. ``run.id`` is known
+    inside the block (handy for naming outputs); the rest of the :class:`~folio.runs.Run`
+    (status, outputs, commit...) is filled in on exit. If the body raises, the run is
+    recorded as failed with whatever outputs exist, its traceback is kept as the log, and
+    the exception propagates unchanged.
+    """
+
+    def __init__(self, repo: Repo, patterns: Sequence[str | os.PathLike[str]], *,
+                 store_copy: bool = True, name: str | None = None,
+                 command: Sequence[str] | None = None, cwd: Path | None = None) -> None:
+        self.repo = repo
+        self.patterns = check_patterns(repo.root, [os.fspath(p) for p in patterns], cwd)
+        self.store_copy = store_copy
+        self.name = name
+        self.command = list(command) if command is not None else list(sys.argv)
+        self.result: CaptureResult | None = None
+        self._run: Run | None = None
+        self._clock = 0.0
+
+    @property
+    def run(self) -> Run | None:
+        return self._run
+
+    def __enter__(self) -> Run:
+        import time
+
+        from folio.git.repo import GitRepo
+        from folio.runs import start_run
+
+        self._git = GitRepo(self.repo.root)
+        self._run = start_run(self._git, self.command, self.name, self.patterns,
+                              self.store_copy)
+        self._clock = time.monotonic()
+        return self._run
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> bool:
+        import time
+
+        assert self._run is not None, "Capture used without `with`"
+        run = self._run
+        run.duration_s = round(time.monotonic() - self._clock, 3)
+        run.exit_code = 0 if exc is None else _exit_code(exc)
+        run.status = "ok" if run.exit_code == 0 else "failed"  # sys.exit(0) is success
+        log = None
+        if run.exit_code != 0:
+            log = "".join(traceback.format_exception(exc_type, exc, tb)).encode()
+        try:
+            self.result = finish_run(self.repo, self._git, run, log)
+        except Exception as error:
+            if run.exit_code == 0:
+                raise
+            # The body's exception matters more; say why the record is missing, keep going.
+            print(f"folio: warning: run {run.id} not recorded: {error}", file=sys.stderr)
+        return False
+
+
+def finish_run(repo: Repo, git: GitRepo, run: Run, log: bytes | None,
+               log_path: Path | None = None, progress: Progress = NULL) -> CaptureResult:
+    """Store the log, capture the outputs, write the run commit: one locked step."""
+    from folio.runs import record
+
+    with repo.lock.hold(f"folio run {run.id}"):
+        if log_path is not None:
+            run.log, _ = repo.store.put_file(log_path)
+        elif log is not None:
+            run.log = repo.store.put_bytes(log)
+        result = capture_outputs(repo, run.patterns, store_copy=run.store_copy,
+                                 progress=progress)
+        repo.store.sync()  # the log too is durable before the run commit names it
+        run.outputs = result.targets
+        run.unmatched = result.unmatched
+        record(repo, git, run)
+    return result
+
+
+def _exit_code(exc: BaseException) -> int:
+    if isinstance(exc, KeyboardInterrupt):
+        return 130
+    if isinstance(exc, SystemExit):
+        code = exc.code
+        if code is None:
+            return 0
+        return code if isinstance(code, int) else 1
+    return 1
+
+
+def run_job(repo: Repo, command: Sequence[str], patterns: Sequence[str], *,
+            store_copy: bool = True, name: str | None = None, cwd: Path | None = None,
+            progress: Progress = NULL, echo: bool = True) -> tuple[Run, CaptureResult]:
+    """``folio run``: check the patterns, run ``command``, keep its log, capture, record.
+
+    The job sees ``FOLIO_RUN_ID`` in its environment. Its exit code is in ``run.exit_code``;
+    a failed job is recorded (as failed) like a successful one.
+    """
+    import time
+
+    from folio._fs import remove_readonly, temp_name
+    from folio.git.repo import GitRepo
+    from folio.runner import execute
+    from folio.runs import start_run
+
+    if not command:
+        raise FolioError("no command to run; put it after `--`")
+    checked = check_patterns(repo.root, patterns, cwd)  # before the job can do anything
+    git = GitRepo(repo.root)
+    run = start_run(git, command, name, checked, store_copy)
+    log_path = temp_name(repo.folio_dir / "tmp", f"run-{run.id}.log.")
+    clock = time.monotonic()
+    try:
+        code = execute(command, log_path, env={**os.environ, "FOLIO_RUN_ID": run.id},
+                       cwd=cwd, echo=echo)
+        run.duration_s = round(time.monotonic() - clock, 3)
+        run.exit_code = code
+        run.status = "ok" if code == 0 else "failed"
+        result = finish_run(repo, git, run, None, log_path, progress)
+    finally:
+        remove_readonly(log_path)
+    return run, result

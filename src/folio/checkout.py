@@ -1,0 +1,409 @@
+"""``folio checkout``: make the working data match a set of manifests, touching only what differs.
+
+Order (docs/snapshots.md, "Checkout"): plan everything and refuse (unknown paths, missing
+objects, unsaved changes, a link mode that cannot work) before touching anything; then put
+the content of overwritten unsaved files into the store (``--force``), one syncfs, append the
+recovery log; then write the manifests; then delete, then write files (each replaced
+atomically by materialize), then one syncfs of the work tree and the stat cache. A checkout
+killed half-way leaves every file old or new and the manifests already naming the goal, so
+running ``folio checkout`` again finishes it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat as statmod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from folio import manifest as mf
+from folio import recovery
+from folio._fs import syncfs
+from folio.errors import (
+    FolioError,
+    ManifestError,
+    PathError,
+    UnsavedChangesError,
+    summarize_paths,
+)
+from folio.hashing import parallel_map
+from folio.manifest import Entry, Manifest
+from folio.paths import check_no_symlinked_parent, is_within
+from folio.progress import NULL, Progress
+from folio.recovery import RecoveryRecord
+from folio.revisions import Side, check_no_overlap
+from folio.worktree.index import StatCache
+from folio.worktree.materialize import LinkMode, check_mode, materialize, materialize_symlink
+from folio.worktree.scan import FileState, is_executable, scan_target
+
+if TYPE_CHECKING:
+    from folio.repo import Repo
+
+# What materialize's staging file looks like (``.tmp-<name>.<16 hex>``): debris of a killed run.
+_DEBRIS = re.compile(r"\.tmp-.+\.[0-9a-f]{16}\Z", re.DOTALL)
+
+
+@dataclass
+class CheckoutResult:
+    """What a checkout did; paths are repo-relative."""
+
+    source: str
+    written: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    saved: list[RecoveryRecord] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # hash-only content not in the store
+    manifests_changed: list[str] = field(default_factory=list)
+    manifests_removed: list[str] = field(default_factory=list)
+
+    @property
+    def warnings(self) -> list[str]:
+        if not self.skipped:
+            return []
+        n = len(self.skipped)
+        return [f"{n} hash-only file{'s' if n > 1 else ''} not restored (content never "
+                f"stored, recorded by `folio add --no-copy`): {summarize_paths(self.skipped)}"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source, "written": self.written, "deleted": self.deleted,
+                "unchanged": self.unchanged, "saved": [r.to_json() for r in self.saved],
+                "skipped": self.skipped, "manifests_changed": self.manifests_changed,
+                "manifests_removed": self.manifests_removed, "warnings": self.warnings}
+
+
+@dataclass
+class _Plan:
+    writes: list[tuple[str, Entry]] = field(default_factory=list)
+    chmods: list[tuple[str, Entry]] = field(default_factory=list)  # content right, x-bit not
+    deletes: list[str] = field(default_factory=list)
+    unsaved: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    # deleted location -> the directory above which nothing is pruned (None: prune nothing)
+    prune_stop: dict[str, str | None] = field(default_factory=dict)
+
+
+def checkout(repo: Repo, side: Side, paths: Sequence[str] | None, *, force: bool,
+             link: str | None, progress: Progress = NULL,
+             jobs: int | None = None) -> CheckoutResult:
+    """Make the data (at or below ``paths``, repo-relative) match ``side``'s manifests."""
+    mode = LinkMode(link or repo.config.link_mode)
+    with repo.lock.hold():
+        current = repo.manifests()
+        wanted = current if side.kind == "manifests" else side.manifests
+        if not wanted and side.kind != "manifests":
+            raise FolioError(f"{side.label} has no folio manifests: nothing to check out")
+        new = plan_manifests(current, wanted, paths, side.label)
+        final = {t: m for t, m in current.items() if t not in new}
+        final.update({t: m for t, m in new.items() if m is not None})
+        check_no_overlap(final, side.label)
+        cache = repo.stat_cache()
+        plan = _plan_files(repo, current, new, paths, cache, progress, jobs)
+        if plan.missing:
+            raise repo.store.missing(sorted(set(plan.missing)), side.label)
+        if plan.unsaved and not force:
+            n = len(plan.unsaved)
+            raise UnsavedChangesError(
+                f"{n} file{'s have' if n > 1 else ' has'} unsaved changes: "
+                f"{summarize_paths(plan.unsaved)}; use --force", paths=plan.unsaved)
+        if any(not e.is_link for _, e in plan.writes):
+            check_mode(repo.store, repo.root, mode)
+        result = CheckoutResult(side.label, unchanged=plan.unchanged, skipped=plan.skipped)
+        result.saved = _save(repo, plan, side.label, jobs)
+        repo.store.sync()  # the saved content is durable before anything is overwritten
+        recovery.append(repo.folio_dir, result.saved)
+        _write_manifests(repo, new, current, result)
+        _delete(repo, plan, cache)
+        _write(repo, plan.writes, mode, cache, progress, jobs)
+        for loc, entry in plan.chmods:
+            _set_executable(repo.root / loc, entry.executable)
+        result.written = [loc for loc, _ in plan.writes + plan.chmods]
+        result.deleted = plan.deletes
+        if plan.writes or plan.deletes or plan.chmods:
+            syncfs(repo.root)
+        cache.save()
+    return result
+
+
+# -- which manifests --------------------------------------------------------------------------
+
+def plan_manifests(current: dict[str, Manifest], wanted: dict[str, Manifest],
+                   paths: Sequence[str] | None, label: str) -> dict[str, Manifest | None]:
+    """The manifests to write (None: remove the target), for every target checkout touches.
+
+    Without paths that is every target of ``wanted``, and removal of the others. With paths,
+    a target a path covers whole is taken from ``wanted``; one a path lies inside is the
+    working manifest with the entries under that path taken from ``wanted``.
+    """
+    if paths is None:
+        out: dict[str, Manifest | None] = dict(wanted)
+        out.update({t: None for t in current if t not in wanted})
+        return out
+    _check_paths_match(current, wanted, paths, label)
+    out = {}
+    for target in sorted(set(current) | set(wanted)):
+        if any(is_within(target, p) for p in paths):
+            out[target] = wanted.get(target)
+            continue
+        inside = [p for p in paths if is_within(p, target)]
+        if not inside:
+            continue
+        base, source = current.get(target), wanted.get(target)
+        shell = base or source
+        assert shell is not None
+        merged = Manifest(target, shell.kind)
+        for m, keep_inside in ((base, False), (source, True)):
+            if m is None:
+                continue
+            for entry in m.entries.values():
+                under = any(is_within(m.location(entry.path), p) for p in inside)
+                if under == keep_inside:
+                    merged.entries[entry.path] = entry
+        out[target] = merged
+    return out
+
+
+def _check_paths_match(current: dict[str, Manifest], wanted: dict[str, Manifest],
+                       paths: Sequence[str], label: str) -> None:
+    for path in paths:
+        if any(is_within(t, path) for t in (*current, *wanted)):
+            continue
+        for m in (*current.values(), *wanted.values()):
+            if is_within(path, m.target) and any(
+                    is_within(m.location(e), path) for e in m.entries):
+                break
+        else:
+            raise PathError(f"matches no tracked file in {label} or the working manifests",
+                            path=path)
+
+
+# -- which files ------------------------------------------------------------------------------
+
+def _plan_files(repo: Repo, current: dict[str, Manifest], new: dict[str, Manifest | None],
+                paths: Sequence[str] | None, cache: StatCache, progress: Progress,
+                jobs: int | None) -> _Plan:
+    def in_scope(loc: str) -> bool:
+        return paths is None or any(is_within(loc, p) for p in paths)
+
+    want: dict[str, Entry] = {}
+    for m in new.values():
+        if m is not None:
+            for entry in m.entries.values():
+                loc = m.location(entry.path)
+                if in_scope(loc):
+                    want[loc] = entry
+    _check_wanted(repo.root, want)
+    have: dict[str, FileState] = {}
+    plan = _Plan()
+    scanned: set[tuple[str, str]] = set()
+    for target, target_new in new.items():
+        for m in (current.get(target), target_new):
+            if m is None or (m.kind, m.target) in scanned:
+                continue
+            scanned.add((m.kind, m.target))
+            # Prune emptied directories below a directory target (its root too if it goes).
+            stop = None if m.kind == "file" else (
+                os.path.dirname(m.target) if target_new is None else m.target)
+            for rel, state in scan_target(repo.root, m, repo.store.root).items():
+                loc = m.location(rel)
+                if in_scope(loc):
+                    have[loc] = state
+                    plan.prune_stop[loc] = stop
+    hashes = _current_hashes(repo, have, cache, progress, jobs)
+    store = repo.store
+    for loc in sorted(want.keys() | have.keys()):
+        entry, state = want.get(loc), have.get(loc)
+        if entry is not None:
+            if state is not None and _same(entry, state, hashes.get(loc)):
+                if entry.is_link or entry.executable == is_executable(state.st):
+                    plan.unchanged += 1
+                    continue
+                if state.oid is None and state.st.st_nlink == 1:
+                    plan.chmods.append((loc, entry))  # same bytes: fix the mode in place
+                    continue
+                # otherwise the file is the store's own inode: copy it (below), never chmod
+            if not entry.is_link and not store.has(entry.sha256):  # type: ignore[arg-type]
+                if entry.stored:
+                    plan.missing.append(entry.sha256)  # type: ignore[arg-type]
+                else:
+                    plan.skipped.append(loc)  # cannot restore: leave the working file alone
+                continue
+            plan.writes.append((loc, entry))
+        elif _DEBRIS.match(loc.rsplit("/", 1)[-1]):
+            plan.deletes.append(loc)  # a staging file of a killed checkout: never content
+            continue
+        else:
+            plan.deletes.append(loc)
+        sha = hashes.get(loc)
+        if state is not None and state.link is None and (sha is None or not store.has(sha)):
+            plan.unsaved.append(loc)
+    return plan
+
+
+def _current_hashes(repo: Repo, have: dict[str, FileState], cache: StatCache,
+                    progress: Progress, jobs: int | None) -> dict[str, str]:
+    """sha256 of every regular working file: the stat cache, else one parallel rehash."""
+    known: dict[str, str] = {}
+    todo: list[str] = []
+    for loc, state in have.items():
+        if state.oid is not None:
+            known[loc] = state.oid
+        elif state.link is None:
+            sha = cache.lookup(loc, state.st)
+            if sha is None:
+                todo.append(loc)
+            else:
+                known[loc] = sha
+
+    def rehash(loc: str) -> tuple[str, int, os.stat_result]:
+        result = repo.store.put_file_stat(repo.root / loc, store_copy=False)
+        progress.advance()
+        return result
+
+    progress.start("Hashing changed files", len(todo))
+    try:
+        for loc, (sha, _, st) in zip(todo, parallel_map(rehash, todo, jobs), strict=True):
+            cache.record(loc, st, sha)
+            known[loc] = sha
+    finally:
+        progress.finish()
+    return known
+
+
+def _same(entry: Entry, state: FileState, sha: str | None) -> bool:
+    if entry.is_link:
+        return state.link == entry.link
+    return state.link is None and sha == entry.sha256
+
+
+def _check_wanted(root: Path, want: dict[str, Entry]) -> None:
+    """Refuse what a hostile manifest could use to write outside the data."""
+    for loc, entry in want.items():
+        parts = loc.split("/")
+        for i in range(1, len(parts)):
+            if "/".join(parts[:i]) in want:
+                raise ManifestError(f"{'/'.join(parts[:i])!r} is listed both as a file and "
+                                    "as a directory", path=loc)
+        if entry.is_link:
+            _check_link(root, loc, entry.link)  # type: ignore[arg-type]
+
+
+def _check_link(root: Path, loc: str, link: str) -> None:
+    base = os.path.dirname(os.path.join(str(root), loc))
+    target = os.path.normpath(os.path.join(base, link))
+    rel = os.path.relpath(target, str(root))
+    if rel == ".." or rel.startswith("../") or rel.split("/", 1)[0].lower() == ".git":
+        raise PathError(f"symlink target {link!r} leads outside the repository", path=loc)
+
+
+# -- doing it -----------------------------------------------------------------------------------
+
+def _save(repo: Repo, plan: _Plan, label: str, jobs: int | None) -> list[RecoveryRecord]:
+    """Store the content checkout is about to overwrite or delete that the store lacks."""
+    if not plan.unsaved:
+        return []
+    writes = {loc for loc, _ in plan.writes}
+
+    def put(loc: str) -> tuple[str, int, os.stat_result] | None:
+        try:
+            return repo.store.put_file_stat(repo.root / loc, store_copy=True)
+        except FileNotFoundError:
+            return None  # removed meanwhile: nothing left to save
+
+    when = recovery.now()
+    records = []
+    for loc, saved in zip(plan.unsaved, parallel_map(put, plan.unsaved, jobs), strict=True):
+        if saved is None:
+            continue
+        sha, size, _ = saved
+        verb = "overwritten" if loc in writes else "deleted"
+        records.append(RecoveryRecord(when, loc, sha, size, f"checkout {label}: {verb}"))
+    return records
+
+
+def _write_manifests(repo: Repo, new: dict[str, Manifest | None],
+                     current: dict[str, Manifest], result: CheckoutResult) -> None:
+    for target, m in sorted(new.items()):
+        if m is None:
+            _remove_manifest(repo, target)
+            result.manifests_removed.append(target)
+        elif repo.write_manifest(m):
+            result.manifests_changed.append(target)
+    added = [t for t, m in new.items() if m is not None and t not in current]
+    if added:
+        repo._ignore_in_git(sorted(added))
+
+
+def _remove_manifest(repo: Repo, target: str) -> None:
+    main = repo.manifest_path(target)
+    main.unlink(missing_ok=True)
+    shards = repo.manifests_dir / (target + mf.SHARD_DIR_SUFFIX)
+    if shards.is_dir():
+        shutil.rmtree(shards)
+    _prune(main.parent, repo.manifests_dir)
+
+
+def _prune(directory: Path, stop: Path) -> None:
+    """Remove ``directory`` and its parents while empty, never ``stop`` or above it."""
+    while directory != stop and is_within(directory.as_posix(), stop.as_posix()):
+        try:
+            directory.rmdir()
+        except OSError:
+            return
+        directory = directory.parent
+
+
+def _delete(repo: Repo, plan: _Plan, cache: StatCache) -> None:
+    dirs: set[tuple[str, str]] = set()
+    for loc in plan.deletes:
+        (repo.root / loc).unlink(missing_ok=True)
+        cache.forget_under(loc)
+        stop = plan.prune_stop.get(loc)
+        if stop is not None:
+            dirs.add((os.path.dirname(loc), stop))
+    for directory, stop in sorted(dirs, key=lambda d: -d[0].count("/")):
+        _prune(repo.root / directory, repo.root / stop)
+
+
+def _write(repo: Repo, writes: list[tuple[str, Entry]], mode: LinkMode, cache: StatCache,
+           progress: Progress, jobs: int | None) -> None:
+    safe: set[str] = set()
+    for loc, _ in writes:
+        check_no_symlinked_parent(repo.root, loc, safe)
+    files = [(loc, e) for loc, e in writes if not e.is_link]
+    progress.start("Checking out", len(writes))
+    try:
+        def put(item: tuple[str, Entry]) -> None:
+            materialize(repo.store, item[1].sha256, repo.root / item[0], mode,  # type: ignore[arg-type]
+                        executable=item[1].executable)
+            progress.advance()
+
+        list(parallel_map(put, files, jobs))
+        for loc, entry in writes:
+            if entry.is_link:
+                materialize_symlink(repo.root / loc, entry.link)  # type: ignore[arg-type]
+                progress.advance()
+    finally:
+        progress.finish()
+    for loc, entry in files:
+        try:
+            st = os.stat(repo.root / loc)
+        except OSError:
+            continue
+        cache.record(loc, st, entry.sha256)  # type: ignore[arg-type]
+
+
+def _set_executable(path: Path, executable: bool) -> None:
+    """chmod u+x (and g/o+x where readable), or remove every x bit, as git does."""
+    st = os.stat(path)
+    mode = statmod.S_IMODE(st.st_mode)
+    if executable:
+        mode |= (mode & 0o444) >> 2
+    else:
+        mode &= ~0o111
+    os.chmod(path, mode)

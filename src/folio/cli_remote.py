@@ -1,0 +1,354 @@
+"""CLI for remotes, push / pull / fetch, gc, verify, export and import (docs/remotes.md).
+
+Thin: each command calls one ``Repo`` method and prints its result; progress on a terminal
+(stderr), nothing extra when piped; failures are one line and exit 1 (FolioGroup).
+Registered by one line in cli.py; nothing is imported from ``folio.cli`` (``python -m
+folio.cli`` runs it as ``__main__``, and importing it back would run it twice).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from folio.errors import FolioError
+
+if TYPE_CHECKING:
+    from folio.repo import Repo
+
+
+def open_repo() -> Repo:
+    from folio.repo import Repo
+
+    return Repo(".")
+
+
+def progress() -> Any:
+    from folio.progress import for_stream
+
+    return for_stream(sys.stderr)
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def json_option(fn: Any) -> Any:
+    return click.option("--json", "as_json", is_flag=True,
+                        help="Print machine-readable JSON instead of text.")(fn)
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+JOBS = click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None,
+                    help="Parallel transfers (default: 8).")
+REMOTE = click.option("-r", "--remote", metavar="NAME",
+                      help="Which remote (default: core.remote, or the only one).")
+GIT_REMOTE = click.option("--git-remote", metavar="NAME", default=None,
+                          help="git remote for refs/folio/* (default: origin).")
+
+
+class Duration(click.ParamType):
+    name = "DURATION"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:
+        from folio.maintenance import parse_duration
+
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+# -- remote add / list / remove -------------------------------------------------------------------
+@click.group("remote")
+def remote() -> None:
+    """Manage remotes: where `folio push` sends objects (S3 or a directory)."""
+
+
+@remote.command("add")
+@click.argument("name")
+@click.argument("url")
+@click.option("--default", "make_default", is_flag=True, help="Make it the default remote.")
+@click.option("--endpoint", help="S3-compatible endpoint URL (MinIO, Ceph, R2...).")
+@click.option("--region", help="Bucket region.")
+@click.option("--profile", help="AWS profile for credentials (needs boto3).")
+@click.option("--allow-http", is_flag=True, help="Allow a plain http:// endpoint.")
+@click.option("--local", is_flag=True,
+              help="Write to .folio/config.local.toml (this clone only) instead of config.toml.")
+def remote_add(name: str, url: str, make_default: bool, endpoint: str | None,
+               region: str | None, profile: str | None, allow_http: bool, local: bool) -> None:
+    """Add remote NAME at URL: s3://bucket/prefix, file:///path or a directory path.
+
+    Credentials are never stored: they come from AWS_* variables, --profile or an
+    instance role.
+    """
+    repo = open_repo()
+    spec = repo.add_remote(name, url, default=make_default, endpoint=endpoint, region=region,
+                           profile=profile, allow_http=allow_http, local=local)
+    where = ".folio/config.local.toml" if local else ".folio/config.toml"
+    click.echo(f"Added remote {spec.name} -> {spec.url} in {where}"
+               + (" (default)" if spec.default else ""))
+
+
+@remote.command("list")
+@json_option
+def remote_list(as_json: bool) -> None:
+    """List remotes; the default is marked with *."""
+    specs = open_repo().remotes()
+    if as_json:
+        emit_json([s.to_json() for s in specs])
+        return
+    if not specs:
+        click.echo("No remotes; add one with `folio remote add NAME URL`.")
+    for s in specs:
+        options = " ".join(f"{k}={v}" for k, v in sorted(s.options.items()))
+        extra = f"  ({options})" if options else ""
+        local = "  [local]" if s.local else ""
+        click.echo(f"{'*' if s.default else ' '} {s.name}  {s.url}{extra}{local}")
+
+
+@remote.command("remove")
+@click.argument("name")
+def remote_remove(name: str) -> None:
+    """Forget remote NAME (its data stays where it is)."""
+    spec = open_repo().remove_remote(name)
+    click.echo(f"Removed remote {spec.name} ({spec.url})")
+
+
+# -- push / pull / fetch --------------------------------------------------------------------------
+def _summary(result: Any) -> str:
+    s = result.stats
+    where = f"{result.remote} ({result.url})"
+    if result.action == "push":
+        if not s.moved:
+            return f"Nothing to push: all {result.wanted} objects are already on {where}."
+        packs = f", {s.packs} pack{'s' if s.packs != 1 else ''}" if s.packs else ""
+        return (f"Pushed {s.moved} objects ({human_bytes(s.moved_bytes)}{packs}) to {where}; "
+                f"{s.skipped} already there.")
+    if not s.moved:
+        return f"Nothing to fetch: all {result.wanted} objects are already here."
+    return (f"Fetched {s.moved} objects ({human_bytes(s.moved_bytes)}) from {where}; "
+            f"{s.skipped} already here.")
+
+
+@click.command("push")
+@click.argument("revs", nargs=-1, metavar="[TAG|REV]...")
+@click.option("--all", "all_versions", is_flag=True,
+              help="Also the objects of every commit's manifests in the git history.")
+@REMOTE
+@JOBS
+@click.option("--git", "push_git", is_flag=True,
+              help="Then push refs/folio/* (snapshots, runs) to the git remote.")
+@GIT_REMOTE
+@json_option
+def push(revs: tuple[str, ...], all_versions: bool, remote: str | None, jobs: int | None,
+         push_git: bool, git_remote: str | None, as_json: bool) -> None:
+    """Send objects the remote lacks.
+
+    Without TAG|REV: the objects of the working manifests and of every snapshot and run.
+    """
+    from folio.pushpull import DEFAULT_GIT_REMOTE, has_folio_refs
+
+    if revs and all_versions:
+        raise click.UsageError("give versions or --all, not both")
+    repo = open_repo()
+    git_name = (git_remote or DEFAULT_GIT_REMOTE) if push_git else None
+    result = repo.push(list(revs), all=all_versions, remote=remote, jobs=jobs,
+                       git_remote=git_name, progress=progress())
+    if as_json:
+        emit_json(result.to_json())
+        return
+    click.echo(_summary(result))
+    name = git_remote or DEFAULT_GIT_REMOTE
+    if result.git_remote:
+        click.echo(f"Pushed refs/folio/* to git remote {result.git_remote} "
+                   f"(as `git push {result.git_remote} 'refs/folio/*'` does).")
+    elif has_folio_refs(repo):
+        click.echo(f"Snapshots and runs travel through git: `git push {name} 'refs/folio/*'` "
+                   "(or `folio push --git`).")
+
+
+def _echo_checkout(result: Any) -> None:
+    for warning in result.warnings:
+        click.echo(f"folio: warning: {warning}", err=True)
+    if result.written or result.deleted:
+        click.echo(f"Checked out {result.source}: {len(result.written)} files written, "
+                   f"{len(result.deleted)} removed, {result.unchanged} unchanged.")
+    else:
+        click.echo(f"Data already matches {result.source} ({result.unchanged} files).")
+
+
+@click.command("pull")
+@click.argument("rev", required=False, metavar="[TAG|REV]")
+@REMOTE
+@JOBS
+@click.option("-f", "--force", is_flag=True,
+              help="Overwrite unsaved changes (saved first to the recovery log).")
+@click.option("--link", type=click.Choice(("auto", "reflink", "copy", "hardlink", "symlink")),
+              default=None, help="How files are put in place (default: core.link).")
+@GIT_REMOTE
+@json_option
+def pull(rev: str | None, remote: str | None, jobs: int | None, force: bool, link: str | None,
+         git_remote: str | None, as_json: bool) -> None:
+    """Fetch the objects of TAG|REV (default: the working manifests), then check it out.
+
+    A TAG not known here is first fetched from the git remote's refs/folio/*.
+    """
+    repo = open_repo()
+    result = repo.pull(rev, remote=remote, jobs=jobs, force=force, link=link,
+                       git_remote=git_remote, progress=progress())
+    if as_json:
+        emit_json(result.to_json())
+        return
+    if result.fetched_refs:
+        click.echo(f"Fetched refs/folio/* from git remote {result.fetched_refs}.")
+    click.echo(_summary(result))
+    _echo_checkout(result.checkout)
+
+
+@click.command("fetch")
+@click.argument("revs", nargs=-1, metavar="[TAG|REV]...")
+@click.option("--all", "all_versions", is_flag=True,
+              help="The objects of every snapshot, run and commit in the history.")
+@REMOTE
+@JOBS
+@GIT_REMOTE
+@json_option
+def fetch(revs: tuple[str, ...], all_versions: bool, remote: str | None, jobs: int | None,
+          git_remote: str | None, as_json: bool) -> None:
+    """Fetch objects into the local store only (no checkout)."""
+    if revs and all_versions:
+        raise click.UsageError("give versions or --all, not both")
+    repo = open_repo()
+    result = repo.fetch(list(revs), all=all_versions, remote=remote, jobs=jobs,
+                        git_remote=git_remote, progress=progress())
+    if as_json:
+        emit_json(result.to_json())
+        return
+    if result.fetched_refs:
+        click.echo(f"Fetched refs/folio/* from git remote {result.fetched_refs}.")
+    click.echo(_summary(result))
+
+
+# -- gc / verify ----------------------------------------------------------------------------------
+@click.command("gc")
+@click.option("-n", "--dry-run", is_flag=True, help="Show what would be deleted; delete nothing.")
+@click.option("--grace", type=Duration(), default="1d", show_default=True,
+              help="Spare unreachable objects younger than this (1d, 12h, 30m, 0).")
+@click.option("--allow-shared", is_flag=True,
+              help="Sweep a shared store (core.store) using only this clone's roots.")
+@click.option("-v", "--verbose", is_flag=True, help="List every object removed.")
+@json_option
+def gc(dry_run: bool, grace: float, allow_shared: bool, verbose: bool, as_json: bool) -> None:
+    """Delete objects that no snapshot, run, commit or manifest names.
+
+    Only objects older than --grace go, so a concurrent writer is never robbed.
+    """
+    result = open_repo().gc(dry_run=dry_run, grace=grace, allow_shared=allow_shared)
+    if as_json:
+        emit_json(result.to_json())
+        return
+    verb = "Would remove" if dry_run else "Removed"
+    if dry_run or verbose:
+        for oid, size in result.removed:
+            click.echo(f"{verb.lower()} {oid}  {human_bytes(size)}")
+        for path, size in result.temp_files:
+            click.echo(f"{verb.lower()} {path}  {human_bytes(size)}")
+    temp = (f" and {len(result.temp_files)} stale temporary files"
+            if result.temp_files else "")
+    click.echo(f"{verb} {len(result.removed)} unreachable objects{temp}: "
+               f"{human_bytes(result.freed_bytes)} {'to free' if dry_run else 'freed'}. "
+               f"Kept {result.kept} reachable objects ({human_bytes(result.kept_bytes)}).")
+    if result.young:
+        click.echo(f"Spared {result.young} unreachable objects "
+                   f"({human_bytes(result.young_bytes)}) younger than the grace period.")
+
+
+@click.command("verify")
+@REMOTE
+@click.option("--repair", is_flag=True,
+              help="Fetch corrupt and missing objects again from the remote.")
+@click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None,
+              help="Hashing threads (default: one per core).")
+@json_option
+def verify(remote: str | None, repair: bool, jobs: int | None, as_json: bool) -> None:
+    """Rehash every object; report corrupt ones and missing ones (exit 1 if any).
+
+    Missing: named by the working manifests, a snapshot, a run or a run log, but absent.
+    With --remote and no --repair: also report needed objects that remote lacks.
+    """
+    repo = open_repo()
+    result = repo.verify(remote=remote, repair=repair, jobs=jobs, progress=progress())
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        for oid in result.corrupt:
+            click.echo(f"corrupt: {oid} ({repo.store.path(oid)})")
+        for oid, where in result.missing.items():
+            click.echo(f"missing: {oid} (named by {where})")
+        for oid, where in result.not_on_remote.items():
+            click.echo(f"not on remote {result.remote}: {oid} (named by {where})")
+        for oid in result.repaired:
+            click.echo(f"repaired: {oid} (from {result.remote})")
+        for oid, why in result.unrepaired.items():
+            click.echo(f"not repaired: {oid}: {why}")
+        click.echo(f"Verified {result.objects} objects ({human_bytes(result.bytes)}).")
+    if not result.ok:
+        counts = [f"{len(v)} {k}" for k, v in (("corrupt", result.corrupt),
+                                               ("missing", result.missing),
+                                               ("not on the remote", result.not_on_remote))
+                  if v]
+        hint = ("; not all could be repaired" if repair else
+                "; `folio verify --repair` fetches them again from the remote")
+        raise FolioError(f"verify found {', '.join(counts)} object(s){hint}")
+    if not as_json and not (result.corrupt or result.missing):
+        click.echo("Every object is sound and every named object is present.")
+
+
+# -- export / import ------------------------------------------------------------------------------
+@click.command("export")
+@click.argument("tag")
+@click.argument("file", type=click.Path(dir_okay=False))
+@json_option
+def export(tag: str, file: str, as_json: bool) -> None:
+    """Write snapshot TAG with all its data to FILE (.tar, .tar.gz, .tgz or .zip)."""
+    result = open_repo().export(tag, file)
+    if as_json:
+        emit_json(result.to_json())
+        return
+    click.echo(f"Exported snapshot {tag} to {result.path}: {result.files} files, "
+               f"{result.objects} objects ({human_bytes(result.bytes)}).")
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--tag", help="Create this tag instead of the archived one.")
+@json_option
+def import_command(file: str, tag: str | None, as_json: bool) -> None:
+    """Create a snapshot from a file made by `folio export` (every path and hash checked)."""
+    result = open_repo().import_archive(file, tag)
+    if as_json:
+        emit_json(result.to_json())
+        return
+    click.echo(f"Imported snapshot {result.tag} from {file}: {result.files} files, "
+               f"{result.objects} objects ({human_bytes(result.bytes)}); "
+               f"`folio checkout {result.tag}` puts the data in place.")
+
+
+COMMANDS = (remote, push, pull, fetch, gc, verify, export, import_command)
+
+
+def register(group: click.Group) -> None:
+    """Add these commands to ``group`` (the ``folio`` command)."""
+    for command in COMMANDS:
+        group.add_command(command)

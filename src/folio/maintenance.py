@@ -1,0 +1,253 @@
+"""``folio gc`` and ``folio verify``: keep the store small and whole.
+
+gc deletes an object only if no root reaches it (:func:`folio.roots.gc_roots`) AND its
+mtime is older than the grace period. The age test is what makes gc safe next to writers
+that do not take the lock (object writes are lock-free): an object written, or re-put
+(which refreshes its mtime), within the grace period is never deleted, whatever the roots
+said a moment earlier. gc holds the repository lock, so no manifest or ref of this clone
+changes while it decides. A store shared by several clones (``core.store``) has roots gc
+cannot see, so it is swept only when the caller says so (``allow_shared``).
+
+verify rehashes every object on all cores and lists the objects that the working manifests,
+snapshots, runs and run logs name but the store lacks; ``repair`` fetches both kinds from a
+remote (the corrupt copy is deleted only once the remote is known to hold the object).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from folio import roots
+from folio.errors import FolioError
+from folio.hashing import parallel_map
+from folio.progress import NULL, Progress
+
+if TYPE_CHECKING:
+    from folio.repo import Repo
+
+DEFAULT_GRACE = 86400.0  # one day
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+
+
+def parse_duration(text: str | float | int) -> float:
+    """Seconds in ``"1d"``, ``"12h"``, ``"30m"``, ``"45s"``, ``"2w"``, ``"1h30m"`` or ``0``."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        if text < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(text)
+    raw = str(text).strip().lower()
+    if raw == "0":
+        return 0.0
+    pos, total = 0, 0.0
+    for match in _DURATION.finditer(raw):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+        pos = match.end()
+    if not raw or pos != len(raw):
+        raise ValueError(f"invalid duration {text!r}: use e.g. 1d, 12h, 30m, 45s, 2w or 1h30m")
+    return total
+
+
+# -- gc -----------------------------------------------------------------------------------------
+@dataclass
+class GcResult:
+    dry_run: bool
+    grace: float
+    removed: list[tuple[str, int]] = field(default_factory=list)  # (oid, size)
+    kept: int = 0  # reachable
+    kept_bytes: int = 0
+    young: int = 0  # unreachable but within the grace period
+    young_bytes: int = 0
+    temp_files: list[tuple[str, int]] = field(default_factory=list)  # (path, size)
+
+    @property
+    def removed_bytes(self) -> int:
+        return sum(size for _, size in self.removed)
+
+    @property
+    def freed_bytes(self) -> int:
+        return self.removed_bytes + sum(size for _, size in self.temp_files)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"dry_run": self.dry_run, "grace_seconds": self.grace,
+                "removed": [{"oid": o, "size": s} for o, s in self.removed],
+                "removed_bytes": self.removed_bytes, "kept": self.kept,
+                "kept_bytes": self.kept_bytes, "young": self.young,
+                "young_bytes": self.young_bytes,
+                "temp_files": [{"path": p, "size": s} for p, s in self.temp_files],
+                "freed_bytes": self.freed_bytes}
+
+
+def gc(repo: Repo, *, dry_run: bool = False, grace: str | float = DEFAULT_GRACE,
+       allow_shared: bool = False, now: float | None = None) -> GcResult:
+    """Delete unreachable objects older than ``grace`` and stale staging files."""
+    seconds = parse_duration(grace)
+    if repo.config.store_path and not allow_shared:
+        raise FolioError(
+            f"the object store is shared (core.store = {repo.config.store_path}): other "
+            "clones' snapshots are invisible from here, so gc would delete their data; pass "
+            "--allow-shared only if every clone using it is this one or has pushed everything")
+    result = GcResult(dry_run, seconds)
+    store = repo.store
+    with repo.lock.hold("folio gc"):
+        keep = roots.gc_roots(repo)
+        cutoff = (time.time() if now is None else now) - seconds
+        for oid in store.iter_oids():
+            path = store.path(oid)
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                continue
+            if oid in keep:
+                result.kept += 1
+                result.kept_bytes += st.st_size
+            elif st.st_mtime > cutoff:
+                result.young += 1
+                result.young_bytes += st.st_size
+            else:
+                if not dry_run:
+                    store.delete(oid)
+                result.removed.append((oid, st.st_size))
+        for path, size in _stale_temp_files(repo, cutoff):
+            if not dry_run:
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    continue
+            result.temp_files.append((os.path.relpath(path, repo.root), size))
+    return result
+
+
+def _stale_temp_files(repo: Repo, cutoff: float) -> list[tuple[str, int]]:
+    """Staging leftovers of killed writers: everything in the store's staging directory,
+    and ``.tmp-*`` files (atomic writes) below ``.folio``, older than ``cutoff``."""
+    candidates: list[Path] = []
+    if repo.store.staging.is_dir():
+        candidates += repo.store.staging.iterdir()
+    candidates += (p for p in _glob_dir(repo.folio_dir, "*") if p.name.startswith(".tmp-"))
+    for top in (repo.manifests_dir, repo.folio_dir / "cache"):
+        candidates += _glob_dir(top, "**/.tmp-*")
+    found = []
+    for path in candidates:
+        try:
+            st = path.lstat()
+        except FileNotFoundError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_mtime <= cutoff:
+            found.append((str(path), st.st_size))
+    return sorted(set(found))
+
+
+def _glob_dir(top: Path, pattern: str) -> list[Path]:
+    return list(top.glob(pattern)) if top.is_dir() else []
+
+
+# -- verify -------------------------------------------------------------------------------------
+@dataclass
+class VerifyResult:
+    objects: int = 0
+    bytes: int = 0
+    corrupt: list[str] = field(default_factory=list)
+    missing: dict[str, str] = field(default_factory=dict)  # oid -> where it is named
+    not_on_remote: dict[str, str] = field(default_factory=dict)  # --remote without --repair
+    repaired: list[str] = field(default_factory=list)
+    unrepaired: dict[str, str] = field(default_factory=dict)  # oid -> why
+    remote: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        broken = set(self.corrupt) | set(self.missing)
+        return broken <= set(self.repaired) and not self.not_on_remote
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "objects": self.objects, "bytes": self.bytes,
+                "corrupt": self.corrupt,
+                "missing": [{"oid": o, "where": w} for o, w in self.missing.items()],
+                "not_on_remote": [{"oid": o, "where": w} for o, w in self.not_on_remote.items()],
+                "repaired": self.repaired, "remote": self.remote,
+                "unrepaired": [{"oid": o, "reason": r} for o, r in self.unrepaired.items()]}
+
+
+def verify(repo: Repo, *, remote: str | None = None, repair: bool = False,
+           jobs: int | None = None, progress: Progress = NULL) -> VerifyResult:
+    """Rehash every object; list corrupt and missing ones; optionally repair from a remote."""
+    store = repo.store
+    result = VerifyResult()
+    oids = list(store.iter_oids())
+    progress.start("Verifying", len(oids), "objects")
+
+    def check(oid: str) -> tuple[str, bool, int]:
+        try:
+            size = store.size(oid)
+        except FileNotFoundError:  # deleted meanwhile (a concurrent gc): not corruption
+            progress.advance()
+            return oid, True, 0
+        ok = store.verify(oid)
+        progress.advance()
+        return oid, ok, size
+
+    try:
+        for oid, ok, size in parallel_map(check, oids, jobs):
+            result.objects += 1
+            result.bytes += size
+            if not ok:
+                result.corrupt.append(oid)
+    finally:
+        progress.finish()
+    named = roots.named_objects(repo)
+    result.missing = {o: w for o, w in named.items() if not store.has(o)}
+    if repair and (result.corrupt or result.missing):
+        _repair(repo, result, remote, jobs, progress)
+    elif remote is not None and not repair:
+        _check_remote(repo, result, named, remote)
+    return result
+
+
+def _check_remote(repo: Repo, result: VerifyResult, named: dict[str, str], remote: str) -> None:
+    from folio.remote import remote_has
+    from folio.remotes import cache_dir, open_remote
+
+    spec, backend = open_remote(repo, remote)
+    result.remote = spec.name
+    there = remote_has(backend, named, cache_dir=cache_dir(repo))
+    result.not_on_remote = {o: w for o, w in named.items() if o not in there}
+
+
+def _repair(repo: Repo, result: VerifyResult, remote: str | None, jobs: int | None,
+            progress: Progress) -> None:
+    """Fetch corrupt and missing objects: one batched pull, then one by one if that fails."""
+    from folio.remote import fetch_object, pull, remote_has
+    from folio.remotes import DEFAULT_JOBS, cache_dir, open_remote
+
+    spec, backend = open_remote(repo, remote)
+    result.remote = spec.name
+    store, cache = repo.store, cache_dir(repo)
+    broken = [*result.corrupt, *(o for o in result.missing if o not in result.corrupt)]
+    there = remote_has(backend, broken, cache_dir=cache)
+    for oid in broken:
+        if oid not in there:
+            result.unrepaired[oid] = f"not on remote {spec.name}"
+    todo = [o for o in broken if o in there]
+    for oid in result.corrupt:
+        if oid in there:
+            store.delete(oid)  # the remote holds it: the bad copy can go
+    try:
+        pull(store, backend, todo, jobs=jobs or DEFAULT_JOBS, progress=progress,
+             cache_dir=cache)
+    except FolioError:
+        for oid in todo:  # find out which ones fail, and why
+            if store.has(oid) and store.verify(oid):
+                continue
+            try:
+                fetch_object(backend, oid, store, cache_dir=cache)
+            except FolioError as exc:
+                result.unrepaired[oid] = str(exc)
+    result.repaired = [o for o in todo if o not in result.unrepaired]

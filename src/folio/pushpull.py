@@ -1,0 +1,164 @@
+"""``folio push``, ``pull`` and ``fetch``: choose the objects, move them, then check out.
+
+What moves (docs/remotes.md, "Commands"):
+- push, bare: the objects of the working manifests, of every snapshot and run
+  (``refs/folio/*``) and the run logs; ``push REV...``: those of each version named;
+  ``--all``: also those of every commit's manifests in the git history.
+- pull / fetch, bare: the working manifests' objects; ``REV``: that version's.
+Only stored entries travel (a ``--no-copy`` entry has no content to send).
+
+Order: objects first, then (``push --git``) the refs that name them, so a ref on the git
+remote never names an object the data remote lacks. A version unknown here is looked for
+in the git remote's ``refs/folio/*`` before giving up, so ``git clone`` then
+``folio pull TAG`` works.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from folio import roots
+from folio.errors import FolioError, MissingObjectError, UnknownRevisionError, summarize_paths
+from folio.git.repo import FOLIO_REFS, FOLIO_REFSPEC
+from folio.progress import NULL, Progress
+from folio.remote import TransferStats, remote_has
+from folio.remote import pull as pull_objects
+from folio.remote import push as push_objects
+from folio.remotes import DEFAULT_JOBS, cache_dir, open_remote
+
+if TYPE_CHECKING:
+    from folio.checkout import CheckoutResult
+    from folio.repo import Repo
+    from folio.revisions import Side
+
+DEFAULT_GIT_REMOTE = "origin"
+
+
+@dataclass
+class TransferResult:
+    """What a push, pull or fetch did."""
+
+    action: str  # "push", "pull" or "fetch"
+    remote: str
+    url: str
+    wanted: int
+    stats: TransferStats
+    git_remote: str | None = None  # push --git: where refs/folio/* went
+    fetched_refs: str | None = None  # pull/fetch: git remote the version was fetched from
+    checkout: CheckoutResult | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        s = self.stats
+        return {"action": self.action, "remote": self.remote, "url": self.url,
+                "objects": self.wanted, "moved": s.moved, "moved_bytes": s.moved_bytes,
+                "skipped": s.skipped, "skipped_bytes": s.skipped_bytes, "packs": s.packs,
+                "requests": s.requests, "git_remote": self.git_remote,
+                "fetched_refs": self.fetched_refs,
+                "checkout": self.checkout.to_json() if self.checkout else None}
+
+
+def push(repo: Repo, revs: Sequence[str] = (), *, all_versions: bool = False,
+         remote: str | None = None, jobs: int | None = None, progress: Progress = NULL,
+         git_remote: str | None = None, oids: Sequence[str] | None = None) -> TransferResult:
+    """Send what the remote lacks; ``git_remote`` also pushes ``refs/folio/*`` there after.
+
+    ``oids`` (the pre-push hook's list) replaces the choice by versions. Objects the local
+    store lacks are fine if the remote has them; those neither side has are pushed around,
+    then reported (MissingObjectError), and no ref is pushed.
+    """
+    spec, backend = open_remote(repo, remote)
+    if oids is not None:
+        wanted = list(dict.fromkeys(oids))
+    elif all_versions:
+        wanted = list(roots.history_objects(repo))
+    elif revs:
+        named: dict[str, str] = {}
+        for rev in revs:
+            side = repo.resolve(rev)
+            roots.manifest_oids(side.manifests.values(), f"{rev}:", named)
+        wanted = list(named)
+    else:
+        wanted = list(roots.named_objects(repo))
+    store = repo.store
+    local = [o for o in wanted if store.has(o)]
+    absent = [o for o in wanted if not store.has(o)]
+    cache = cache_dir(repo)
+    jobs = jobs or DEFAULT_JOBS
+    on_remote = remote_has(backend, absent, cache_dir=cache, jobs=jobs) if absent else set()
+    stats = push_objects(store, backend, local, jobs=jobs, progress=progress, cache_dir=cache)
+    stats.skipped += len(on_remote)
+    lost = [o for o in absent if o not in on_remote]
+    if lost:
+        raise MissingObjectError(
+            f"{len(lost)} object(s) are neither in the local store nor on remote {spec.name} "
+            f"({summarize_paths([o[:12] for o in lost])}); the others were pushed",
+            path=backend.describe(), oids=lost)
+    result = TransferResult("push", spec.name, backend.describe(), len(wanted), stats)
+    if git_remote is not None:
+        # The objects are on the remote now; the hook would only push them again.
+        repo.git.push_refs(git_remote, FOLIO_REFSPEC, no_verify=True)
+        result.git_remote = git_remote
+    return result
+
+
+def has_folio_refs(repo: Repo) -> bool:
+    return bool(repo.git.list_refs(FOLIO_REFS))
+
+
+def resolve_version(repo: Repo, rev: str, git_remote: str | None = None) -> tuple[Side, str | None]:
+    """``repo.resolve(rev)``; if unknown, fetch ``refs/folio/*`` from the git remote and retry.
+
+    Returns the side and the git remote fetched from (None if nothing was fetched).
+    """
+    try:
+        return repo.resolve(rev), None
+    except UnknownRevisionError:
+        name = git_remote or DEFAULT_GIT_REMOTE
+        if git_remote is None and repo.git.get_config(f"remote.{name}.url") is None:
+            raise
+    failure: FolioError | None = None
+    try:
+        repo.git.fetch_refs(name, FOLIO_REFSPEC)
+    except FolioError as exc:  # report it with the real problem: the unknown name
+        failure = exc
+    try:
+        return repo.resolve(rev), name
+    except UnknownRevisionError as exc:
+        why = (f"; fetching refs/folio/* from git remote {name} failed: {failure}" if failure
+               else f"; git remote {name} has no such snapshot either")
+        raise UnknownRevisionError(exc.message + why) from None
+
+
+def fetch(repo: Repo, revs: Sequence[str] = (), *, all_versions: bool = False,
+          remote: str | None = None, jobs: int | None = None, progress: Progress = NULL,
+          git_remote: str | None = None, action: str = "fetch") -> TransferResult:
+    """Bring the objects of ``revs`` (default: the working manifests) into the local store."""
+    spec, backend = open_remote(repo, remote)
+    fetched_refs = None
+    if all_versions:
+        wanted = list(roots.history_objects(repo))
+    elif revs:
+        named: dict[str, str] = {}
+        for rev in revs:
+            side, fetched = resolve_version(repo, rev, git_remote)
+            fetched_refs = fetched_refs or fetched
+            roots.manifest_oids(side.manifests.values(), f"{rev}:", named)
+        wanted = list(named)
+    else:
+        wanted = list(roots.named_objects(repo, refs=False))
+    stats = pull_objects(repo.store, backend, wanted, jobs=jobs or DEFAULT_JOBS,
+                         progress=progress, cache_dir=cache_dir(repo))
+    return TransferResult(action, spec.name, backend.describe(), len(wanted), stats,
+                          fetched_refs=fetched_refs)
+
+
+def pull(repo: Repo, rev: str | None = None, *, remote: str | None = None,
+         jobs: int | None = None, progress: Progress = NULL, git_remote: str | None = None,
+         force: bool = False, link: str | None = None) -> TransferResult:
+    """Fetch the objects of ``rev`` (default: the working manifests), then check it out."""
+    result = fetch(repo, [rev] if rev else [], remote=remote, jobs=jobs, progress=progress,
+                   git_remote=git_remote, action="pull")
+    result.checkout = repo.checkout(rev, force=force, link=link, progress=progress)
+    return result

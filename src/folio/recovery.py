@@ -1,0 +1,164 @@
+"""The recovery log: content that a forced checkout overwrote or deleted, kept forever.
+
+``.folio/logs/recovery.jsonl`` is local (never committed), one JSON object per line:
+``{"time", "path", "sha256", "size", "reason"}``. The content itself is an ordinary object
+in the store, put (and synced) before its line is appended, so a line never names missing
+bytes. gc treats every sha256 listed here as a root (:func:`oids`). A line cut short by a
+crash is skipped on reading and the next append starts on a fresh line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from folio.errors import FolioError, PathError, UnsavedChangesError
+from folio.objects.store import is_oid
+from folio.paths import check_no_symlinked_parent
+
+if TYPE_CHECKING:
+    from folio.repo import Repo
+
+LOG_RELPATH = "logs/recovery.jsonl"
+
+
+@dataclass(frozen=True)
+class RecoveryRecord:
+    """One saved file: where it was, what it held, when and why it was saved."""
+
+    time: str  # ISO 8601, local time with offset
+    path: str  # repo-relative location of the working file
+    sha256: str
+    size: int
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"time": self.time, "path": self.path, "sha256": self.sha256,
+                "size": self.size, "reason": self.reason}
+
+
+def log_path(folio_dir: Path) -> Path:
+    return folio_dir / LOG_RELPATH
+
+
+def now() -> str:
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def append(folio_dir: Path, records: Iterable[RecoveryRecord]) -> None:
+    """Append records durably (fsync): the content they name is already synced in the store."""
+    lines = b"".join(json.dumps(r.to_json(), ensure_ascii=False).encode("utf-8") + b"\n"
+                     for r in records)
+    if not lines:
+        return
+    path = log_path(folio_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            lines = b"\n" + lines  # a previous append was cut short: start a fresh line
+        view = memoryview(lines)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read(folio_dir: Path) -> list[RecoveryRecord]:
+    """Every well-formed record, oldest first; a damaged line is skipped, never fatal."""
+    try:
+        data = log_path(folio_dir).read_bytes()
+    except FileNotFoundError:
+        return []
+    out = []
+    for raw in data.split(b"\n"):
+        record = _record(raw)
+        if record is not None:
+            out.append(record)
+    return out
+
+
+def _record(raw: bytes) -> RecoveryRecord | None:
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(obj, dict) or not is_oid(obj.get("sha256")):
+        return None
+    path, size = obj.get("path"), obj.get("size")
+    if not isinstance(path, str) or not isinstance(size, int):
+        return None
+    return RecoveryRecord(str(obj.get("time", "")), path, obj["sha256"], size,
+                          str(obj.get("reason", "")))
+
+
+def oids(folio_dir: Path) -> Iterator[str]:
+    """Every object the recovery log names, each once: gc roots."""
+    seen: set[str] = set()
+    for record in read(folio_dir):
+        if record.sha256 not in seen:
+            seen.add(record.sha256)
+            yield record.sha256
+
+
+def find(records: list[RecoveryRecord], path: str, sha: str | None = None) -> RecoveryRecord:
+    """The newest record for ``path`` (whose sha256 starts with ``sha``, if given)."""
+    matches = [r for r in records if r.path == path and (sha is None or
+                                                           r.sha256.startswith(sha.lower()))]
+    if not matches:
+        what = f" with sha256 {sha}…" if sha else ""
+        raise FolioError(f"no saved content{what} in the recovery log; "
+                         "`folio recover` lists what was saved", path=path)
+    return matches[-1]
+
+
+@dataclass(frozen=True)
+class Restored:
+    """What ``folio recover PATH`` did."""
+
+    record: RecoveryRecord
+    dest: Path
+    unchanged: bool  # the destination already held exactly these bytes
+
+
+def restore(repo: Repo, path: str, to: Path | None = None, sha: str | None = None) -> Restored:
+    """Copy saved content back to its path (or to ``to``), never losing what is there now.
+
+    An existing destination is replaced only if its content is in the store already;
+    otherwise this refuses, as checkout does, and the file stays.
+    """
+    from folio.worktree.materialize import LinkMode, materialize
+
+    record = find(read(repo.folio_dir), path, sha)
+    if to is None:
+        dest = repo.root / record.path
+        check_no_symlinked_parent(repo.root, record.path)
+    else:
+        dest = to / record.path.rsplit("/", 1)[-1] if to.is_dir() and not to.is_symlink() \
+            else to
+    with repo.lock.hold():
+        if not repo.store.has(record.sha256):
+            raise repo.store.missing([record.sha256], record.path)
+        try:
+            st = os.lstat(dest)
+        except FileNotFoundError:
+            st = None
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            raise PathError("is a directory; restore elsewhere with --to DEST", path=dest)
+        if st is not None and stat.S_ISREG(st.st_mode):
+            now, _, _ = repo.store.put_file_stat(dest, store_copy=False)
+            if now == record.sha256:
+                return Restored(record, dest, True)
+            if not repo.store.has(now):
+                raise UnsavedChangesError(f"{dest}: has unsaved changes; move it away or "
+                                          "restore elsewhere with --to DEST", paths=[str(dest)])
+        materialize(repo.store, record.sha256, dest, LinkMode.COPY)
+    return Restored(record, dest, False)

@@ -1,0 +1,169 @@
+"""Named remotes in ``.folio/config.toml``: add, list, remove, pick the default, open one.
+
+A remote is a table ``[remotes.NAME]`` with ``url`` and, for S3, ``endpoint``, ``region``,
+``profile`` and ``allow_http``; never a credential (folio.remote.urls refuses those). The
+committed ``config.toml`` is the team's list; ``config.local.toml`` (``--local``) adds or
+overrides remotes for one machine. The default is ``core.remote``, else the only remote.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from folio.config import Config, _load
+from folio.errors import ConfigError, RemoteError
+from folio.remote.urls import open_backend
+
+if TYPE_CHECKING:
+    from folio.remote.base import Backend
+    from folio.repo import Repo
+
+SECTION = "remotes"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+DEFAULT_JOBS = 8  # network transfers wait on round trips, not on the two cores
+
+
+@dataclass
+class RemoteSpec:
+    """One configured remote, as the merged config describes it."""
+
+    name: str
+    url: str
+    options: dict[str, Any] = field(default_factory=dict)
+    default: bool = False
+    local: bool = False  # defined (or overridden) in config.local.toml
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "url": self.url, "options": self.options,
+                "default": self.default, "local": self.local}
+
+
+def check_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise RemoteError(f"invalid remote name {name!r}: use letters, digits, '.', '_' or "
+                          "'-' (at most 64, starting with a letter or digit)")
+    return name
+
+
+def _table(raw: dict[str, Any], where: Path) -> dict[str, Any]:
+    table = raw.get(SECTION, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"[{SECTION}] must be a table of remotes", path=where)
+    return table
+
+
+def _fresh(repo: Repo) -> Config:
+    """The config as on disk now: another process may have added a remote since ``repo``
+    was opened (a notebook's long-lived Repo, a test driving the CLI)."""
+    repo.config = Config.load(repo.folio_dir)
+    return repo.config
+
+
+def list_remotes(repo: Repo) -> list[RemoteSpec]:
+    """Every remote, sorted by name, with its default flag."""
+    config = _fresh(repo)
+    local_names = set(_table(_load(config.local_path), config.local_path))
+    specs = []
+    for name, body in sorted(_table(config.raw, config.path).items()):
+        if not isinstance(body, dict) or not isinstance(body.get("url"), str):
+            raise ConfigError(f"remote {name!r} needs a url = \"...\" string", path=config.path)
+        options = {k: v for k, v in body.items() if k != "url"}
+        specs.append(RemoteSpec(name, body["url"], options, local=name in local_names))
+    default = _default_name(repo, specs)
+    for spec in specs:
+        spec.default = spec.name == default
+    return specs
+
+
+def _default_name(repo: Repo, specs: list[RemoteSpec]) -> str | None:
+    named = repo.config.get("core", "remote")
+    if named:
+        return str(named)
+    return specs[0].name if len(specs) == 1 else None
+
+
+def default_remote(repo: Repo) -> str | None:
+    """``core.remote``, else the only remote, else None."""
+    return _default_name(repo, list_remotes(repo))
+
+
+def get_remote(repo: Repo, name: str | None = None) -> RemoteSpec:
+    """The remote called ``name``, or the default one; a one-line error says what to do."""
+    specs = {s.name: s for s in list_remotes(repo)}
+    if name is None:
+        if not specs:
+            raise RemoteError("no remote configured; add one with `folio remote add NAME URL` "
+                              "(s3://bucket/prefix or a directory)")
+        name = _default_name(repo, list(specs.values()))
+        if name is None:
+            raise RemoteError(f"{len(specs)} remotes ({', '.join(specs)}) and no default: pass "
+                              "--remote NAME, or set one with `folio remote add NAME URL "
+                              "--default`")
+        if name not in specs:
+            raise ConfigError(f"core.remote names {name!r}, which is not a configured remote "
+                              f"(known: {', '.join(specs) or 'none'})", path=repo.config.path)
+    elif name not in specs:
+        raise RemoteError(f"no remote named {name!r} (known: {', '.join(specs) or 'none'}; "
+                          "`folio remote list`)")
+    return specs[name]
+
+
+def open_remote(repo: Repo, name: str | None = None) -> tuple[RemoteSpec, Backend]:
+    """The remote's spec and a backend for it; relative directory URLs are from the repo root."""
+    spec = get_remote(repo, name)
+    return spec, open_backend(spec.url, spec.options, base=repo.root)
+
+
+def cache_dir(repo: Repo) -> Path:
+    """Where pack indexes are cached. They are named by their pack's hash and checked on
+    every read, so one cache serves every remote."""
+    return repo.folio_dir / "cache" / "packs"
+
+
+def add_remote(repo: Repo, name: str, url: str, *, default: bool = False,
+               endpoint: str | None = None, region: str | None = None,
+               profile: str | None = None, allow_http: bool = False,
+               local: bool = False) -> RemoteSpec:
+    """Record a remote (validated as far as possible without the network)."""
+    check_name(name)
+    if any(s.name == name for s in list_remotes(repo)):
+        raise RemoteError(f"remote {name!r} already exists; `folio remote remove {name}` first")
+    options: dict[str, Any] = {}
+    for key, value in (("endpoint", endpoint), ("region", region), ("profile", profile)):
+        if value is not None:
+            options[key] = value
+    if allow_http:
+        options["allow_http"] = True
+    if options and not url.lower().startswith("s3://"):
+        raise RemoteError(f"{', '.join(sorted(options))}: only S3 remotes take options", path=url)
+    # Validate URL and options as use would, minus the profile lookup: that profile may
+    # exist only on the machines that push (CI), not on the one that writes the config.
+    open_backend(url, {k: v for k, v in options.items() if k != "profile"}, base=repo.root)
+    if profile is not None and not profile.strip():
+        raise RemoteError("--profile needs a profile name")
+    with repo.lock.hold("folio remote add"):
+        repo.config.update([SECTION, name], {"url": url, **options}, local=local)
+        if default:
+            repo.config.update(["core"], {"remote": name}, local=local)
+    return get_remote(repo, name)
+
+
+def remove_remote(repo: Repo, name: str) -> RemoteSpec:
+    """Forget a remote (from both config files); unset it as default where it was."""
+    spec = get_remote(repo, check_name(name))
+    config = repo.config
+    with repo.lock.hold("folio remote remove"):
+        for path, local in ((config.path, False), (config.local_path, True)):
+            raw = _load(path)
+            if name in _table(raw, path):
+                config.update([SECTION, name], None, local=local)
+            core = raw.get("core")
+            if isinstance(core, dict) and core.get("remote") == name:
+                config.update(["core", "remote"], None, local=local)
+            for table in (SECTION, "core"):  # drop tables this left empty
+                if _load(path).get(table) == {}:
+                    config.update([table], None, local=local)
+    return spec

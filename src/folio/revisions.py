@@ -1,0 +1,117 @@
+"""Resolve what a user names (a snapshot tag, ``run:<id>``, a git revision) to manifests.
+
+Resolution order, shared by checkout and diff (docs/snapshots.md, "Naming a version"):
+``run:<id>`` is the run ref ``refs/folio/runs/<id>``; otherwise a snapshot tag
+``refs/folio/snapshots/<name>``; otherwise a git revision, whose manifests are the
+``.folio/manifests`` subtree of that commit (or the whole tree, when the commit is itself a
+folio snapshot or run commit, named by sha or full ref). A manifest set that would make
+checkout write outside the data (a target inside ``.folio``, overlapping targets) is refused.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from folio import manifest as mf
+from folio.errors import ManifestError, UnknownRevisionError
+from folio.git.names import is_valid_ref_component
+from folio.git.repo import MANIFESTS_PREFIX, RUNS_PREFIX, SNAPSHOTS_PREFIX, TRAILER_KIND
+from folio.manifest import Manifest
+from folio.paths import RESERVED
+
+if TYPE_CHECKING:
+    from folio.git.repo import GitRepo
+
+RUN_PREFIX = "run:"
+
+
+@dataclass
+class Side:
+    """One side of a diff or the source of a checkout: a named set of manifests."""
+
+    kind: str  # "snapshot", "run", "commit", "manifests" (working manifests), "worktree"
+    name: str | None  # the tag, run id or revision as typed; None for working sides
+    commit: str | None = None
+    manifests: dict[str, Manifest] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        if self.kind == "snapshot":
+            return f"snapshot {self.name}"
+        if self.kind == "run":
+            return f"run {self.name}"
+        if self.kind == "commit":
+            short = self.commit[:7] if self.commit else "none"
+            return self.name if self.name and self.name.startswith(short) else \
+                f"{self.name} ({short})"
+        if self.kind == "manifests":
+            return "the working manifests"
+        return "the working tree"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "commit": self.commit}
+
+
+def resolve(git: GitRepo, spec: str) -> Side:
+    """The manifests that ``spec`` names (see the module docstring for the order)."""
+    if spec.startswith(RUN_PREFIX):
+        run_id = spec[len(RUN_PREFIX):]
+        sha = git.ref_target(RUNS_PREFIX + run_id) if is_valid_ref_component(run_id) else None
+        if sha is None:
+            raise UnknownRevisionError(f"no run {run_id!r} (no ref {RUNS_PREFIX}{run_id})")
+        return _folio_commit(git, "run", run_id, sha)
+    if is_valid_ref_component(spec):
+        sha = git.ref_target(SNAPSHOTS_PREFIX + spec)
+        if sha is not None:
+            return _folio_commit(git, "snapshot", spec, sha)
+    try:
+        sha = git.resolve_commit(spec)
+    except UnknownRevisionError:
+        hint = "; to name paths, put them after --" if os.path.lexists(spec) else ""
+        raise UnknownRevisionError(
+            f"unknown revision {spec!r}: not a snapshot tag, a run or a git revision"
+            f"{hint}") from None
+    if TRAILER_KIND in git.read_commit(sha).trailers:  # a snapshot or run commit by sha
+        return _folio_commit(git, "commit", spec, sha)
+    files = git.read_tree_files(sha, MANIFESTS_PREFIX)
+    return Side("commit", spec, sha, parse_tree(files, f"{spec}:{MANIFESTS_PREFIX}/"))
+
+
+def _folio_commit(git: GitRepo, kind: str, name: str, sha: str) -> Side:
+    """A snapshot or run commit: its whole tree is the manifests tree."""
+    files = git.read_tree_files(sha, "")
+    return Side(kind, name, sha, parse_tree(files, f"{name}:"))
+
+
+def parse_tree(files: Mapping[str, bytes], source: str) -> dict[str, Manifest]:
+    """Every manifest in a tree of files keyed by path relative to the manifests root.
+
+    ``source`` prefixes the paths in error messages (``baseline:data/raw.folio:3: ...``).
+    Files that are neither main manifests nor shards (a README, say) are ignored.
+    """
+    out: dict[str, Manifest] = {}
+    for rel in sorted(files):
+        target = mf.target_of(rel)
+        if target is None:
+            continue
+        manifest = mf.parse(files[rel], source + rel, lambda shard: files[shard], target)
+        if target.split("/", 1)[0].lower() in RESERVED:
+            raise ManifestError(f"target {target!r} lies inside a folio or git directory",
+                                path=source + rel)
+        out[target] = manifest
+    check_no_overlap(out, source)
+    return out
+
+
+def check_no_overlap(manifests: Mapping[str, Manifest], source: str) -> None:
+    """Refuse a manifest set in which one target lies inside another."""
+    targets = set(manifests)
+    for target in sorted(targets):
+        parts = target.split("/")
+        for i in range(1, len(parts)):
+            if "/".join(parts[:i]) in targets:
+                raise ManifestError(f"targets {'/'.join(parts[:i])!r} and {target!r} overlap",
+                                    path=source)
