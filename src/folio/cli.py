@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from folio.units import human_bytes, plural
+
 if TYPE_CHECKING:
     from folio.repo import Repo
 
@@ -58,18 +60,6 @@ def progress() -> Any:
     from folio.progress import for_stream
 
     return for_stream(sys.stderr)
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"  # pragma: no cover
 
 
 @click.group(cls=FolioGroup, context_settings={"help_option_names": ["-h", "--help"]})

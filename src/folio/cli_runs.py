@@ -15,15 +15,11 @@ from typing import Any
 
 import click
 
+from folio.units import human_bytes
+
 
 def _emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
-
-
-def _human_bytes(n: float) -> str:
-    from folio.cli import human_bytes
-
-    return human_bytes(n)
 
 
 def _progress() -> Any:
@@ -130,7 +126,7 @@ def runs_command(run_id: str | None, status: str | None, name: str | None, show_
         duration = f"{r.duration_s:.1f}s" if r.duration_s is not None else "-"
         code = "-" if r.exit_code is None else str(r.exit_code)
         click.echo(f"{r.id:<{width}}  {r.status:<6}  {code:>4}  {started}  {duration:>8}  "
-                   f"{r.files:>5}  {_human_bytes(r.bytes):>10}  {r.command_line}")
+                   f"{r.files:>5}  {human_bytes(r.bytes):>10}  {r.command_line}")
 
 
 @click.command("capture")

@@ -22,6 +22,7 @@ from folio.manifest import Entry, Manifest
 from folio.paths import is_within
 from folio.progress import NULL, Progress
 from folio.revisions import Side
+from folio.units import human_bytes
 from folio.worktree.scan import is_executable, scan_target
 
 if TYPE_CHECKING:
@@ -292,23 +293,12 @@ def _head(change: FileChange, read_a: Reader, read_b: Reader) -> bytes | None:
 
 # -- text -------------------------------------------------------------------------------------
 
-def _size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
-
-
 def _what(entry: Entry | None) -> str:
     if entry is None:
         return ""
     if entry.is_link:
         return f"-> {entry.link}"
-    text = f"{_size(entry.size)} {entry.sha256[:8] if entry.sha256 else ''}".rstrip()
+    text = f"{human_bytes(entry.size)} {entry.sha256[:8] if entry.sha256 else ''}".rstrip()
     return text + " (executable)" if entry.executable else text
 
 
@@ -339,7 +329,7 @@ def render_stat(result: DiffResult) -> list[str]:
     for t in result.targets:
         n = t.counts()
         lines.append(f" {t.target:<{width}}  +{n['added']} -{n['removed']} ~{n['modified']} "
-                     f">{n['renamed']}  {_size(t.old_bytes)} -> {_size(t.new_bytes)}")
+                     f">{n['renamed']}  {human_bytes(t.old_bytes)} -> {human_bytes(t.new_bytes)}")
     lines.append(summary(result))
     return lines
 

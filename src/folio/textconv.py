@@ -9,14 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-
-def _human(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024:
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TiB"
+from folio.units import human_bytes
 
 
 def render_line(obj: object) -> str:
@@ -28,11 +21,11 @@ def render_line(obj: object) -> str:
         return f"# folio {obj.get('kind', '?')} target {obj.get('target')}"
     if "shard" in obj:
         return (f"shard {obj['shard']}: {obj.get('files')} files, "
-                f"{_human(int(obj.get('bytes', 0)))}, from {obj.get('first')}")
+                f"{human_bytes(int(obj.get('bytes', 0)))}, from {obj.get('first')}")
     path = obj.get("path", "?")
     if "link" in obj:
         return f"{path} -> {obj['link']}"
-    parts = [f"{path}", _human(int(obj.get("size", 0))), str(obj.get("sha256", ""))[:12]]
+    parts = [f"{path}", human_bytes(int(obj.get("size", 0))), str(obj.get("sha256", ""))[:12]]
     if obj.get("type"):
         parts.append(f"[{obj['type']}]")
     if obj.get("stored") is False:
