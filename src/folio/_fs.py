@@ -7,14 +7,13 @@ filesystem and is renamed over the final name (POSIX rename is atomic).
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-_libc: ctypes.CDLL | None = None
+_libc: Any = None  # ctypes.CDLL, loaded on first use (ctypes costs start-up time)
 
 
 def temp_name(directory: Path, hint: str = "") -> Path:
@@ -62,6 +61,9 @@ def syncfs(path: Path) -> None:
     """
     global _libc
     if _libc is None:
+        import ctypes
+        import ctypes.util
+
         _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
     fn = getattr(_libc, "syncfs", None)
     if fn is None:  # not Linux: fall back to a global sync

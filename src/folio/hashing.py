@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -53,6 +52,8 @@ def parallel_map(fn: Callable[[T], R], items: Iterable[T], jobs: int | None = No
     if jobs <= 1 or len(items) < 8:
         yield from map(fn, items)
         return
+    from concurrent.futures import ThreadPoolExecutor  # imported late: it costs start-up time
+
     size = max(1, min(256, len(items) // (jobs * 8)))
     batches = [items[i:i + size] for i in range(0, len(items), size)]
     with ThreadPoolExecutor(max_workers=jobs) as pool:

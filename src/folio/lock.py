@@ -10,13 +10,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-
-from filelock import FileLock, Timeout
+from typing import Any
 
 from folio.errors import LockTimeoutError
 
@@ -26,13 +24,17 @@ class RepoLock:
         self.path = folio_dir / "lock"
         self.info_path = folio_dir / "lock.info"
         self.timeout = timeout
-        self._lock = FileLock(str(self.path), thread_local=False)
+        self._lock: Any = None  # a filelock.FileLock, made on first use (lazy import)
         self._depth = 0
 
     @contextlib.contextmanager
     def hold(self, command: str | None = None) -> Iterator[None]:
         """Hold the lock for the duration of the block (re-entrant within a process)."""
         if self._depth == 0:
+            from filelock import FileLock, Timeout
+
+            if self._lock is None:
+                self._lock = FileLock(str(self.path), thread_local=False)
             self.path.parent.mkdir(parents=True, exist_ok=True)
             try:
                 self._lock.acquire(timeout=self.timeout)
@@ -50,7 +52,7 @@ class RepoLock:
                 self._lock.release()
 
     def _write_info(self, command: str | None) -> None:
-        info = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time(),
+        info = {"pid": os.getpid(), "host": os.uname().nodename, "since": time.time(),
                 "command": command or " ".join(["folio", *sys.argv[1:]])}
         with contextlib.suppress(OSError):
             self.info_path.write_text(json.dumps(info))
