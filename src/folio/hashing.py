@@ -45,11 +45,11 @@ def parallel_map(fn: Callable[[T], R], items: Iterable[T], jobs: int | None = No
     """Apply ``fn`` to ``items`` on a thread pool, yielding results in input order.
 
     Items go to the pool in batches: one future per file would cost more than hashing a
-    small file. Runs inline when there is little to do, so small commands start no pool.
+    small file. A single item runs inline; two large files already keep two cores busy.
     """
     items = list(items)
     jobs = jobs or default_jobs()
-    if jobs <= 1 or len(items) < 8:
+    if jobs <= 1 or len(items) < 2:
         yield from map(fn, items)
         return
     from concurrent.futures import ThreadPoolExecutor  # imported late: it costs start-up time

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from folio.errors import FormatVersionError, ManifestError, PathError
-from folio.objects.store import is_oid
-from folio.paths import check_target, validate_relpath
+from folio.objects.store import OID_PATTERN, is_oid
+from folio.paths import SUSPECT_PATH, check_target, validate_relpath
 
 FORMAT_VERSION = 1
 SUFFIX = ".folio"
@@ -226,6 +226,16 @@ def _check_header(obj: dict[str, Any], source: str) -> None:
 
 
 def _entry(obj: dict[str, Any], source: str, line: int) -> Entry:
+    if len(obj) == 3:  # the common {"path","size","sha256"} line, checked in a few operations
+        path, size, sha = obj.get("path"), obj.get("size"), obj.get("sha256")
+        if (type(path) is str and path.isascii() and not SUSPECT_PATH.search(path)
+                and type(size) is int and size >= 0 and type(sha) is str
+                and OID_PATTERN.match(sha)):
+            return Entry(path, size, sha)
+    return _entry_slow(obj, source, line)
+
+
+def _entry_slow(obj: dict[str, Any], source: str, line: int) -> Entry:
     def bad(reason: str) -> ManifestError:
         return ManifestError(reason, path=source, line=line)
 

@@ -15,7 +15,7 @@ from folio.errors import ItemNameError, PathError
 
 RESERVED = (".git", ".folio")
 # Anything that could be unsafe; a path without any of these is accepted at once.
-_SUSPECT = re.compile(r"(?:^|/)(?:\.\.?|\.git)(?:/|$)|//|^/|/$|\x00|^$", re.IGNORECASE)
+SUSPECT_PATH = re.compile(r"(?:^|/)(?:\.\.?|\.git)(?:/|$)|//|^/|/$|\x00|^$", re.IGNORECASE)
 
 
 def validate_relpath(path: str, *, what: str = "path", strict: bool = False,
@@ -26,7 +26,7 @@ def validate_relpath(path: str, *, what: str = "path", strict: bool = False,
     component (as git itself refuses), and with ``strict`` (bundle item names) backslashes.
     Names that are not valid UTF-8 are refused too: manifests are UTF-8 text.
     """
-    if isinstance(path, str) and path.isascii() and not strict and not _SUSPECT.search(path):
+    if isinstance(path, str) and path.isascii() and not strict and not SUSPECT_PATH.search(path):
         return path  # the common case, decided by one regex
 
     def fail(reason: str) -> Exception:

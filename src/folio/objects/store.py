@@ -26,7 +26,7 @@ from folio._fs import remove_readonly, syncfs, temp_name
 from folio.errors import CorruptObjectError, FolioError, MissingObjectError, ObjectError
 from folio.hashing import CHUNK
 
-_OID = re.compile(r"[0-9a-f]{64}\Z")
+OID_PATTERN = re.compile(r"[0-9a-f]{64}\Z")
 SMALL_FILE = 4 << 20  # read whole: hash first, then write only if the object is new
 FICLONE = 0x40049409  # linux/fs.h: share extents instead of copying (btrfs, xfs)
 _CHANGE_RETRIES = 3
@@ -34,7 +34,7 @@ _CHANGE_RETRIES = 3
 
 def is_oid(value: object) -> bool:
     """True for a well-formed object id: 64 lowercase hex digits."""
-    return isinstance(value, str) and _OID.match(value) is not None
+    return isinstance(value, str) and OID_PATTERN.match(value) is not None
 
 
 class VerifyingReader:

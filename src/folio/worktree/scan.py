@@ -11,6 +11,7 @@ import stat as statmod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from folio.errors import FolioError, PathError
 from folio.manifest import Manifest
@@ -18,9 +19,12 @@ from folio.objects.store import is_oid
 from folio.paths import link_stays_inside
 
 
-@dataclass(frozen=True)
-class FileState:
-    """What a working file is now; ``link`` is set for symlinks (never followed)."""
+class FileState(NamedTuple):
+    """What a working file is now; ``link`` is set for symlinks (never followed).
+
+    A tuple, not a dataclass: scans build one per file, and tuples are made several
+    times faster.
+    """
 
     path: str  # relative to the target's root
     st: os.stat_result
@@ -149,13 +153,15 @@ def current_hashes(repo_root: Path, manifest: Manifest, files: dict[str, FileSta
     """
     known: dict[str, str] = {}
     todo: list[str] = []
+    entries = manifest.entries
+    prefix = manifest.root + "/" if manifest.root else ""
     for rel, state in files.items():
-        entry = manifest.entries.get(rel)
-        if state.link is not None or entry is None or entry.is_link:
+        entry = entries.get(rel)
+        if state.link is not None or entry is None or entry.link is not None:
             continue
         if entry.size != state.st.st_size:
             continue
-        sha = state.oid or cache_lookup(manifest.location(rel), state.st)
+        sha = state.oid or cache_lookup(prefix + rel, state.st)
         if sha is None:
             todo.append(rel)
         else:
