@@ -237,8 +237,18 @@ def test_directory_remote_round_trip_and_relative_urls(data_repo: Repo, tmp_path
     before = tree(data_repo.root / "data")
     shutil.rmtree(data_repo.root / ".folio/objects")
     (data_repo.root / "data/new.csv").unlink()
-    pulled = data_repo.pull()
+    pulled = Repo(data_repo.root).pull()  # a new Repo: the old one remembers the fan-out dirs
     assert pulled.checkout is not None and pulled.checkout.written == ["data/new.csv"]
     assert tree(data_repo.root / "data") == before
     with pytest.raises(RemoteError, match="no remote named 'other'"):
         data_repo.push(remote="other")
+
+
+def test_pull_of_data_already_here_needs_no_remote(data_repo: Repo) -> None:
+    (data_repo.root / "data/new.csv").unlink()
+    out = run_folio(data_repo.root, "pull", check=True).stdout
+    assert "Nothing to fetch: all 43 objects are already here." in out
+    assert (data_repo.root / "data/new.csv").read_text() == "a,b\n1,2\n"
+    data_repo.store.delete(data_repo.read_manifest("data").entries["new.csv"].sha256)  # type: ignore[arg-type]
+    proc = run_folio(data_repo.root, "pull")
+    assert proc.returncode == 1 and "no remote configured" in proc.stderr

@@ -21,6 +21,13 @@ def temp_name(directory: Path, hint: str = "") -> Path:
     return directory / f".tmp-{hint}{secrets.token_hex(8)}"
 
 
+def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+    """Write every byte: ``os.write`` may write less than it was given."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def fsync_dir(directory: Path) -> None:
     """Make a rename inside ``directory`` durable."""
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
@@ -30,16 +37,21 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes, *, durable: bool = True, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``data`` so readers see either the old or the new content."""
+def atomic_write(path: Path, data: bytes, *, durable: bool = True, mode: int = 0o644,
+                 staging: Path | None = None) -> None:
+    """Replace ``path`` with ``data`` so readers see either the old or the new content.
+
+    The temporary file is made beside ``path``, or in ``staging`` (same filesystem), where
+    one left by a killed process is out of the user's sight (``git status``).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_name(path.parent, path.name + ".")
+    if staging is not None:
+        staging.mkdir(parents=True, exist_ok=True)
+    tmp = temp_name(staging or path.parent, path.name + ".")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            write_all(fd, data)
             if durable:
                 os.fsync(fd)
         finally:

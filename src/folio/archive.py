@@ -31,7 +31,13 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from folio._fs import remove_readonly, temp_name
-from folio.errors import FolioError, MissingObjectError, TagExistsError, summarize_paths
+from folio.errors import (
+    CorruptObjectError,
+    FolioError,
+    MissingObjectError,
+    TagExistsError,
+    summarize_paths,
+)
 from folio.git.names import validate_ref_component
 from folio.git.repo import (
     SNAPSHOTS_PREFIX,
@@ -331,8 +337,13 @@ def _import(repo: Repo, reader: _Reader, tag: str | None) -> ArchiveResult:
                            "imported", path=reader.label)
     total = 0
     for oid, member in sorted(objects.items(), key=lambda kv: _position(kv[1])):
-        with reader.open(member) as f:
-            repo.store.put_stream(_ReadInto(f), oid, f"{reader.label}:{member.name}")
+        try:
+            with reader.open(member) as f:
+                repo.store.put_stream(_ReadInto(f), oid, f"{reader.label}:{member.name}")
+        except CorruptObjectError as exc:
+            raise ArchiveError(f"corrupt archive entry {member.name} (its bytes hash to "
+                               f"{(exc.got or '?')[:12]}); no tag was created",
+                               path=reader.label) from None
         total += member.size
     repo.store.sync()  # durable before the tag names them
     trailers = {k: v for k, v in meta["trailers"].items() if k not in (TRAILER_KIND, TRAILER_NAME)}
@@ -395,7 +406,7 @@ def _read_meta(reader: _Reader, files: dict[str, _Member]) -> dict[str, Any]:
 def _load_json(reader: _Reader, member: _Member) -> dict[str, Any]:
     try:
         value = json.loads(reader.read_small(member))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ArchiveError(f"{member.name} is not valid JSON", path=reader.label) from None
     if not isinstance(value, dict):
         raise ArchiveError(f"{member.name} must hold a JSON object", path=reader.label)

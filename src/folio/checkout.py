@@ -1,18 +1,18 @@
 """``folio checkout``: make the working data match a set of manifests, touching only what differs.
 
 Order (docs/snapshots.md, "Checkout"): plan everything and refuse (unknown paths, missing
-objects, unsaved changes, a link mode that cannot work) before touching anything; then put
-the content of overwritten unsaved files into the store (``--force``), one syncfs, append the
-recovery log; then write the manifests; then delete, then write files (each replaced
-atomically by materialize), then one syncfs of the work tree and the stat cache. A checkout
-killed half-way leaves every file old or new and the manifests already naming the goal, so
-running ``folio checkout`` again finishes it.
+objects, unsaved changes, a link mode that cannot work) before touching anything; then log
+the content of overwritten unsaved files in the recovery log and put it into the store
+(``--force``), one syncfs; then write the manifests; then delete, then write files (each
+replaced atomically by materialize), then one syncfs of the work tree and the stat cache.
+A checkout killed half-way leaves every file old or new and the manifests already naming the goal (a
+removed target's manifest goes only after its files), so running ``folio checkout`` again
+finishes it.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import stat as statmod
 from collections.abc import Sequence
@@ -42,9 +42,6 @@ from folio.worktree.scan import FileState, is_executable, scan_target
 
 if TYPE_CHECKING:
     from folio.repo import Repo
-
-# What materialize's staging file looks like (``.tmp-<name>.<16 hex>``): debris of a killed run.
-_DEBRIS = re.compile(r"\.tmp-.+\.[0-9a-f]{16}\Z", re.DOTALL)
 
 
 @dataclass
@@ -81,6 +78,7 @@ class _Plan:
     chmods: list[tuple[str, Entry]] = field(default_factory=list)  # content right, x-bit not
     deletes: list[str] = field(default_factory=list)
     unsaved: list[str] = field(default_factory=list)
+    unsaved_as: dict[str, tuple[str, int]] = field(default_factory=dict)  # sha256, size
     missing: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     unchanged: int = 0
@@ -114,11 +112,12 @@ def checkout(repo: Repo, side: Side, paths: Sequence[str] | None, *, force: bool
         if any(not e.is_link for _, e in plan.writes):
             check_mode(repo.store, repo.root, mode)
         result = CheckoutResult(side.label, unchanged=plan.unchanged, skipped=plan.skipped)
-        result.saved = _save(repo, plan, side.label, jobs)
-        repo.store.sync()  # the saved content is durable before anything is overwritten
-        recovery.append(repo.folio_dir, result.saved)
-        _write_manifests(repo, new, current, result)
+        result.saved = _save(repo, plan, side.label, jobs)  # logged and durable
+        removed = _write_manifests(repo, new, current, result)
         _delete(repo, plan, cache)
+        for target in removed:
+            _remove_manifest(repo, target)
+            result.manifests_removed.append(target)
         _write(repo, plan.writes, mode, cache, progress, jobs)
         for loc, entry in plan.chmods:
             _set_executable(repo.root / loc, entry.executable)
@@ -209,10 +208,16 @@ def _plan_files(repo: Repo, current: dict[str, Manifest], new: dict[str, Manifes
             # Prune emptied directories below a directory target (its root too if it goes).
             stop = None if m.kind == "file" else (
                 os.path.dirname(m.target) if target_new is None else m.target)
-            for rel, state in scan_target(repo.root, m, repo.store.root).items():
+            debris: list[str] = []
+            for rel, state in scan_target(repo.root, m, repo.store.root, debris).items():
                 loc = m.location(rel)
                 if in_scope(loc):
                     have[loc] = state
+                    plan.prune_stop[loc] = stop
+            for rel in debris:  # staging files of a killed checkout: never content
+                loc = m.location(rel)
+                if in_scope(loc) and loc not in plan.prune_stop:
+                    plan.deletes.append(loc)
                     plan.prune_stop[loc] = stop
     hashes = _current_hashes(repo, have, cache, progress, jobs)
     store = repo.store
@@ -234,14 +239,13 @@ def _plan_files(repo: Repo, current: dict[str, Manifest], new: dict[str, Manifes
                     plan.skipped.append(loc)  # cannot restore: leave the working file alone
                 continue
             plan.writes.append((loc, entry))
-        elif _DEBRIS.match(loc.rsplit("/", 1)[-1]):
-            plan.deletes.append(loc)  # a staging file of a killed checkout: never content
-            continue
         else:
             plan.deletes.append(loc)
         sha = hashes.get(loc)
         if state is not None and state.link is None and (sha is None or not store.has(sha)):
             plan.unsaved.append(loc)
+            if sha is not None:
+                plan.unsaved_as[loc] = (sha, state.st.st_size)
     return plan
 
 
@@ -304,10 +308,26 @@ def _check_link(root: Path, loc: str, link: str) -> None:
 # -- doing it -----------------------------------------------------------------------------------
 
 def _save(repo: Repo, plan: _Plan, label: str, jobs: int | None) -> list[RecoveryRecord]:
-    """Store the content checkout is about to overwrite or delete that the store lacks."""
+    """Store and log the content checkout is about to overwrite or delete that the store lacks.
+
+    The log lines go first, naming the hashes found while planning: a checkout killed
+    after storing the content but before logging it would leave the only copy of the
+    user's edit named by nothing, and gc would delete it (a rerun sees the content stored,
+    so not unsaved, and overwrites it without a line). Killed after logging but before
+    storing, the line names missing content, but no file has been touched yet.
+    """
     if not plan.unsaved:
         return []
     writes = {loc for loc, _ in plan.writes}
+    when = recovery.now()
+
+    def record(loc: str, sha: str, size: int) -> RecoveryRecord:
+        verb = "overwritten" if loc in writes else "deleted"
+        return RecoveryRecord(when, loc, sha, size, f"checkout {label}: {verb}")
+
+    intended = [record(loc, *plan.unsaved_as[loc]) for loc in plan.unsaved
+                if loc in plan.unsaved_as]
+    recovery.append(repo.folio_dir, intended)
 
     def put(loc: str) -> tuple[str, int, os.stat_result] | None:
         try:
@@ -315,28 +335,39 @@ def _save(repo: Repo, plan: _Plan, label: str, jobs: int | None) -> list[Recover
         except FileNotFoundError:
             return None  # removed meanwhile: nothing left to save
 
-    when = recovery.now()
     records = []
     for loc, saved in zip(plan.unsaved, parallel_map(put, plan.unsaved, jobs), strict=True):
-        if saved is None:
-            continue
-        sha, size, _ = saved
-        verb = "overwritten" if loc in writes else "deleted"
-        records.append(RecoveryRecord(when, loc, sha, size, f"checkout {label}: {verb}"))
+        if saved is not None:
+            records.append(record(loc, saved[0], saved[1]))
+    repo.store.sync()  # the saved content is durable before anything is overwritten
+    # Content that changed since planning was stored under another hash: log that one too.
+    recovery.append(repo.folio_dir, [r for r in records if r not in intended])
     return records
 
 
 def _write_manifests(repo: Repo, new: dict[str, Manifest | None],
-                     current: dict[str, Manifest], result: CheckoutResult) -> None:
-    for target, m in sorted(new.items()):
-        if m is None:
+                     current: dict[str, Manifest], result: CheckoutResult) -> list[str]:
+    """Write the new manifests; return the targets whose manifests go once their files have.
+
+    A target's manifest is what lets a rerun find its files: removed before them, a killed
+    checkout would leave them untracked, never deleted. One that overlaps a new target goes
+    first instead, since two overlapping manifests on disk make the repository unreadable.
+    """
+    written = [t for t, m in new.items() if m is not None]
+    later = []
+    for target in sorted(t for t, m in new.items() if m is None):
+        if any(is_within(t, target) or is_within(target, t) for t in written):
             _remove_manifest(repo, target)
             result.manifests_removed.append(target)
-        elif repo.write_manifest(m):
+        else:
+            later.append(target)
+    for target in sorted(written):
+        if repo.write_manifest(new[target]):  # type: ignore[arg-type]
             result.manifests_changed.append(target)
     added = [t for t, m in new.items() if m is not None and t not in current]
     if added:
         repo._ignore_in_git(sorted(added))
+    return later
 
 
 def _remove_manifest(repo: Repo, target: str) -> None:

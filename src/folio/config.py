@@ -27,8 +27,8 @@ DEFAULT_TEXT = """\
 link = "auto"
 # Seconds a second writer waits for the repository lock before giving up.
 lock_timeout = 60
-# Load pickles and full models from this repository's store without allow_pickle=True.
-trust_pickles = false
+# `trust_pickles = true` (load pickles and full models without allow_pickle=True) is read
+# from config.local.toml only: this file comes with pull requests.
 
 [capture]
 # Outputs that `folio capture` (and the pre-commit hook) track, e.g. ["results/", "plots/*.png"].
@@ -92,7 +92,10 @@ class Config:
 
     @property
     def trust_pickles(self) -> bool:
-        return bool(self.get("core", "trust_pickles", False))
+        """Read from ``config.local.toml`` only: the committed file arrives with other
+        people's pull requests, and trusting pickles lets their author run code here."""
+        core = _load(self.local_path).get("core", {})
+        return isinstance(core, dict) and core.get("trust_pickles", False) is True
 
     @property
     def store_path(self) -> str | None:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from folio.repo import Repo
 
 DEFAULT_GRACE = 86400.0  # one day
+TEMP_MIN_AGE = 3600.0  # staging files younger than this are never removed
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 
@@ -116,7 +117,10 @@ def gc(repo: Repo, *, dry_run: bool = False, grace: str | float = DEFAULT_GRACE,
                 if not dry_run:
                     store.delete(oid)
                 result.removed.append((oid, st.st_size))
-        for path, size in _stale_temp_files(repo, cutoff):
+        # A staging file may belong to a writer at work (object writes take no lock): even
+        # with --grace 0, only files untouched for an hour are debris.
+        temp_cutoff = min(cutoff, (time.time() if now is None else now) - TEMP_MIN_AGE)
+        for path, size in _stale_temp_files(repo, temp_cutoff):
             if not dry_run:
                 try:
                     os.unlink(path)

@@ -192,7 +192,7 @@ def _lines(data: bytes, source: str) -> Iterator[tuple[int, dict[str, Any]]]:
         try:
             objs = json.loads(b"[" + data[:-1].replace(b"\n", b",") + b"]",
                               parse_constant=_no_constants)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: arrays nested too deeply
             objs = None
         if objs is not None and all(type(o) is dict for o in objs):
             yield from enumerate(objs, start=1)
@@ -202,8 +202,9 @@ def _lines(data: bytes, source: str) -> Iterator[tuple[int, dict[str, Any]]]:
             raise ManifestError(f"line longer than {MAX_LINE} bytes", path=source, line=number)
         try:
             obj = json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
-        except (UnicodeDecodeError, ValueError) as exc:
-            reason = str(exc).split(":")[0]
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            reason = str(exc).split(":")[0] if not isinstance(exc, RecursionError) else \
+                "nested too deeply"
             raise ManifestError(f"not a JSON line ({reason})", path=source, line=number) from None
         if not isinstance(obj, dict):
             raise ManifestError("a line must be a JSON object", path=source, line=number)
@@ -291,11 +292,13 @@ def parse(data: bytes, source: str, read_shard: Callable[[str], bytes] | None = 
     Every error names ``source`` (or the shard) and the line.
     """
     lines = _lines(data, source)
-    _, header = next(lines)
+    _, header = next(lines, (1, {}))  # blank lines only: no header
     _check_header(header, source)
     kind, target = header.get("kind"), header.get("target")
     if kind not in KINDS:
         raise ManifestError(f"unknown target kind {kind!r}", path=source, line=1)
+    if not isinstance(target, str):
+        raise ManifestError("the header names no target", path=source, line=1)
     try:
         check_target(target)  # type: ignore[arg-type]
     except PathError as exc:
@@ -333,7 +336,7 @@ def parse(data: bytes, source: str, read_shard: Callable[[str], bytes] | None = 
             raise ManifestError(f"shard {name} is missing", path=source, line=number) from None
         shard_source = base + shard_path
         shard_lines = _lines(shard_data, shard_source)
-        _, shard_header = next(shard_lines)
+        _, shard_header = next(shard_lines, (1, {}))
         _check_header(shard_header, shard_source)
         if shard_header.get("shard") != name or shard_header.get("target") != target:
             raise ManifestError(f"shard header does not match its index line ({name})",

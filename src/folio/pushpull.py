@@ -20,7 +20,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from folio import roots
-from folio.errors import FolioError, MissingObjectError, UnknownRevisionError, summarize_paths
+from folio.errors import (
+    FolioError,
+    MissingObjectError,
+    RemoteError,
+    UnknownRevisionError,
+    summarize_paths,
+)
 from folio.git.repo import FOLIO_REFS, FOLIO_REFSPEC
 from folio.progress import NULL, Progress
 from folio.remote import TransferStats, remote_has
@@ -82,8 +88,9 @@ def push(repo: Repo, revs: Sequence[str] = (), *, all_versions: bool = False,
     else:
         wanted = list(roots.named_objects(repo))
     store = repo.store
-    local = [o for o in wanted if store.has(o)]
-    absent = [o for o in wanted if not store.has(o)]
+    local, absent = [], []
+    for oid in wanted:
+        (local if store.has(oid) else absent).append(oid)
     cache = cache_dir(repo)
     jobs = jobs or DEFAULT_JOBS
     on_remote = remote_has(backend, absent, cache_dir=cache, jobs=jobs) if absent else set()
@@ -134,8 +141,11 @@ def resolve_version(repo: Repo, rev: str, git_remote: str | None = None) -> tupl
 def fetch(repo: Repo, revs: Sequence[str] = (), *, all_versions: bool = False,
           remote: str | None = None, jobs: int | None = None, progress: Progress = NULL,
           git_remote: str | None = None, action: str = "fetch") -> TransferResult:
-    """Bring the objects of ``revs`` (default: the working manifests) into the local store."""
-    spec, backend = open_remote(repo, remote)
+    """Bring the objects of ``revs`` (default: the working manifests) into the local store.
+
+    With nothing missing and no ``remote`` named, no remote is needed (an offline pull of
+    data that is all here just checks it out).
+    """
     fetched_refs = None
     if all_versions:
         wanted = list(roots.history_objects(repo))
@@ -148,6 +158,14 @@ def fetch(repo: Repo, revs: Sequence[str] = (), *, all_versions: bool = False,
         wanted = list(named)
     else:
         wanted = list(roots.named_objects(repo, refs=False))
+    if remote is None and all(repo.store.has(o) for o in wanted):
+        try:
+            spec, backend = open_remote(repo)
+        except RemoteError:  # none configured, or no default: none is needed
+            return TransferResult(action, "-", "-", len(wanted),
+                                  TransferStats(skipped=len(wanted)), fetched_refs=fetched_refs)
+    else:
+        spec, backend = open_remote(repo, remote)
     stats = pull_objects(repo.store, backend, wanted, jobs=jobs or DEFAULT_JOBS,
                          progress=progress, cache_dir=cache_dir(repo))
     return TransferResult(action, spec.name, backend.describe(), len(wanted), stats,

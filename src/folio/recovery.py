@@ -2,9 +2,12 @@
 
 ``.folio/logs/recovery.jsonl`` is local (never committed), one JSON object per line:
 ``{"time", "path", "sha256", "size", "reason"}``. The content itself is an ordinary object
-in the store, put (and synced) before its line is appended, so a line never names missing
-bytes. gc treats every sha256 listed here as a root (:func:`oids`). A line cut short by a
-crash is skipped on reading and the next append starts on a fresh line.
+in the store. Its line is appended just before it is put (and synced), and the working file
+is touched only after both: content stored but named by no line would be gc's to delete.
+A checkout killed in between leaves a line naming content not stored, whose file it never
+touched; running it again logs and stores that content anew. gc treats every sha256
+listed here as a root (:func:`oids`). A line cut short by a crash is skipped on reading and
+the next append starts on a fresh line.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from folio._fs import write_all
 from folio.errors import FolioError, PathError, UnsavedChangesError
 from folio.objects.store import is_oid
 from folio.paths import check_no_symlinked_parent
@@ -64,9 +68,7 @@ def append(folio_dir: Path, records: Iterable[RecoveryRecord]) -> None:
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
             lines = b"\n" + lines  # a previous append was cut short: start a fresh line
-        view = memoryview(lines)
-        while view:
-            view = view[os.write(fd, view):]
+        write_all(fd, lines)
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -89,7 +91,7 @@ def read(folio_dir: Path) -> list[RecoveryRecord]:
 def _record(raw: bytes) -> RecoveryRecord | None:
     try:
         obj = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return None
     if not isinstance(obj, dict) or not is_oid(obj.get("sha256")):
         return None

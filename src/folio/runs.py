@@ -362,7 +362,7 @@ def _dumps(value: Any) -> str:
 def _strings(raw: str | None) -> list[str]:
     try:
         value = json.loads(raw) if raw else []
-    except ValueError:
+    except (ValueError, RecursionError):
         return []
     return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 

@@ -115,7 +115,7 @@ def decode(name: str, data: bytearray, meta: dict[str, Any], *, allow_pickle: bo
     if codec.needs_trust and not allow_pickle:
         raise PickleNotAllowedError(
             f"item type {name!r} can run code when loaded; if you trust where it came from, "
-            "pass allow_pickle=True or set `trust_pickles = true` in .folio/config.toml"
+            "pass allow_pickle=True or set `trust_pickles = true` in .folio/config.local.toml"
         )
     try:
         return codec.decode(data, meta)

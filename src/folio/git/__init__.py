@@ -27,23 +27,8 @@ __all__ = [
 ]
 
 
-_FROM_REPO = frozenset({
-    "FOLIO_REFS",
-    "FOLIO_REFSPEC",
-    "MANIFESTS_PREFIX",
-    "RUNS_PREFIX",
-    "SNAPSHOTS_PREFIX",
-    "TRAILER_BYTES",
-    "TRAILER_CODE_COMMIT",
-    "TRAILER_CODE_DIRTY",
-    "TRAILER_FILES",
-    "TRAILER_KIND",
-    "TRAILER_NAME",
-    "CommitInfo",
-    "GitRepo",
-    "format_message",
-    "parse_trailers",
-})
+_EAGER = frozenset({"find_worktree", "is_valid_ref_component", "validate_ref_component"})
+_FROM_REPO = frozenset(__all__) - _EAGER
 
 
 def __getattr__(name: str) -> Any:

@@ -55,6 +55,8 @@ def _first_problem(name: str) -> str | None:
     for char in name:
         if ord(char) < 0x20 or ord(char) == 0x7F:
             return f"it contains the control character {char!r}"
+        if 0xD800 <= ord(char) <= 0xDFFF:  # a byte that was not UTF-8, from the command line
+            return "it is not valid UTF-8"
         if char in _FORBIDDEN_CHARS:
             return f"it contains {_FORBIDDEN_CHARS[char]}"
     if ".." in name:

@@ -378,7 +378,9 @@ class GitRepo:
         if self._repo.is_bare:
             return
         root = prefix.strip("/") + "/" if prefix.strip("/") else ""
-        for entry in self._repo.index:
+        index = self._repo.index
+        index.read(False)  # libgit2 caches the index: reload it if git changed it since
+        for entry in index:
             if entry.path.startswith(root) and entry.mode != 0o160000 \
                     and entry.id not in seen_blobs:
                 seen_blobs.add(entry.id)

@@ -20,10 +20,11 @@ import itertools
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from folio._fs import remove_readonly, syncfs, temp_name
+from folio._fs import remove_readonly, syncfs, temp_name, write_all
 from folio.errors import CorruptObjectError, FolioError, MissingObjectError, ObjectError
 from folio.hashing import CHUNK
 
@@ -31,6 +32,11 @@ OID_PATTERN = re.compile(r"[0-9a-f]{64}\Z")
 SMALL_FILE = 4 << 20  # read whole: hash first, then write only if the object is new
 FICLONE = 0x40049409  # linux/fs.h: share extents instead of copying (btrfs, xfs)
 _CHANGE_RETRIES = 3
+# A write during a read changes the file's mtime, so comparing the stat before and after
+# catches it, unless the file had already been modified within the same timestamp tick
+# (a clock tick on Linux, a whole second or two on some file systems). A file modified
+# more recently than this is read a second time and must read the same.
+_SETTLE_NS = 2_000_000_000
 
 
 def is_oid(value: object) -> bool:
@@ -180,9 +186,7 @@ class ObjectStore:
         tmp, fd = self._new_staging_file()
         try:
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
+                write_all(fd, data)
             finally:
                 os.close(fd)
             # Checked for existence just above; a concurrent writer of the same object
@@ -224,6 +228,8 @@ class ObjectStore:
                 data = os.read(fd, before.st_size + 1)
                 if not _unchanged(before, os.fstat(fd), len(data)):
                     return None
+                if _recent(before) and os.pread(fd, len(data) + 1, 0) != data:
+                    return None
                 oid = hashlib.sha256(data).hexdigest()
                 if store_copy:
                     self.put_bytes(data, oid)
@@ -231,7 +237,8 @@ class ObjectStore:
             with open(fd, "rb", buffering=0, closefd=False) as f:
                 if not store_copy:
                     oid, size = _hash_stream(f)
-                    if not _unchanged(before, os.fstat(fd), size):
+                    if not _unchanged(before, os.fstat(fd), size) or (
+                            _recent(before) and _rehash(f) != (oid, size)):
                         return None
                     return oid, size, before
                 result = self._put_large(f, before)
@@ -244,14 +251,16 @@ class ObjectStore:
         tmp, fd = self._new_staging_file()
         try:
             try:
-                if _try_reflink(src_fd, fd):
-                    os.lseek(src_fd, 0, os.SEEK_SET)
-                    oid, size = _hash_stream(f)
-                else:
+                cloned = _try_reflink(src_fd, fd)
+                if not cloned:
                     oid, size = _copy_hashing(f, fd)
             finally:
                 os.close(fd)
-            if not _unchanged(before, os.fstat(src_fd), size):
+            if cloned:  # the clone is the file at one instant: name it by its own bytes
+                with open(tmp, "rb", buffering=0) as staged:
+                    oid, size = _hash_stream(staged)
+            if not _unchanged(before, os.fstat(src_fd), size) or (
+                    not cloned and _recent(before) and _rehash(f) != (oid, size)):
                 remove_readonly(tmp)
                 return None
             self._publish(tmp, oid)
@@ -339,6 +348,16 @@ def _replace(tmp: str | Path, final: str) -> None:
 def _unchanged(before: os.stat_result, after: os.stat_result, size_read: int) -> bool:
     return (before.st_size == after.st_size == size_read
             and before.st_mtime_ns == after.st_mtime_ns)
+
+
+def _recent(st: os.stat_result) -> bool:
+    """Modified so lately that a write during our read may have left the mtime as it was."""
+    return time.time_ns() - st.st_mtime_ns < _SETTLE_NS
+
+
+def _rehash(f: object) -> tuple[str, int]:
+    os.lseek(f.fileno(), 0, os.SEEK_SET)  # type: ignore[attr-defined]
+    return _hash_stream(f)
 
 
 _buffers = threading.local()

@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from folio._fs import fsync_dir, remove_readonly, temp_name
+from folio._fs import fsync_dir, remove_readonly, temp_name, write_all
 from folio.errors import MissingObjectError, RemoteError
 from folio.hashing import CHUNK
 from folio.remote.base import check_key
@@ -99,9 +99,7 @@ class DirectoryBackend:
         try:
             try:
                 for chunk in chunks:
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[os.write(fd, view):]
+                    write_all(fd, chunk)
                 # A remote is a backup: the bytes must be on disk before the name appears.
                 os.fsync(fd)
             finally:

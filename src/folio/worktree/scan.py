@@ -7,6 +7,7 @@ files are "added" and size changes are "modified" without reading a byte.
 from __future__ import annotations
 
 import os
+import re
 import stat as statmod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +18,11 @@ from folio.errors import FolioError, PathError
 from folio.manifest import Manifest
 from folio.objects.store import is_oid
 from folio.paths import link_stays_inside
+
+# The staging name of an atomic replace (folio._fs.temp_name, ``.tmp-<name>.<16 hex>``): a
+# killed checkout leaves one beside the file it was writing. Never data: status, add and
+# snapshot skip it, so it can never be stored and named; checkout deletes it.
+DEBRIS = re.compile(r"\.tmp-.+\.[0-9a-f]{16}\Z", re.DOTALL)
 
 
 class FileState(NamedTuple):
@@ -51,11 +57,12 @@ class TargetStatus:
                 "deleted": self.deleted}
 
 
-def scan_target(repo_root: Path, manifest: Manifest,
-                store_root: Path | None = None) -> dict[str, FileState]:
+def scan_target(repo_root: Path, manifest: Manifest, store_root: Path | None = None,
+                debris: list[str] | None = None) -> dict[str, FileState]:
     """Current files of a target, keyed by entry path; empty if the target is gone.
 
     With ``store_root``, a symlink to an object in that store is reported as the object.
+    Staging files of killed writes (:data:`DEBRIS`) are left out, and listed in ``debris``.
     """
     root_dir = repo_root / manifest.root if manifest.root else repo_root
     if manifest.kind == "file":
@@ -81,6 +88,10 @@ def scan_target(repo_root: Path, manifest: Manifest,
                     stack.append(entry.path)
                     continue
                 rel = entry.path[cut:]
+                if entry.name.startswith(".tmp-") and DEBRIS.match(entry.name):
+                    if debris is not None:
+                        debris.append(rel)
+                    continue
                 if not rel.isascii():
                     _check_utf8(rel, manifest.target)
                 st = entry.stat(follow_symlinks=False)
