@@ -17,11 +17,18 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Repo": "folio.repo",
     "FolioError": "folio.errors",
+    "Folio": "folio.bundle",
+    "BundleWarning": "folio.bundle",
+    "register_codec": "folio.codecs",
+    "CodecWarning": "folio.codecs",
 }
 
-__all__ = ["FolioError", "Repo", "__version__"]
+__all__ = ["BundleWarning", "CodecWarning", "Folio", "FolioError", "Repo", "__version__",
+           "register_codec"]
 
 if TYPE_CHECKING:
+    from folio.bundle import BundleWarning, Folio
+    from folio.codecs import CodecWarning, register_codec
     from folio.errors import FolioError
     from folio.repo import Repo
 

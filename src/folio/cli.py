@@ -23,7 +23,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class FolioGroup(click.Group):
-    """Turns FolioError into one line and exit 1 (and broken pipes into silence)."""
+    """Turns FolioError into one line and exit 1 (and broken pipes into silence).
+
+    So does an OSError, which is the machine speaking (a full disk, a read-only or vanished
+    file system, a permission): one line naming the file where the system names one.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         from folio.errors import FolioError
@@ -39,6 +43,10 @@ class FolioGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("folio: interrupted", err=True)
             ctx.exit(130)
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"folio: error: {where}{exc.strerror or exc}", err=True)
+            ctx.exit(1)
 
 
 def json_option(fn: F) -> F:
@@ -419,6 +427,10 @@ def recover(path: str | None, dest: str | None, sha: str | None, as_json: bool) 
 from folio.cli_remote import register as _register_remote  # noqa: E402
 
 _register_remote(main)
+
+from folio.cli_bundle import register as _register_bundle  # noqa: E402
+
+_register_bundle(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from folio.archive import ArchiveResult
+    from folio.bundle import Folio
     from folio.capture import Capture
     from folio.checkout import CheckoutResult
     from folio.diff import DiffResult
@@ -287,7 +288,8 @@ class Repo:
                  store_copy: bool, progress: Progress, jobs: int | None) -> list[AddResult]:
         """Scan, hash, store and write manifests for ``targets`` (lock held)."""
         scans: dict[str, tuple[Manifest, dict[str, FileState]]] = {}
-        work: list[tuple[str, str, Path]] = []  # (target, rel, absolute path) to read
+        work: list[tuple[str, str, str]] = []  # (target, rel, absolute path) to read
+        root = str(self.root)
         for target in targets:
             absolute = self.root / target
             kind = "dir" if absolute.is_dir() and not absolute.is_symlink() else "file"
@@ -297,14 +299,15 @@ class Repo:
                 raise PathError("does not exist", path=target)
             scans[target] = (shell, files)
             previous = old.get(target)
+            prefix = shell.root + "/" if shell.root else ""
             for rel, state in files.items():
                 if state.link is not None or state.oid is not None:
                     continue  # a link, or a symlink into the store: nothing to read
-                sha = cache.lookup(shell.location(rel), state.st)
+                sha = cache.lookup(prefix + rel, state.st)
                 if sha is not None and previous is not None and (
                         not store_copy or self.store.has(sha)):
                     continue
-                work.append((target, rel, self.root / shell.location(rel)))
+                work.append((target, rel, f"{root}/{prefix}{rel}"))
         hashed = self._put_all(work, cache, scans, store_copy, progress, jobs)
         self.store.sync()  # durable before any manifest names the objects
         results = []
@@ -314,12 +317,12 @@ class Repo:
                                               hashed.get(target, {}), cache, store_copy))
         return results
 
-    def _put_all(self, work: list[tuple[str, str, Path]], cache: StatCache,
+    def _put_all(self, work: list[tuple[str, str, str]], cache: StatCache,
                  scans: dict[str, tuple[Manifest, dict[str, FileState]]], store_copy: bool,
                  progress: Progress, jobs: int | None) -> dict[str, dict[str, str]]:
         progress.start("Storing" if store_copy else "Hashing", len(work))
 
-        def put(item: tuple[str, str, Path]) -> tuple[str, int, os.stat_result]:
+        def put(item: tuple[str, str, str]) -> tuple[str, int, os.stat_result]:
             result = self.store.put_file_stat(item[2], store_copy=store_copy)
             progress.advance()
             return result
@@ -378,7 +381,8 @@ class Repo:
             return
         block = [] if GITIGNORE_HEADER in lines else [GITIGNORE_HEADER]
         prefix = "" if not text or text.endswith("\n") else "\n"
-        atomic_write(path, (text + prefix + "\n".join(block + missing) + "\n").encode("utf-8"))
+        atomic_write(path, (text + prefix + "\n".join(block + missing) + "\n").encode("utf-8"),
+                     staging=self.folio_dir / "tmp")
 
     def _unignore_in_git(self, targets: list[str]) -> None:
         path = self.root / ".gitignore"
@@ -389,7 +393,8 @@ class Repo:
         doomed = {"/" + _gitignore_escape(t) for t in targets}
         kept = [line for line in lines if line not in doomed]
         if kept != lines:
-            atomic_write(path, "".join(line + "\n" for line in kept).encode("utf-8"))
+            atomic_write(path, "".join(line + "\n" for line in kept).encode("utf-8"),
+                         staging=self.folio_dir / "tmp")
 
     # -- status / ls --------------------------------------------------------------------------
     def status(self, targets: Sequence[str | os.PathLike[str]] | None = None,
@@ -676,6 +681,13 @@ class Repo:
         from folio import archive
 
         return archive.import_archive(self, path, tag)
+
+    # -- bundles of typed items (docs/api.md) ---------------------------------------------------
+    def folio(self, path: str | os.PathLike[str], *, create: bool = True) -> Folio:
+        """The bundle in directory ``path`` (relative to the repo root), created if new."""
+        from folio.bundle import Folio
+
+        return Folio(path, repo=self, create=create)
 
 
 def _gitignore_escape(path: str) -> str:

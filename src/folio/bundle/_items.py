@@ -1,0 +1,226 @@
+"""Read-side views of a bundle: ``ItemInfo``, ``f.data.<name>`` proxies, ``f.metadata``."""
+
+from __future__ import annotations
+
+import keyword
+from collections.abc import Iterator, MutableMapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from folio.bundle import _typed
+from folio.bundle._names import REFERENCE_TYPE, meta_of
+from folio.errors import ItemNotFoundError
+from folio.manifest import Entry
+
+if TYPE_CHECKING:
+    from folio.bundle.core import Folio
+
+
+@dataclass(frozen=True)
+class ItemInfo:
+    """What the manifest records about one item (AutoStore's per-item metadata, and more)."""
+
+    name: str
+    file: str  # relative to the bundle directory
+    path: Path  # the working file
+    type: str | None
+    family: str  # table, array, json, text, model, object, bytes, reference, file, other
+    size: int
+    sha256: str | None
+    created: str | None
+    description: str | None
+    inputs: list[str]
+    uri: str | None
+    codec: dict[str, Any] = field(default_factory=dict)  # what the codec recorded
+    user: dict[str, Any] = field(default_factory=dict)  # keyword metadata given when added
+    model: dict[str, Any] | None = None  # torch class and init_args, for add_model weights
+
+    @classmethod
+    def of(cls, folio: Folio, name: str, entry: Entry) -> ItemInfo:
+        meta = meta_of(entry)
+        inputs = meta.get("inputs")
+        codec, user, model = meta.get("codec"), meta.get("user"), meta.get("model")
+        description = meta.get("description")
+        created = meta.get("created")
+        return cls(
+            name=name, file=entry.path, path=folio.path / entry.path, type=entry.type,
+            family=_typed.family(entry), size=entry.size, sha256=entry.sha256,
+            created=created if isinstance(created, str) else None,
+            description=description if isinstance(description, str) else None,
+            inputs=[i for i in inputs if isinstance(i, str)] if isinstance(inputs, list) else [],
+            uri=entry.uri,
+            codec=dict(codec) if isinstance(codec, dict) else {},
+            user=dict(user) if isinstance(user, dict) else {},
+            model=dict(model) if isinstance(model, dict) else None)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """One dict: standard fields, the codec's under "codec", then the user's keys."""
+        out: dict[str, Any] = {"name": self.name, "type": self.type, "size": self.size,
+                               "sha256": self.sha256, "created": self.created,
+                               "description": self.description, "inputs": list(self.inputs),
+                               "path": self.file}
+        if self.uri is not None:
+            out["uri"] = self.uri
+        if self.codec:
+            out["codec"] = dict(self.codec)
+        if self.model is not None:
+            out["model"] = dict(self.model)
+        out.update(self.user)
+        return out
+
+
+class ItemProxy:
+    """``f.data.<name>``: one item's content and facts, each read when asked for."""
+
+    def __init__(self, folio: Folio, name: str) -> None:
+        self._folio = folio
+        self._name = name
+
+    def _info(self) -> ItemInfo:
+        return self._folio.info(self._name)
+
+    @property
+    def name(self) -> str:
+        return self._info().name
+
+    @property
+    def content(self) -> Any:
+        """The value (``get_data``; pickles need ``get(allow_pickle=True)``)."""
+        return self._folio.get_data(self._name)
+
+    def get(self, allow_pickle: bool = False) -> Any:
+        return self._folio.get_data(self._name, allow_pickle=allow_pickle)
+
+    @property
+    def description(self) -> str | None:
+        return self._info().description
+
+    @property
+    def type(self) -> str | None:
+        return self._info().type
+
+    @property
+    def path(self) -> Path | str:
+        """The working file; for an external reference, its URI."""
+        info = self._info()
+        return info.uri if info.type == REFERENCE_TYPE and info.uri else info.path
+
+    @property
+    def inputs(self) -> list[str]:
+        return self._info().inputs
+
+    @property
+    def dependents(self) -> list[str]:
+        return self._folio.get_dependents(self._name)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self._info().metadata
+
+    @property
+    def size(self) -> int:
+        return self._info().size
+
+    @property
+    def sha256(self) -> str | None:
+        return self._info().sha256
+
+    @property
+    def created(self) -> str | None:
+        return self._info().created
+
+    def __repr__(self) -> str:
+        info = self._info()
+        return f"<item {info.name!r} {info.type or 'file'}, {info.size} bytes>"
+
+
+class DataAccessor:
+    """``f.data``: attribute access to items, for tab completion; ``f.data["a/b.json"]``."""
+
+    _folio: Folio
+
+    def __init__(self, folio: Folio) -> None:
+        object.__setattr__(self, "_folio", folio)
+
+    def __getattr__(self, name: str) -> ItemProxy:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if name not in self._folio:
+            raise AttributeError(f"no item {name!r} in bundle {self._folio.target}")
+        return ItemProxy(self._folio, name)
+
+    def __getitem__(self, name: str) -> ItemProxy:
+        if name not in self._folio:
+            raise ItemNotFoundError(f"no item {name!r} in bundle {self._folio.target}")
+        return ItemProxy(self._folio, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("items are added with add_data() or f[name] = value")
+
+    def __dir__(self) -> list[str]:
+        return sorted(n for n in self._folio
+                      if n.isidentifier() and not keyword.iskeyword(n))
+
+    def __iter__(self) -> Iterator[ItemProxy]:
+        return (ItemProxy(self._folio, n) for n in self._folio)
+
+    def __len__(self) -> int:
+        return len(self._folio)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._folio
+
+    def __repr__(self) -> str:
+        return f"<items of {self._folio.target}: {', '.join(self._folio.keys())}>"
+
+
+class BundleMetadata(MutableMapping[str, Any]):
+    """``f.metadata``: a dict whose every change is written at once (JSON values only).
+
+    Kept as ``.folio-bundle.json`` in the bundle directory, an ordinary tracked file, so
+    snapshots, checkout and diff carry it like any item.
+    """
+
+    def __init__(self, folio: Folio) -> None:
+        self._folio = folio
+
+    def _current(self) -> dict[str, Any]:
+        return self._folio._read_metadata()
+
+    def __getitem__(self, key: str) -> Any:
+        return self._current()[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._folio._update_metadata(lambda current: {**current, key: value})
+
+    def __delitem__(self, key: str) -> None:
+        if key not in self._current():
+            raise KeyError(key)
+        self._folio._update_metadata(
+            lambda current: {k: v for k, v in current.items() if k != key})
+
+    def update(self, other: Any = (), /, **kwargs: Any) -> None:  # type: ignore[override]
+        """Set several keys in one write."""
+        changes = dict(other, **kwargs)
+        self._folio._update_metadata(lambda current: {**current, **changes})
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._current())
+
+    def __len__(self) -> int:
+        return len(self._current())
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._current()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, MutableMapping | dict):
+            return self._current() == dict(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self._current())
