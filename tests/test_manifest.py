@@ -181,3 +181,10 @@ def test_changed_shard_gets_a_new_name_so_no_shard_file_is_rewritten() -> None:
     after = mf.dump(m)
     assert all(before[k] == after[k] for k in before.keys() & after.keys() if k != "big.folio")
     assert len(after.keys() - before.keys()) == 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(rel_paths, st.integers(0, 2**60), st.text("0123456789abcdef", min_size=64, max_size=64))
+def test_fast_entry_encoding_is_the_canonical_one(path: str, size: int, sha: str) -> None:
+    entry = Entry(path, size, sha)
+    assert mf._entry_line(entry) == mf._line(entry.to_json())
