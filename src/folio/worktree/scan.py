@@ -186,17 +186,24 @@ def compare(manifest: Manifest, files: dict[str, FileState],
             hashes: dict[str, str]) -> TargetStatus:
     """Classify every path as added, modified or deleted (unchanged ones are omitted)."""
     status = TargetStatus(manifest.target)
-    for rel in sorted(files):
-        state = files[rel]
-        entry = manifest.entries.get(rel)
+    entries = manifest.entries
+    added, modified = status.added, status.modified
+    matched = 0
+    for rel, state in files.items():  # one pass, no sort: only the (short) results are sorted
+        entry = entries.get(rel)
         if entry is None:
-            status.added.append(rel)
-        elif state.link is not None or entry.is_link:
+            added.append(rel)
+            continue
+        matched += 1
+        if state.link is not None or entry.link is not None:
             if state.link != entry.link:
-                status.modified.append(rel)
+                modified.append(rel)
         elif (entry.size != state.st.st_size or hashes.get(rel) != entry.sha256
-              or entry.executable != is_executable(state.st)):
-            status.modified.append(rel)
-    status.deleted = sorted(set(manifest.entries) - set(files))
+              or entry.executable != bool(state.st.st_mode & statmod.S_IXUSR)):
+            modified.append(rel)
+    added.sort()
+    modified.sort()
+    if matched != len(entries):
+        status.deleted = sorted(entries.keys() - files.keys())
     return status
 
