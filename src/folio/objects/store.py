@@ -29,6 +29,7 @@ from folio.errors import CorruptObjectError, FolioError, MissingObjectError, Obj
 from folio.hashing import CHUNK
 
 OID_PATTERN = re.compile(r"[0-9a-f]{64}\Z")
+EARLY_FLUSH = 64 << 20  # objects this big are flushed as soon as written
 SMALL_FILE = 4 << 20  # read whole: hash first, then write only if the object is new
 FICLONE = 0x40049409  # linux/fs.h: share extents instead of copying (btrfs, xfs)
 _CHANGE_RETRIES = 3
@@ -254,6 +255,10 @@ class ObjectStore:
                 cloned = _try_reflink(src_fd, fd)
                 if not cloned:
                     oid, size = _copy_hashing(f, fd)
+                    if size >= EARLY_FLUSH:
+                        # Flush a big object now, while other threads still hash: the
+                        # command's final syncfs then finds little left to write.
+                        os.fdatasync(fd)
             finally:
                 os.close(fd)
             if cloned:  # the clone is the file at one instant: name it by its own bytes
