@@ -169,7 +169,7 @@ def pushed(repo: Repo, tmp_path: Path) -> Repo:
 def test_verify_catches_a_byte_flip_and_repair_fixes_it(pushed: Repo) -> None:
     root = pushed.root
     assert run_folio(root, "verify", check=True).stdout.endswith(
-        "Every object is sound and every named object is present.\n")
+        "Every object is sound and the working data is complete.\n")
     entry = pushed.read_manifest("data").entries["f07.bin"]
     oid = entry.sha256
     assert oid is not None
@@ -220,3 +220,16 @@ def test_repair_without_the_object_on_the_remote_says_so(pushed: Repo) -> None:
     result = pushed.verify(repair=True)
     assert not result.ok and "not on remote nas" in result.unrepaired[oid]
     assert pushed.store.has(oid)  # the damaged copy is all there is: it is kept
+
+
+def test_verify_counts_history_objects_not_fetched_here_without_failing(pushed: Repo) -> None:
+    """A bare pull fetches the working data only; objects only a snapshot names are noted."""
+    write(pushed.root / "data/old.bin", b"only in a snapshot")
+    pushed.add(["data"])
+    pushed.snapshot("with-old")
+    oid = pushed.read_manifest("data").entries["old.bin"].sha256
+    (pushed.root / "data/old.bin").unlink()
+    pushed.add(["data"])
+    pushed.store.delete(oid)
+    result = pushed.verify()
+    assert result.ok and oid in result.not_local and oid not in result.missing

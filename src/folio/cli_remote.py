@@ -284,8 +284,9 @@ def gc(dry_run: bool, grace: float, allow_shared: bool, verbose: bool, as_json: 
 def verify(remote: str | None, repair: bool, jobs: int | None, as_json: bool) -> None:
     """Rehash every object; report corrupt ones and missing ones (exit 1 if any).
 
-    Missing: named by the working manifests, a snapshot, a run or a run log, but absent.
-    With --remote and no --repair: also report needed objects that remote lacks.
+    Missing: named by the working manifests but absent. Objects that only snapshots or
+    runs name and that were never fetched here are counted, not failed (`folio fetch --all`
+    gets them). With --remote and no --repair: also report objects that remote lacks.
     """
     repo = open_repo()
     result = repo.verify(remote=remote, repair=repair, jobs=jobs, progress=progress())
@@ -303,6 +304,9 @@ def verify(remote: str | None, repair: bool, jobs: int | None, as_json: bool) ->
         for oid, why in result.unrepaired.items():
             click.echo(f"not repaired: {oid}: {why}")
         click.echo(f"Verified {result.objects} objects ({human_bytes(result.bytes)}).")
+        if result.not_local:
+            click.echo(f"{len(result.not_local)} object(s) named only by snapshots or runs are "
+                       "not in this store (`folio fetch --all` gets them).")
     if not result.ok:
         counts = [f"{len(v)} {k}" for k, v in (("corrupt", result.corrupt),
                                                ("missing", result.missing),
@@ -312,7 +316,7 @@ def verify(remote: str | None, repair: bool, jobs: int | None, as_json: bool) ->
                 "; `folio verify --repair` fetches them again from the remote")
         raise FolioError(f"verify found {', '.join(counts)} object(s){hint}")
     if not as_json and not (result.corrupt or result.missing):
-        click.echo("Every object is sound and every named object is present.")
+        click.echo("Every object is sound and the working data is complete.")
 
 
 # -- export / import ------------------------------------------------------------------------------

@@ -161,6 +161,9 @@ class VerifyResult:
     bytes: int = 0
     corrupt: list[str] = field(default_factory=list)
     missing: dict[str, str] = field(default_factory=dict)  # oid -> where it is named
+    # Named only by snapshots or runs and not fetched here: normal after a bare `pull`,
+    # which fetches the working data only. Reported, not a failure.
+    not_local: dict[str, str] = field(default_factory=dict)
     not_on_remote: dict[str, str] = field(default_factory=dict)  # --remote without --repair
     repaired: list[str] = field(default_factory=list)
     unrepaired: dict[str, str] = field(default_factory=dict)  # oid -> why
@@ -175,6 +178,7 @@ class VerifyResult:
         return {"ok": self.ok, "objects": self.objects, "bytes": self.bytes,
                 "corrupt": self.corrupt,
                 "missing": [{"oid": o, "where": w} for o, w in self.missing.items()],
+                "not_local": [{"oid": o, "where": w} for o, w in self.not_local.items()],
                 "not_on_remote": [{"oid": o, "where": w} for o, w in self.not_on_remote.items()],
                 "repaired": self.repaired, "remote": self.remote,
                 "unrepaired": [{"oid": o, "reason": r} for o, r in self.unrepaired.items()]}
@@ -207,7 +211,10 @@ def verify(repo: Repo, *, remote: str | None = None, repair: bool = False,
     finally:
         progress.finish()
     named = roots.named_objects(repo)
-    result.missing = {o: w for o, w in named.items() if not store.has(o)}
+    working = roots.named_objects(repo, refs=False)
+    absent = {o: w for o, w in named.items() if not store.has(o)}
+    result.missing = {o: w for o, w in absent.items() if o in working}
+    result.not_local = {o: w for o, w in absent.items() if o not in working}
     if repair and (result.corrupt or result.missing):
         _repair(repo, result, remote, jobs, progress)
     elif remote is not None and not repair:
