@@ -137,7 +137,7 @@ def _entry_line(entry: Entry) -> bytes:
     if (entry.link is None and entry.type is None and entry.stored and not entry.executable
             and entry.uri is None and not entry.meta):
         return (f'{{"path":{_encode_str(entry.path)},"size":{entry.size},'
-                f'"sha256":"{entry.sha256}"}}\n').encode("utf-8")
+                f'"sha256":"{entry.sha256}"}}\n').encode()
     return _line(entry.to_json())
 
 

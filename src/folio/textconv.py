@@ -49,6 +49,6 @@ def render(path: Path) -> str:
     for raw in data.splitlines():
         try:
             out.append(render_line(json.loads(raw)))
-        except (ValueError, TypeError, RecursionError):  # not a line folio wrote: show it
+        except (ValueError, TypeError, OverflowError, RecursionError):  # not folio's: show it
             out.append(raw.decode("utf-8", "replace"))
     return "".join(line + "\n" for line in out)
