@@ -117,10 +117,10 @@ def test_gc_cli_dry_run_json_and_stale_temp_files(repo: Repo) -> None:
     assert [t["path"] for t in dry["temp_files"]] == [".folio/tmp/.tmp-0123456789abcdef"]
     assert repo.store.has(old) and stale.exists()
     text = run_folio(repo.root, "gc", "--dry-run", check=True).stdout
-    assert f"would remove {old}" in text and "Would remove 1 unreachable objects" in text
+    assert f"would remove {old}" in text and "Would remove 1 unreachable object and" in text
 
     out = run_folio(repo.root, "gc", check=True).stdout
-    assert "Removed 1 unreachable objects and 1 stale temporary files" in out
+    assert "Removed 1 unreachable object and 1 stale temporary files" in out
     assert not repo.store.has(old) and not stale.exists() and fresh.exists()
     assert repo.store.has(sha(b"kept"))
 

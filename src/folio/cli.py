@@ -6,7 +6,6 @@ Heavy modules are imported inside commands so that quick commands start quickly.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,10 +13,18 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from folio.units import human_bytes, plural
+from folio.cli_common import (
+    echo_checkout,
+    emit_json,
+    human_bytes,
+    json_option,
+    open_repo,
+    plural,
+    progress,
+)
 
 if TYPE_CHECKING:
-    from folio.repo import Repo
+    pass
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,27 +54,6 @@ class FolioGroup(click.Group):
             where = f"{exc.filename}: " if exc.filename else ""
             click.echo(f"folio: error: {where}{exc.strerror or exc}", err=True)
             ctx.exit(1)
-
-
-def json_option(fn: F) -> F:
-    return click.option("--json", "as_json", is_flag=True,
-                        help="Print machine-readable JSON instead of text.")(fn)
-
-
-def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
-
-
-def open_repo() -> Repo:
-    from folio.repo import Repo
-
-    return Repo(".")
-
-
-def progress() -> Any:
-    from folio.progress import for_stream
-
-    return for_stream(sys.stderr)
 
 
 @click.group(cls=FolioGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -233,7 +219,7 @@ def _snapshot_lines(info: Any) -> list[str]:
     lines = [f"snapshot {info.tag}  (commit {info.commit[:7]})",
              f"Date:    {info.date.replace('T', ' ')}",
              f"Code:    {info.code_label}",
-             f"Data:    {files} files, {size}",
+             f"Data:    {plural(files, 'file') if isinstance(files, int) else files}, {size}",
              f"Author:  {info.author}", ""]
     lines += [f"    {line}" for line in info.message.splitlines() or [""]]
     return lines
@@ -253,7 +239,7 @@ def snapshot(tag: str, message: str | None, as_json: bool) -> None:
     changed = [r for r in info.captured if r.changed]
     for r in changed:
         click.echo(f"captured {r.target}: +{len(r.added)} ~{len(r.modified)} -{len(r.deleted)}")
-    click.echo(f"Snapshot {tag}: {info.files} files, {human_bytes(info.bytes or 0)}, "
+    click.echo(f"Snapshot {tag}: {plural(info.files, 'file')}, {human_bytes(info.bytes or 0)}, "
                f"code {info.code_label} (commit {info.commit[:7]})")
     if changed:
         click.echo("Manifests updated; to record this in git: "
@@ -347,22 +333,12 @@ def checkout(rev: str | None, force: bool, link: str | None, as_json: bool) -> N
     repo = open_repo()
     result = repo.checkout(rev, _paths_after_dash_dash(), force=force, link=link,
                            progress=progress())
-    for warning in result.warnings:
-        click.echo(f"folio: warning: {warning}", err=True)
     if as_json:
+        for warning in result.warnings:
+            click.echo(f"folio: warning: {warning}", err=True)
         emit_json(result.to_json())
         return
-    if result.saved:
-        n = len(result.saved)
-        click.echo(f"Saved {n} file{'s' if n > 1 else ''} with unsaved changes to the "
-                   "recovery log (`folio recover` lists them).")
-    if result.written or result.deleted:
-        click.echo(f"Checked out {result.source}: {len(result.written)} files written, "
-                   f"{len(result.deleted)} removed, {result.unchanged} unchanged.")
-    else:
-        click.echo(f"Data already matches {result.source} ({result.unchanged} files).")
-    if result.manifests_changed or result.manifests_removed:
-        click.echo("Manifests updated (`git diff .folio/manifests` shows the switch).")
+    echo_checkout(result)
 
 
 @main.command(cls=PathsAfterDashDash)

@@ -8,45 +8,24 @@ folio.cli`` runs it as ``__main__``, and importing it back would run it twice).
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from folio.cli_common import (
+    echo_checkout,
+    emit_json,
+    human_bytes,
+    json_option,
+    open_repo,
+    plural,
+    progress,
+)
 from folio.errors import FolioError
 
 if TYPE_CHECKING:
-    from folio.repo import Repo
+    pass
 
-
-def open_repo() -> Repo:
-    from folio.repo import Repo
-
-    return Repo(".")
-
-
-def progress() -> Any:
-    from folio.progress import for_stream
-
-    return for_stream(sys.stderr)
-
-
-def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
-
-
-def json_option(fn: Any) -> Any:
-    return click.option("--json", "as_json", is_flag=True,
-                        help="Print machine-readable JSON instead of text.")(fn)
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
 
 JOBS = click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None,
                     help="Parallel transfers (default: 8).")
@@ -178,16 +157,6 @@ def push(revs: tuple[str, ...], all_versions: bool, remote: str | None, jobs: in
                    "(or `folio push --git`).")
 
 
-def _echo_checkout(result: Any) -> None:
-    for warning in result.warnings:
-        click.echo(f"folio: warning: {warning}", err=True)
-    if result.written or result.deleted:
-        click.echo(f"Checked out {result.source}: {len(result.written)} files written, "
-                   f"{len(result.deleted)} removed, {result.unchanged} unchanged.")
-    else:
-        click.echo(f"Data already matches {result.source} ({result.unchanged} files).")
-
-
 @click.command("pull")
 @click.argument("rev", required=False, metavar="[TAG|REV]")
 @REMOTE
@@ -213,7 +182,7 @@ def pull(rev: str | None, remote: str | None, jobs: int | None, force: bool, lin
     if result.fetched_refs:
         click.echo(f"Fetched refs/folio/* from git remote {result.fetched_refs}.")
     click.echo(_summary(result))
-    _echo_checkout(result.checkout)
+    echo_checkout(result.checkout)
 
 
 @click.command("fetch")
@@ -266,11 +235,11 @@ def gc(dry_run: bool, grace: float, allow_shared: bool, verbose: bool, as_json: 
             click.echo(f"{verb.lower()} {path}  {human_bytes(size)}")
     temp = (f" and {len(result.temp_files)} stale temporary files"
             if result.temp_files else "")
-    click.echo(f"{verb} {len(result.removed)} unreachable objects{temp}: "
+    click.echo(f"{verb} {plural(len(result.removed), 'unreachable object')}{temp}: "
                f"{human_bytes(result.freed_bytes)} {'to free' if dry_run else 'freed'}. "
                f"Kept {result.kept} reachable objects ({human_bytes(result.kept_bytes)}).")
     if result.young:
-        click.echo(f"Spared {result.young} unreachable objects "
+        click.echo(f"Spared {plural(result.young, 'unreachable object')} "
                    f"({human_bytes(result.young_bytes)}) younger than the grace period.")
 
 
@@ -330,7 +299,7 @@ def export(tag: str, file: str, as_json: bool) -> None:
     if as_json:
         emit_json(result.to_json())
         return
-    click.echo(f"Exported snapshot {tag} to {result.path}: {result.files} files, "
+    click.echo(f"Exported snapshot {tag} to {result.path}: {plural(result.files, 'file')}, "
                f"{result.objects} objects ({human_bytes(result.bytes)}).")
 
 
@@ -344,7 +313,7 @@ def import_command(file: str, tag: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(result.to_json())
         return
-    click.echo(f"Imported snapshot {result.tag} from {file}: {result.files} files, "
+    click.echo(f"Imported snapshot {result.tag} from {file}: {plural(result.files, 'file')}, "
                f"{result.objects} objects ({human_bytes(result.bytes)}); "
                f"`folio checkout {result.tag}` puts the data in place.")
 

@@ -7,7 +7,6 @@ Registered on the main group by :func:`register` (one line in cli.py). Nothing f
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -15,23 +14,7 @@ from typing import Any
 
 import click
 
-from folio.units import human_bytes
-
-
-def _emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
-
-
-def _progress() -> Any:
-    from folio.progress import for_stream
-
-    return for_stream(sys.stderr)
-
-
-def _repo() -> Any:
-    from folio.repo import Repo
-
-    return Repo(".")
+from folio.cli_common import emit_json, human_bytes, open_repo, progress
 
 
 def _say(line: str) -> None:
@@ -63,9 +46,9 @@ def run_command(patterns: tuple[str, ...], no_copy: bool, name: str | None,
     """
     from folio.capture import run_job
 
-    repo = _repo()
+    repo = open_repo()
     run, result = run_job(repo, list(command), list(patterns), store_copy=not no_copy,
-                          name=name, progress=_progress())
+                          name=name, progress=progress())
     for line in result.warnings():
         _say(f"folio: {line}")
     captured = ", ".join(result.targets) or "no outputs"
@@ -89,7 +72,7 @@ def runs_command(run_id: str | None, status: str | None, name: str | None, show_
     from folio.git.repo import GitRepo
     from folio.runs import get_run, list_runs
 
-    repo = _repo()
+    repo = open_repo()
     git = GitRepo(repo.root)
     if run_id is not None:
         run = get_run(git, run_id)
@@ -102,7 +85,7 @@ def runs_command(run_id: str | None, status: str | None, name: str | None, show_
             sys.stdout.buffer.write(data)
             sys.stdout.flush()
         elif as_json:
-            _emit_json(run.to_json())
+            emit_json(run.to_json())
         else:
             for key, value in run.to_json().items():
                 if isinstance(value, list):
@@ -113,7 +96,7 @@ def runs_command(run_id: str | None, status: str | None, name: str | None, show_
         raise click.UsageError("--log needs a RUN_ID")
     runs = list_runs(git, status=status, name=name)
     if as_json:
-        _emit_json([r.to_json() for r in runs])
+        emit_json([r.to_json() for r in runs])
         return
     if not runs:
         click.echo("No runs yet; record one with `folio run --put OUTPUT -- COMMAND`.")
@@ -138,8 +121,8 @@ def capture_command() -> None:
     """
     from folio.capture import capture_configured
 
-    repo = _repo()
-    result = capture_configured(repo, progress=_progress())
+    repo = open_repo()
+    result = capture_configured(repo, progress=progress())
     for line in result.warnings():
         _say(f"folio: capture: {line}")
     message = result.stage_message()
@@ -159,7 +142,7 @@ def check_command(files: tuple[str, ...]) -> None:
     from folio.check import check_manifests
     from folio.hooks import default_remote_has
 
-    repo = _repo()
+    repo = open_repo()
     problems = check_manifests(repo, list(files) if files else None,
                                remote_has=default_remote_has(repo))
     for problem in problems:
