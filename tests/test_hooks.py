@@ -102,6 +102,24 @@ def test_install_chains_checkout_follows_and_uninstall_restores(data_repo: Path)
     assert "not installed" in run_folio(data_repo, "install-hooks", "--uninstall").stdout
 
 
+def test_git_checkout_away_from_a_target_removes_its_data(data_repo: Path) -> None:
+    """A target that only the old commit tracks leaves no files behind (they are stored)."""
+    run_folio(data_repo, "install-hooks", check=True)
+    git(data_repo, "checkout", "-q", "exp")
+    write(data_repo / "models/m.bin", "weights")
+    run_folio(data_repo, "add", "models", check=True)
+    _commit(data_repo, "add models")
+    switched = git(data_repo, "checkout", "main")
+    assert not (data_repo / "models/m.bin").exists()
+    assert "1 deleted" in switched.stderr
+    assert git(data_repo, "status", "--porcelain").stdout == ""
+    git(data_repo, "checkout", "-q", "exp")  # and back: restored from the store
+    assert (data_repo / "models/m.bin").read_text() == "weights"
+    write(data_repo / "models/m.bin", "edited, never stored")
+    git(data_repo, "checkout", "-q", "-f", "main")  # git lets go; folio keeps the edit
+    assert (data_repo / "models/m.bin").read_text() == "edited, never stored"
+
+
 def test_install_refuses_when_it_cannot_chain(data_repo: Path) -> None:
     hooks_dir = data_repo / ".git/hooks"
     _user_hook(hooks_dir, "pre-push")

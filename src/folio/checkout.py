@@ -87,13 +87,22 @@ class _Plan:
 
 
 def checkout(repo: Repo, side: Side, paths: Sequence[str] | None, *, force: bool,
-             link: str | None, progress: Progress = NULL,
-             jobs: int | None = None) -> CheckoutResult:
-    """Make the data (at or below ``paths``, repo-relative) match ``side``'s manifests."""
+             link: str | None, progress: Progress = NULL, jobs: int | None = None,
+             previous: dict[str, Manifest] | None = None) -> CheckoutResult:
+    """Make the data (at or below ``paths``, repo-relative) match ``side``'s manifests.
+
+    ``previous``: the manifests git replaced (a git checkout or merge already moved
+    ``.folio/manifests``): their targets that no working manifest names any more have their
+    data removed, under the same unsaved-changes rule as any other removal.
+    """
     mode = LinkMode(link or repo.config.link_mode)
     with repo.lock.hold():
-        current = repo.manifests()
-        wanted = current if side.kind == "manifests" else side.manifests
+        working = repo.manifests()
+        current = dict(working)
+        for target, manifest in (previous or {}).items():
+            if not any(is_within(target, t) or is_within(t, target) for t in working):
+                current[target] = manifest  # dropped by git: its files are still here
+        wanted = working if side.kind == "manifests" else side.manifests
         if not wanted and side.kind != "manifests":
             raise FolioError(f"{side.label} has no folio manifests: nothing to check out")
         new = plan_manifests(current, wanted, paths, side.label)

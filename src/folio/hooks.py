@@ -28,7 +28,13 @@ from typing import TYPE_CHECKING, Any
 
 from folio import manifest as mf
 from folio._fs import atomic_write
-from folio.errors import ConfigError, FolioError, NotARepositoryError, summarize_paths
+from folio.errors import (
+    ConfigError,
+    FolioError,
+    NotARepositoryError,
+    UnknownRevisionError,
+    summarize_paths,
+)
 
 if TYPE_CHECKING:
     from folio.git.repo import GitRepo
@@ -194,9 +200,9 @@ def run_hook(name: str, args: Sequence[str], stdin: Iterable[str] = ()) -> int:
         # post-checkout PREV NEW FLAG: FLAG is 1 for a branch checkout, 0 for files.
         if len(args) < 3 or args[2] != "1":
             return 0
-        return sync_data(name)
+        return sync_data(name, previous=args[0])
     if name == "post-merge":
-        return sync_data(name)
+        return sync_data(name, previous="ORIG_HEAD")
     if name == "pre-commit":
         return pre_commit()
     if name == "pre-push":
@@ -204,8 +210,11 @@ def run_hook(name: str, args: Sequence[str], stdin: Iterable[str] = ()) -> int:
     raise FolioError(f"unknown hook {name!r}; folio has {', '.join(HOOKS)}")
 
 
-def sync_data(hook: str) -> int:
-    """``folio checkout`` after git moved the manifests; never fails the git operation."""
+def sync_data(hook: str, previous: str | None = None) -> int:
+    """``folio checkout`` after git moved the manifests; never fails the git operation.
+
+    ``previous`` is the commit git moved away from: targets only it had lose their data.
+    """
     repo = _open_repo(hook)
     if repo is None:
         return 0
@@ -215,7 +224,10 @@ def sync_data(hook: str) -> int:
              "run `folio checkout` with a newer folio")
         return 0
     try:
-        result = checkout()
+        try:
+            result = checkout(previous=previous) if previous else checkout()
+        except UnknownRevisionError:  # first checkout of a clone (null sha), no ORIG_HEAD
+            result = checkout()
     except FolioError as exc:
         _say(f"folio: warning: {hook}: data not checked out: {exc}; "
              "then run `folio checkout`")

@@ -509,14 +509,19 @@ class Repo:
     def checkout(self, rev: str | None = None,
                  paths: Sequence[str | os.PathLike[str]] | None = None, *, force: bool = False,
                  link: str | None = None, progress: Progress = NULL, jobs: int | None = None,
-                 cwd: Path | None = None) -> CheckoutResult:
-        """Make the working data (at or below ``paths``) match ``rev``, or the working manifests."""
+                 cwd: Path | None = None, previous: str | None = None) -> CheckoutResult:
+        """Make the working data (at or below ``paths``) match ``rev``, or the working manifests.
+
+        ``previous`` (a git revision) names the commit whose manifests a git checkout just
+        replaced: data of targets it had and the new manifests lack is removed too.
+        """
         from folio import checkout
         from folio.revisions import Side
 
         side = Side("manifests", None) if rev is None else self.resolve(rev)
+        before = self.resolve(previous).manifests if previous else None
         return checkout.checkout(self, side, self._scope(paths, cwd), force=force, link=link,
-                                 progress=progress, jobs=jobs)
+                                 progress=progress, jobs=jobs, previous=before)
 
     def diff(self, a: str | None = None, b: str | None = None,
              paths: Sequence[str | os.PathLike[str]] | None = None, *, detail: bool = True,
