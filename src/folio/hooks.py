@@ -218,16 +218,11 @@ def sync_data(hook: str, previous: str | None = None) -> int:
     repo = _open_repo(hook)
     if repo is None:
         return 0
-    checkout = getattr(repo, "checkout", None)
-    if checkout is None:
-        _say(f"folio: warning: {hook}: this folio cannot check out data; "
-             "run `folio checkout` with a newer folio")
-        return 0
     try:
         try:
-            result = checkout(previous=previous) if previous else checkout()
+            result = repo.checkout(previous=previous)
         except UnknownRevisionError:  # first checkout of a clone (null sha), no ORIG_HEAD
-            result = checkout()
+            result = repo.checkout()
     except FolioError as exc:
         _say(f"folio: warning: {hook}: data not checked out: {exc}; "
              "then run `folio checkout`")
@@ -326,39 +321,21 @@ def _commit_oids(git: GitRepo, commit: str, prefix: str, seen: dict[str, set[str
 # -- seams for the remotes issue --------------------------------------------------------------
 
 def default_remote(repo: Repo) -> str | None:
-    """folio's default remote: ``Repo.default_remote`` if folio has it, else the config's
-    ``core.remote``, else the only ``[remote.NAME]`` table."""
-    attr = getattr(repo, "default_remote", None)
-    if attr is not None:
-        value = attr() if callable(attr) else attr
-        return str(value) if value else None
-    named = repo.config.get("core", "remote")
-    if named:
-        return str(named)
-    table: Any = repo.config.raw.get("remote") or repo.config.raw.get("remotes")
-    if isinstance(table, dict) and len(table) == 1:
-        return str(next(iter(table)))
-    return None
+    """folio's default remote (``core.remote``, or the only one), or None."""
+    return repo.default_remote()
 
 
 def push_to_default_remote(repo: Repo, oids: set[str]) -> bool:
-    """Push ``oids`` with ``Repo.push`` when folio has remotes and one is the default.
+    """Push ``oids`` to the default remote; False when there is none (check locally then).
 
-    Returns False (and the caller checks the local store instead) until then.
+    A failed upload raises, which stops the git push.
     """
-    push = getattr(repo, "push", None)
-    if push is None or default_remote(repo) is None:
+    if default_remote(repo) is None:
         return False
-    try:
-        push(oids=sorted(oids))
-    except TypeError:
-        return False  # a push without an object list: fall back to the local check
+    repo.push(oids=sorted(oids))
     return True
 
 
 def default_remote_has(repo: Repo) -> Any:
-    """A ``remote_has(oids)`` for ``folio check``, once the default remote can answer."""
-    has = getattr(repo, "remote_has", None)
-    if has is None or default_remote(repo) is None:
-        return None
-    return has
+    """A ``remote_has(oids)`` for ``folio check`` when a default remote exists, else None."""
+    return None if default_remote(repo) is None else repo.remote_has
