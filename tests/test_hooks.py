@@ -237,16 +237,17 @@ def test_pre_push_checks_the_objects_of_pushed_commits(data_repo: Path, tmp_path
     assert git(bare, "for-each-ref", "refs/folio/runs").stdout.strip()
 
 
-def test_pre_push_hands_objects_to_folio_push_once_remotes_exist(
-        data_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    sent: list[list[str]] = []
-    monkeypatch.setattr(Repo, "push", lambda self, oids: sent.append(oids), raising=False)
-    monkeypatch.setattr(Repo, "default_remote", "store", raising=False)
+def test_pre_push_sends_the_pushed_commits_objects_to_the_default_remote(
+        data_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(data_repo)
+    repo = Repo(data_repo)
+    repo.add_remote("store", str(tmp_path / "remote"))
+    wanted = {_sha(b"v1\n"), _sha(b"v2 longer\n")}
+    assert repo.remote_has(wanted) == set()
     head = git(data_repo, "rev-parse", "exp").stdout.strip()
     line = f"refs/heads/exp {head} refs/heads/exp {'0' * 40}\n"
     assert pre_push("/nowhere", [line]) == 0
-    assert sent == [sorted({_sha(b"v1\n"), _sha(b"v2 longer\n")})]
+    assert Repo(data_repo).remote_has(wanted) == wanted
 
 
 @pytest.mark.precommit
