@@ -67,6 +67,7 @@ def test_export_import_round_trip_gives_identical_data(source: Repo, fresh: Repo
             names = tf.getnames()
     assert names[:3] == ["folio-archive.json", "snapshot.json", "manifests/data.folio"]
     assert sum(n.startswith("objects/") for n in names) == 28
+    assert source.export("v1", tmp_path / ("again-" + name)).commit == source.show("v1").commit
 
     result = run_folio(fresh.root, "import", str(dest), check=True)
     assert "Imported snapshot v1" in result.stdout

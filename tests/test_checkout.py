@@ -318,7 +318,8 @@ def test_force_saves_and_recover_restores_the_exact_bytes(git_repo: Path) -> Non
     assert set(records[0]) == {"time", "path", "sha256", "size", "reason"}
     listing = run_folio(git_repo, "recover", check=True).stdout
     assert "data/new.csv" in listing and "deleted" in listing
-    run_folio(git_repo, "recover", "data/a.csv", check=True)  # replaces stored content
+    restored = run_folio(git_repo, "recover", "data/a.csv", check=True)  # replaces stored content
+    assert restored.stdout.startswith("data/a.csv: restored ")  # repo-relative, as elsewhere
     assert (git_repo / "data/a.csv").read_bytes() == b"a unsaved"
     run_folio(git_repo, "recover", "data/new.csv", "--to", "elsewhere.csv", check=True)
     assert (git_repo / "elsewhere.csv").read_bytes() == b"brand new"

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -279,6 +280,10 @@ def test_runs_cli_listing_filters_and_json(work: Path) -> None:
     assert shown == beta
     assert set(beta) >= {"id", "name", "command", "status", "exit_code", "started",
                          "duration_s", "code_commit", "dirty", "host", "files", "bytes", "log"}
+    text = run_folio(work, "runs", beta["id"], check=True).stdout
+    assert "dirty:" in text and "True" not in text and "False" not in text
+    command = next(line for line in text.splitlines() if line.startswith("command:"))
+    assert command.split(":", 1)[1].strip() == shlex.join(beta["command"])
     missing = run_folio(work, "runs", "nope")
     assert missing.returncode == 1 and "no run 'nope'" in missing.stderr
 

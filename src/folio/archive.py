@@ -73,7 +73,7 @@ class ArchiveResult:
     files: int  # manifest entries
     objects: int
     bytes: int  # object bytes
-    commit: str | None = None  # import: the new snapshot commit
+    commit: str | None = None  # the snapshot commit exported, or created by import
 
     def to_json(self) -> dict[str, Any]:
         return {"tag": self.tag, "path": self.path, "files": self.files,
@@ -131,7 +131,7 @@ def export(repo: Repo, tag: str, dest: str | os.PathLike[str]) -> ArchiveResult:
         remove_readonly(tmp)
         raise
     return ArchiveResult(tag, str(final), sum(len(m.entries) for m in manifests), len(oids),
-                         total)
+                         total, commit.sha)
 
 
 def _json(obj: Any) -> bytes:

@@ -392,12 +392,16 @@ def recover(path: str | None, dest: str | None, sha: str | None, as_json: bool) 
                        f"  ({r.reason})")
         return
     restored = repo.recover(path, to=dest, sha=sha)
+    try:  # repo-relative like every other path folio prints, when it is inside the repo
+        shown = Path(restored.dest).resolve().relative_to(repo.root.resolve()).as_posix()
+    except ValueError:
+        shown = str(restored.dest)
     if as_json:
-        emit_json({**restored.record.to_json(), "dest": str(restored.dest),
+        emit_json({**restored.record.to_json(), "dest": shown,
                    "unchanged": restored.unchanged})
         return
     verb = "already holds" if restored.unchanged else "restored"
-    click.echo(f"{restored.dest}: {verb} {restored.record.sha256[:12]} "
+    click.echo(f"{shown}: {verb} {restored.record.sha256[:12]} "
                f"({human_bytes(restored.record.size)}, saved {restored.record.time})")
 
 from folio.cli_remote import register as _register_remote  # noqa: E402

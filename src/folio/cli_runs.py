@@ -88,8 +88,12 @@ def runs_command(run_id: str | None, status: str | None, name: str | None, show_
             emit_json(run.to_json())
         else:
             for key, value in run.to_json().items():
-                if isinstance(value, list):
-                    value = " ".join(value) if key == "command" else ", ".join(value)
+                if key == "command":
+                    value = run.command_line  # quoted as a shell would need it
+                elif isinstance(value, list):
+                    value = ", ".join(value)
+                elif isinstance(value, bool):
+                    value = "true" if value else "false"
                 click.echo(f"{key + ':':<13}{'' if value is None else value}")
         return
     if show_log:
