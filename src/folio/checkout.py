@@ -38,7 +38,7 @@ from folio.recovery import RecoveryRecord
 from folio.revisions import Side, check_no_overlap
 from folio.worktree.index import StatCache
 from folio.worktree.materialize import LinkMode, check_mode, materialize, materialize_symlink
-from folio.worktree.scan import FileState, is_executable, scan_target
+from folio.worktree.scan import FileState, is_executable, rehash, scan_target
 
 if TYPE_CHECKING:
     from folio.repo import Repo
@@ -273,18 +273,8 @@ def _current_hashes(repo: Repo, have: dict[str, FileState], cache: StatCache,
             else:
                 known[loc] = sha
 
-    def rehash(loc: str) -> tuple[str, int, os.stat_result]:
-        result = repo.store.put_file_stat(repo.root / loc, store_copy=False)
-        progress.advance()
-        return result
-
-    progress.start("Hashing changed files", len(todo))
-    try:
-        for loc, (sha, _, st) in zip(todo, parallel_map(rehash, todo, jobs), strict=True):
-            cache.record(loc, st, sha)
-            known[loc] = sha
-    finally:
-        progress.finish()
+    got = rehash(repo.store, repo.root, todo, cache, progress, jobs, "Hashing changed files")
+    known.update((loc, result[0]) for loc, result in got.items())
     return known
 
 

@@ -11,19 +11,17 @@ are at hand (verified store objects, working files) and the format is known.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from folio.diffdetail import MAX_BYTES, NOT_COMPARABLE, Detail, detail, format_of
-from folio.hashing import parallel_map
 from folio.manifest import Entry, Manifest
 from folio.paths import is_within
 from folio.progress import NULL, Progress
 from folio.revisions import Side
 from folio.units import human_bytes
-from folio.worktree.scan import is_executable, scan_target
+from folio.worktree.scan import is_executable, rehash, scan_target
 
 if TYPE_CHECKING:
     from folio.repo import Repo
@@ -128,19 +126,10 @@ def worktree_side(repo: Repo, paths: Sequence[str] | None, jobs: int | None,
                 now.entries[rel] = Entry(rel, state.st.st_size, sha,
                                          executable=is_executable(state.st))
 
-    def rehash(item: tuple[Manifest, str, str]) -> tuple[str, int, os.stat_result]:
-        result = repo.store.put_file_stat(repo.root / item[2], store_copy=False)
-        progress.advance()
-        return result
-
-    progress.start("Hashing", len(todo))
-    try:
-        for (now, rel, loc), (sha, size, st) in zip(todo, parallel_map(rehash, todo, jobs),
-                                                    strict=True):
-            cache.record(loc, st, sha)
-            now.entries[rel] = Entry(rel, size, sha, executable=is_executable(st))
-    finally:
-        progress.finish()
+    got = rehash(repo.store, repo.root, [loc for _, _, loc in todo], cache, progress, jobs)
+    for now, rel, loc in todo:
+        sha, size, st = got[loc]
+        now.entries[rel] = Entry(rel, size, sha, executable=is_executable(st))
     if cache.dirty:
         repo._save_cache_if_free(cache)
     return Side("worktree", None, None, out)

@@ -41,6 +41,7 @@ from folio.worktree.scan import (
     compare,
     current_hashes,
     is_executable,
+    rehash,
     scan_target,
 )
 
@@ -407,18 +408,12 @@ class Repo:
             manifest = self.read_manifest(target)
             files = scan_target(self.root, manifest, self.store.root)
 
-            def rehash(rels: list[str], manifest: Manifest = manifest) -> dict[str, str]:
-                locs = [manifest.location(r) for r in rels]
-                got = parallel_map(
-                    lambda loc: self.store.put_file_stat(self.root / loc, store_copy=False),
-                    locs, jobs)
-                out = {}
-                for rel, loc, (oid, _, st) in zip(rels, locs, got, strict=True):
-                    cache.record(loc, st, oid)
-                    out[rel] = oid
-                return out
+            def rehash_rels(rels: list[str], manifest: Manifest = manifest) -> dict[str, str]:
+                got = rehash(self.store, self.root, [manifest.location(r) for r in rels],
+                             cache, jobs=jobs)
+                return {rel: got[manifest.location(rel)][0] for rel in rels}
 
-            hashes = current_hashes(self.root, manifest, files, cache.lookup, rehash)
+            hashes = current_hashes(self.root, manifest, files, cache.lookup, rehash_rels)
             status = compare(manifest, files, hashes)
             status.missing_target = not files and bool(manifest.entries)
             results.append(status)

@@ -15,9 +15,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 from folio.errors import FolioError, PathError
+from folio.hashing import parallel_map
 from folio.manifest import Manifest
-from folio.objects.store import is_oid
+from folio.objects.store import ObjectStore, is_oid
 from folio.paths import link_stays_inside
+from folio.progress import NULL, Progress
+from folio.worktree.index import StatCache
 
 # The staging name of an atomic replace (folio._fs.temp_name, ``.tmp-<name>.<16 hex>``): a
 # killed checkout leaves one beside the file it was writing. Never data: status, add and
@@ -207,3 +210,26 @@ def compare(manifest: Manifest, files: dict[str, FileState],
         status.deleted = sorted(entries.keys() - files.keys())
     return status
 
+
+
+def rehash(store: ObjectStore, repo_root: Path, locations: list[str], cache: StatCache,
+           progress: Progress = NULL, jobs: int | None = None,
+           label: str = "Hashing") -> dict[str, tuple[str, int, os.stat_result]]:
+    """Hash working files the stat cache cannot vouch for, in parallel, and record them.
+
+    Returns location -> (sha256, size, stat the bytes belong to). Nothing is stored.
+    """
+    def one(loc: str) -> tuple[str, int, os.stat_result]:
+        result = store.put_file_stat(repo_root / loc, store_copy=False)
+        progress.advance()
+        return result
+
+    out: dict[str, tuple[str, int, os.stat_result]] = {}
+    progress.start(label, len(locations))
+    try:
+        for loc, result in zip(locations, parallel_map(one, locations, jobs), strict=True):
+            cache.record(loc, result[2], result[0])
+            out[loc] = result
+    finally:
+        progress.finish()
+    return out
