@@ -320,17 +320,12 @@ def _commit_oids(git: GitRepo, commit: str, prefix: str, seen: dict[str, set[str
 
 # -- seams for the remotes issue --------------------------------------------------------------
 
-def default_remote(repo: Repo) -> str | None:
-    """folio's default remote (``core.remote``, or the only one), or None."""
-    return repo.default_remote()
-
-
 def push_to_default_remote(repo: Repo, oids: set[str]) -> bool:
     """Push ``oids`` to the default remote; False when there is none (check locally then).
 
     A failed upload raises, which stops the git push.
     """
-    if default_remote(repo) is None:
+    if repo.default_remote() is None:
         return False
     repo.push(oids=sorted(oids))
     return True
@@ -338,4 +333,4 @@ def push_to_default_remote(repo: Repo, oids: set[str]) -> bool:
 
 def default_remote_has(repo: Repo) -> Any:
     """A ``remote_has(oids)`` for ``folio check`` when a default remote exists, else None."""
-    return None if default_remote(repo) is None else repo.remote_has
+    return None if repo.default_remote() is None else repo.remote_has
