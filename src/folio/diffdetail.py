@@ -130,11 +130,15 @@ def _load_table(data: bytes, fmt: str) -> _Table:
         import pyarrow.parquet as pq
 
         pf = pq.ParquetFile(pa.BufferReader(data))
-        return _Table(pf.metadata.num_rows, pf.schema_arrow, pf.read)
+        return _Table(pf.metadata.num_rows, pf.schema_arrow,
+                      lambda: pf.read(use_threads=False))
     import pyarrow.csv as pcsv
 
     delimiter = "\t" if fmt == "tsv" else ","
+    # One thread: arrow's thread pool can abort the process at interpreter exit
+    # ("terminate called without an active exception", apache/arrow#34314).
     table = pcsv.read_csv(pa.BufferReader(data),
+                          read_options=pcsv.ReadOptions(use_threads=False),
                           parse_options=pcsv.ParseOptions(delimiter=delimiter))
     return _Table(table.num_rows, table.schema, lambda: table)
 
