@@ -131,7 +131,7 @@ def worktree_side(repo: Repo, paths: Sequence[str] | None, jobs: int | None,
         sha, size, st = got[loc]
         now.entries[rel] = Entry(rel, size, sha, executable=is_executable(st))
     if cache.dirty:
-        repo._save_cache_if_free(cache)
+        repo._save_if_free(cache)
     return Side("worktree", None, None, out)
 
 

@@ -34,7 +34,9 @@ from folio.manifest import Entry, Manifest
 from folio.objects import ObjectStore
 from folio.paths import is_within, repo_relative
 from folio.progress import NULL, Progress
+from folio.worktree import marks
 from folio.worktree.index import StatCache
+from folio.worktree.marks import CleanMarks
 from folio.worktree.scan import (
     FileState,
     TargetStatus,
@@ -211,6 +213,19 @@ class Repo:
     def stat_cache(self) -> StatCache:
         return StatCache(self.folio_dir / "index")
 
+    def clean_marks(self) -> CleanMarks:
+        return CleanMarks(self.folio_dir / "cache" / "marks")
+
+    def manifest_fingerprint(self, target: str) -> bytes | None:
+        return marks.fingerprint(self.manifest_path(target),
+                                 self.manifests_dir / (target + mf.SHARD_DIR_SUFFIX))
+
+    def _still_clean(self, target: str, mark: marks.Mark | None) -> bool:
+        """True when a target's mark proves it unchanged (see :mod:`folio.worktree.marks`)."""
+        if mark is None or self.manifest_fingerprint(target) != mark.manifest:
+            return False
+        return marks.walk_digests(self.root, target, mark) == mark.dirs
+
     # -- resolving user paths -------------------------------------------------------------------
     def resolve_paths(self, paths: Sequence[str | os.PathLike[str]],
                       cwd: Path | None = None) -> list[str]:
@@ -291,6 +306,7 @@ class Repo:
         scans: dict[str, tuple[Manifest, dict[str, FileState]]] = {}
         work: list[tuple[str, str, str]] = []  # (target, rel, absolute path) to read
         root = str(self.root)
+        trusted_before = marks.trust_limit()
         for target in targets:
             absolute = self.root / target
             kind = "dir" if absolute.is_dir() and not absolute.is_symlink() else "file"
@@ -312,10 +328,15 @@ class Repo:
         hashed = self._put_all(work, cache, scans, store_copy, progress, jobs)
         self.store.sync()  # durable before any manifest names the objects
         results = []
+        clean_marks = self.clean_marks()
         for target in targets:
             shell, files = scans[target]
             results.append(self._write_target(target, shell, files, old.get(target),
                                               hashed.get(target, {}), cache, store_copy))
+            # the files now match the manifest just written: mark them so status is quick
+            clean_marks.set(target, self._mark(self.manifest_fingerprint(target), files,
+                                               trusted_before))
+        clean_marks.save(self.targets())
         return results
 
     def _put_all(self, work: list[tuple[str, str, str]], cache: StatCache,
@@ -402,13 +423,21 @@ class Repo:
                jobs: int | None = None, cwd: Path | None = None) -> list[TargetStatus]:
         """Added / modified / deleted per target; rehashes only what the cache can't vouch for."""
         chosen = self._select_targets(targets, cwd)
-        cache = self.stat_cache()
+        clean_marks = self.clean_marks()
+        cache: StatCache | None = None
         results = []
         for target in chosen:
+            if self._still_clean(target, clean_marks.get(target)):
+                results.append(TargetStatus(target))
+                continue
+            cache = cache or self.stat_cache()
+            fingerprint = self.manifest_fingerprint(target)
+            trusted_before = marks.trust_limit()
             manifest = self.read_manifest(target)
             files = scan_target(self.root, manifest, self.store.root)
 
-            def rehash_rels(rels: list[str], manifest: Manifest = manifest) -> dict[str, str]:
+            def rehash_rels(rels: list[str], manifest: Manifest = manifest,
+                            cache: StatCache = cache) -> dict[str, str]:
                 got = rehash(self.store, self.root, [manifest.location(r) for r in rels],
                              cache, jobs=jobs)
                 return {rel: got[manifest.location(rel)][0] for rel in rels}
@@ -417,16 +446,32 @@ class Repo:
             status = compare(manifest, files, hashes)
             status.missing_target = not files and bool(manifest.entries)
             results.append(status)
-        if cache.dirty:
-            self._save_cache_if_free(cache)
+            if status.clean and fingerprint == self.manifest_fingerprint(target):
+                clean_marks.set(target, self._mark(fingerprint, files, trusted_before))
+        if (cache is not None and cache.dirty) or clean_marks.dirty:
+            self._save_if_free(cache, clean_marks)
         return results
 
-    def _save_cache_if_free(self, cache: StatCache) -> None:
-        """Status is a reader: it refreshes the cache only when no writer is busy."""
+    @staticmethod
+    def _mark(fingerprint: bytes | None, files: dict[str, FileState],
+              trusted_before: int) -> marks.Mark | None:
+        """A mark for a target whose ``files`` were just found to match its manifest."""
+        if fingerprint is None or any(s.link is not None or s.oid is not None
+                                      for s in files.values()):
+            return None
+        dirs = marks.digests_of(((rel, s.st) for rel, s in files.items()), trusted_before)
+        return None if dirs is None else marks.Mark(fingerprint, dirs, len(files))
+
+    def _save_if_free(self, cache: StatCache | None,
+                      clean_marks: CleanMarks | None = None) -> None:
+        """Status is a reader: it refreshes the cache and marks only when no writer is busy."""
         quick = RepoLock(self.folio_dir, timeout=0)
         try:
             with quick.hold("folio status (cache refresh)"):
-                cache.save()
+                if cache is not None:
+                    cache.save()
+                if clean_marks is not None:
+                    clean_marks.save(self.targets())
         except FolioError:
             pass
 

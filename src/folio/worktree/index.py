@@ -1,8 +1,9 @@
-"""The stat cache (``.folio/index``): path -> size, mtime_ns, inode, sha256.
+"""The stat cache (``.folio/index``): path -> size, mtime_ns, inode, sha256, ctime_ns.
 
 It lets status and add skip rehashing files that did not change. Git's racy-clean rule
 applies: a file whose mtime is not strictly older than the cache's own write time may have
-changed within the same clock tick, so it is rehashed rather than trusted.
+changed within the same clock tick, so it is rehashed rather than trusted. As git does by
+default, the ctime is compared too: an edit whose old mtime was put back still shows there.
 The cache is only ever an optimisation: a missing or unreadable one means "rehash".
 """
 
@@ -17,14 +18,14 @@ import msgpack
 
 from folio._fs import atomic_write
 
-VERSION = 1
+VERSION = 2
 RACY_NS = 1_000_000_000  # a file modified this recently when hashed may still be changing
 
 
 class StatCache:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.entries: dict[str, list] = {}  # path -> [size, mtime_ns, ino, sha256]
+        self.entries: dict[str, list] = {}  # path -> [size, mtime_ns, ino, sha256, ctime_ns]
         self.written_ns = 0
         self.dirty = False
         self._load()
@@ -47,7 +48,8 @@ class StatCache:
         """The cached sha256 when the file provably did not change since it was hashed."""
         row = self.entries.get(path)
         if (row is not None and row[0] == st.st_size and row[1] == st.st_mtime_ns
-                and row[2] == st.st_ino and st.st_mtime_ns < self.written_ns):
+                and row[2] == st.st_ino and row[4] == st.st_ctime_ns
+                and st.st_mtime_ns < self.written_ns):
             return row[3]
         return None
 
@@ -55,7 +57,7 @@ class StatCache:
         """Remember a hash; files modified within the last second are not trusted yet."""
         if time.time_ns() - st.st_mtime_ns < RACY_NS:
             return
-        row = [st.st_size, st.st_mtime_ns, st.st_ino, sha256]
+        row = [st.st_size, st.st_mtime_ns, st.st_ino, sha256, st.st_ctime_ns]
         if self.entries.get(path) != row:
             self.entries[path] = row
             self.dirty = True

@@ -1,0 +1,199 @@
+"""Clean marks (``.folio/marks``): proof, checkable by ``stat`` alone, that a target still
+matches its manifest.
+
+When a scan finds a target exactly as its manifest says, folio records a fingerprint of the
+manifest's files and, for each directory that holds files, a digest of every file's name,
+size, mtime, ctime, inode and mode. A later status that sees the same fingerprint and the
+same digests knows the target is clean without parsing the manifest or loading the stat
+cache, which at a million files is most of the cost. Anything a mark cannot describe
+(symlinks, staging debris, odd names, files changed too recently to trust) means no mark;
+any difference means the full comparison runs. A mark can make status faster, never wrong.
+
+The file is small (16 bytes per directory) and is written atomically without fsync:
+losing it only costs one full comparison.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import marshal
+import os
+import stat as statmod
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import msgpack
+
+from folio._fs import atomic_write
+from folio.paths import link_stays_inside
+from folio.worktree import _walk
+from folio.worktree._walk import DIGEST_SIZE, digest, digest_dirs
+from folio.worktree.index import RACY_NS
+
+VERSION = 1
+PARALLEL_FILES = 100_000  # below this a walk is quicker than starting a helper process
+
+
+class Mark:
+    """A target's manifest fingerprint and its directories' digests (relative dir -> bytes)."""
+
+    __slots__ = ("dirs", "files", "manifest")
+
+    def __init__(self, manifest: bytes, dirs: dict[str, bytes], files: int) -> None:
+        self.manifest = manifest
+        self.dirs = dirs
+        self.files = files
+
+
+class CleanMarks:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.marks: dict[str, Mark] = {}
+        self.dirty = False
+        with contextlib.suppress(OSError, ValueError, msgpack.UnpackException):
+            data = msgpack.unpackb(path.read_bytes(), raw=False)
+            if isinstance(data, dict) and data.get("v") == VERSION:
+                for target, (fp, dirs, files) in data["targets"].items():
+                    self.marks[target] = Mark(fp, dirs, files)
+
+    def get(self, target: str) -> Mark | None:
+        return self.marks.get(target)
+
+    def set(self, target: str, mark: Mark | None) -> None:
+        """Record (or, with None, drop) a target's mark."""
+        old = self.marks.get(target)
+        if mark is None:
+            if old is not None:
+                del self.marks[target]
+                self.dirty = True
+        elif old is None or old.manifest != mark.manifest or old.dirs != mark.dirs:
+            self.marks[target] = mark
+            self.dirty = True
+
+    def save(self, tracked: Iterable[str]) -> None:
+        """Write the marks of still-tracked targets (atomic, not fsynced)."""
+        keep = set(tracked)
+        for target in [t for t in self.marks if t not in keep]:
+            del self.marks[target]
+            self.dirty = True
+        if not self.dirty:
+            return
+        data = msgpack.packb({"v": VERSION, "targets": {
+            t: [m.manifest, m.dirs, m.files] for t, m in self.marks.items()}}, use_bin_type=True)
+        with contextlib.suppress(OSError):
+            atomic_write(self.path, data, durable=False)
+            self.dirty = False
+
+
+def fingerprint(main: Path, shard_dir: Path) -> bytes | None:
+    """The manifest's main file bytes plus the stat of every shard file, hashed.
+
+    Shards are named by their content, so the main file names the whole manifest; the shard
+    stats catch a shard edited in place. None when the manifest cannot be read.
+    """
+    try:
+        data = main.read_bytes()
+    except OSError:
+        return None
+    shards = []
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError), \
+            os.scandir(shard_dir) as it:
+        for entry in it:
+            st = entry.stat(follow_symlinks=False)
+            shards.append((entry.name, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
+    shards.sort()
+    return hashlib.blake2b(data + marshal.dumps(shards), digest_size=DIGEST_SIZE).digest()
+
+
+def trust_limit() -> int:
+    """Files changed at or after this instant may change again within the same clock tick
+    without their stat showing it; a mark is only made of files older than this."""
+    return time.time_ns() - RACY_NS
+
+
+def digests_of(stats: Iterable[tuple[str, os.stat_result]], trusted_before: int) -> \
+        dict[str, bytes] | None:
+    """Per-directory digests of (path relative to the target root, stat) pairs.
+
+    None when any file is too recent to trust, or is not a regular file.
+    """
+    by_dir: dict[str, list[tuple[str, os.stat_result]]] = {}
+    for rel, st in stats:
+        if (not statmod.S_ISREG(st.st_mode)
+                or max(st.st_mtime_ns, st.st_ctime_ns) >= trusted_before):
+            return None
+        head, _, name = rel.rpartition("/")
+        by_dir.setdefault(head, []).append((name, st))
+    out = {}
+    for head, listing in by_dir.items():
+        listing.sort(key=lambda pair: pair[0])
+        out[head] = digest(listing)
+    return out
+
+
+def walk_digests(repo_root: Path, target: str, mark: Mark | None = None,
+                 jobs: int | None = None) -> dict[str, bytes] | None:
+    """Digests of a target's files as they are now, by ``stat`` alone.
+
+    None at anything a mark cannot vouch for (a symlink, a special file, staging debris, a
+    name that is not UTF-8): the caller then compares in full, which reports those
+    properly. Mirrors :func:`folio.worktree.scan.scan_target`. With a ``mark`` of a big
+    target, the directories it names are split over helper processes.
+    """
+    base = os.path.join(repo_root, target)
+    try:
+        top = os.lstat(base)
+    except OSError:
+        return None
+    if not link_stays_inside(repo_root, Path(base).parent):
+        return None
+    if statmod.S_ISREG(top.st_mode):  # a file target
+        return {"": digest([(os.path.basename(base), top)])}
+    if not statmod.S_ISDIR(top.st_mode):
+        return None
+    workers = min(jobs or os.cpu_count() or 1, 8)
+    if mark is None or mark.files < PARALLEL_FILES or workers < 2:
+        return digest_dirs(base, [""], frozenset())
+    return _parallel(base, mark, workers)
+
+
+def _parallel(base: str, mark: Mark, workers: int) -> dict[str, bytes] | None:
+    """Every directory the mark names, and each of their ancestors, split round-robin
+    between this process and ``workers - 1`` helpers; a directory the mark does not know
+    is walked whole by whoever finds it."""
+    known = {""}
+    for rel in mark.dirs:
+        while rel and rel not in known:
+            known.add(rel)
+            rel = rel.rpartition("/")[0]
+    order = sorted(known)
+    frozen = frozenset(known)
+    helpers: list[subprocess.Popen[bytes]] = []
+    try:
+        for i in range(1, workers):
+            proc = subprocess.Popen([sys.executable, "-I", "-S", _walk.__file__],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            helpers.append(proc)
+            assert proc.stdin is not None
+            proc.stdin.write(marshal.dumps((base, order[i::workers], frozen)))
+            proc.stdin.close()
+        out = digest_dirs(base, order[0::workers], frozen)
+        for proc in helpers:
+            assert proc.stdout is not None
+            part = marshal.loads(proc.stdout.read())
+            if proc.wait() != 0 or part is None:
+                out = None
+            elif out is not None:
+                out.update(part)
+        return out
+    except (OSError, ValueError, EOFError, TypeError):
+        return None  # no helper, or a garbled answer: the full comparison decides
+    finally:
+        for proc in helpers:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

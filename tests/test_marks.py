@@ -1,0 +1,193 @@
+"""Clean marks: status proves a target unchanged by stat alone, and never hides a change.
+
+Files normally count as settled one second after their last change (the racy-clean rule);
+these tests set that margin to zero and give every write its own mtime instead, so each
+step is distinguishable without sleeping.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from folio.repo import Repo
+from folio.worktree import marks
+
+_clock = itertools.count(1_000_000_000)  # distinct mtimes, seconds since the epoch
+
+
+def write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    second = next(_clock)
+    os.utime(path, (second, second))
+
+
+@pytest.fixture
+def settled(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(marks, "RACY_NS", 0)
+
+
+@pytest.fixture(params=["serial", "parallel"])
+def walk_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every case runs with the in-process walk and with helper processes."""
+    if request.param == "parallel":
+        monkeypatch.setattr(marks, "PARALLEL_FILES", 1)
+    return str(request.param)
+
+
+def full_status(repo: Repo) -> list[tuple[str, list[str], list[str], list[str]]]:
+    """Status without any mark: the reference a marked status must agree with."""
+    (repo.folio_dir / "cache" / "marks").unlink(missing_ok=True)
+    return [(s.target, s.added, s.modified, s.deleted) for s in repo.status()]
+
+
+def status(repo: Repo) -> list[tuple[str, list[str], list[str], list[str]]]:
+    return [(s.target, s.added, s.modified, s.deleted) for s in repo.status()]
+
+
+def make_tree(repo: Repo) -> None:
+    for i in range(6):
+        write(repo.root / f"data/d{i % 3}/sub/f{i}.bin", b"x" * (i + 1))
+    write(repo.root / "data/top.txt", b"top")
+    write(repo.root / "model.bin", b"model")
+    repo.add(["data", "model.bin"])
+
+
+def test_add_marks_targets_and_status_trusts_them(repo: Repo, settled: None,
+                                                  walk_mode: str) -> None:
+    make_tree(repo)
+    clean_marks = repo.clean_marks()
+    assert set(clean_marks.marks) == {"data", "model.bin"}
+    assert set(clean_marks.get("data").dirs) == {"", "d0/sub", "d1/sub", "d2/sub"}
+    assert repo._still_clean("data", clean_marks.get("data"))
+    # the proof needs neither the stat cache nor a readable manifest body: break both
+    (repo.folio_dir / "index").write_bytes(b"garbage")
+    assert all(s.clean for s in repo.status())
+
+
+@pytest.mark.parametrize("change, expected", [
+    ("same_size_edit", ("data", [], ["d0/sub/f0.bin"], [])),
+    ("chmod", ("data", [], ["d0/sub/f0.bin"], [])),
+    ("new_file_new_dir", ("data", ["new/deep/n.bin"], [], [])),
+    ("delete", ("data", [], [], ["d0/sub/f0.bin"])),
+    ("swap_names", ("data", [], ["d0/sub/f0.bin", "d0/sub/f3.bin"], [])),
+    ("symlink", ("data", [], ["d0/sub/f0.bin"], [])),
+    ("move_dir", ("data", ["moved/sub/f0.bin", "moved/sub/f3.bin"], [],
+                  ["d0/sub/f0.bin", "d0/sub/f3.bin"])),
+])
+def test_a_mark_never_hides_a_change(repo: Repo, settled: None, walk_mode: str, change: str,
+                                     expected: tuple[str, list[str], list[str], list[str]]
+                                     ) -> None:
+    make_tree(repo)
+    f0 = repo.root / "data/d0/sub/f0.bin"
+    if change == "same_size_edit":  # same size, and the old mtime put back
+        before = f0.stat()
+        f0.write_bytes(b"y")
+        os.utime(f0, ns=(before.st_atime_ns, before.st_mtime_ns))
+    elif change == "chmod":
+        f0.chmod(0o755)
+    elif change == "new_file_new_dir":
+        write(repo.root / "data/new/deep/n.bin", b"n")
+    elif change == "delete":
+        f0.unlink()
+    elif change == "swap_names":  # both the same size: only names and inodes tell
+        f3 = repo.root / "data/d0/sub/f3.bin"
+        write(f3, b"z")
+        repo.add(["data"])
+        tmp = f0.with_name("tmp")
+        f0.rename(tmp)
+        f3.rename(f0)
+        tmp.rename(f3)
+    elif change == "symlink":
+        f0.unlink()
+        f0.symlink_to("f3.bin")
+    elif change == "move_dir":
+        (repo.root / "data/d0").rename(repo.root / "data/moved")
+    got = status(repo)
+    assert ("data", *expected[1:]) in got
+    assert got == full_status(repo)
+
+
+def test_empty_directories_keep_the_mark(repo: Repo, settled: None, walk_mode: str) -> None:
+    make_tree(repo)
+    (repo.root / "data/empty/deeper").mkdir(parents=True)
+    assert repo._still_clean("data", repo.clean_marks().get("data"))
+
+
+def test_a_changed_manifest_invalidates_the_mark(repo: Repo, settled: None) -> None:
+    """`git checkout` of other manifests (no hook) with the files untouched is a change."""
+    make_tree(repo)
+    path = repo.manifest_path("model.bin")
+    text = path.read_text().replace('"size":5', '"size":6')
+    assert text != path.read_text()
+    path.write_text(text)
+    assert status(repo) == [("data", [], [], []), ("model.bin", [], ["model.bin"], [])]
+
+
+def test_young_files_get_no_mark(repo: Repo) -> None:
+    """Under the real one-second rule, files written just now cannot be vouched for."""
+    (repo.root / "data").mkdir()
+    (repo.root / "data/a").write_bytes(b"a")
+    repo.add(["data"])
+    assert repo.clean_marks().get("data") is None
+    assert all(s.clean for s in repo.status())
+
+
+def test_debris_and_odd_files_fall_back_to_the_full_comparison(repo: Repo, settled: None
+                                                               ) -> None:
+    make_tree(repo)
+    debris = repo.root / "data/d0/.tmp-f0.bin.0123456789abcdef"
+    debris.write_bytes(b"half")
+    assert not repo._still_clean("data", repo.clean_marks().get("data"))
+    assert status(repo) == full_status(repo) == [("data", [], [], []),
+                                                 ("model.bin", [], [], [])]
+
+
+def test_a_garbled_marks_file_is_ignored(repo: Repo, settled: None) -> None:
+    make_tree(repo)
+    (repo.folio_dir / "cache" / "marks").write_bytes(b"\xc1 not msgpack")
+    assert repo.clean_marks().marks == {}
+    assert all(s.clean for s in repo.status())
+    assert set(repo.clean_marks().marks) == {"data", "model.bin"}  # rebuilt by status
+
+
+_OPS = st.lists(st.tuples(st.sampled_from(["write", "resize", "delete", "chmod", "mkdir",
+                                           "rename", "status", "add"]),
+                          st.integers(0, 7)), max_size=12)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=_OPS)
+def test_marked_status_always_equals_the_full_comparison(repo: Repo, settled: None,
+                                                        ops: list[tuple[str, int]]) -> None:
+    data = repo.root / "data"
+    shutil.rmtree(data, ignore_errors=True)
+    for i in range(4):
+        write(data / f"d{i % 2}/f{i}", b"%d" % i)
+    repo.add(["data"])
+    for op, n in ops:
+        path = data / f"d{n % 3}/f{n}"
+        if op == "write":
+            write(path, b"%d" % (n + 1) if not path.exists() else b"%d" % (n + 2))
+        elif op == "resize":
+            write(path, b"long" * (n + 1))
+        elif op == "delete":
+            path.unlink(missing_ok=True)
+        elif op == "chmod" and path.exists():
+            path.chmod(path.stat().st_mode ^ 0o100)
+        elif op == "mkdir":
+            (data / f"empty{n}").mkdir(exist_ok=True)
+        elif op == "rename" and path.exists():
+            path.rename(data / f"d{(n + 1) % 3}/r{n}")
+        elif op == "add":
+            repo.add(["data"])
+        got = status(repo)
+        assert got == full_status(repo)
