@@ -12,7 +12,8 @@ import hashlib
 import json
 import re
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,23 +142,48 @@ def _entry_line(entry: Entry) -> bytes:
     return _line(entry.to_json())
 
 
-def _header(manifest: Manifest, **extra: Any) -> dict[str, Any]:
-    return {"folio": FORMAT_VERSION, "kind": manifest.kind, "target": manifest.target, **extra}
+def _header_line(kind: str, target: str, *, sharded: bool = False) -> bytes:
+    """A main file's first line (4.2)."""
+    header: dict[str, Any] = {"folio": FORMAT_VERSION, "kind": kind, "target": target}
+    if sharded:
+        header["sharded"] = True
+    return _line(header)
 
 
-def _is_boundary(path: str) -> bool:
-    return zlib.crc32(path.encode("utf-8")) & SHARD_MASK == 0
+class _Chunker:
+    """Content-defined chunking (4.7), fed entries in order, possibly in several runs.
+
+    ``open`` is the chunk being filled: empty exactly when the entries fed so far end on a
+    cut, which is how a partial update knows it has realigned with the old chunking.
+    """
+
+    __slots__ = ("open",)
+
+    def __init__(self) -> None:
+        self.open: list[Entry] = []
+
+    def feed(self, entries: Iterable[Entry]) -> list[list[Entry]]:
+        """Add entries; returns the chunks they closed."""
+        closed = []
+        chunk, mask, cap, crc32 = self.open, SHARD_MASK, SHARD_MAX, zlib.crc32
+        for entry in entries:
+            chunk.append(entry)
+            # a boundary path (its crc32 & SHARD_MASK is 0) or a full chunk closes the chunk
+            if crc32(entry.path.encode("utf-8")) & mask == 0 or len(chunk) >= cap:
+                closed.append(chunk)
+                chunk = []
+        self.open = chunk
+        return closed
+
+    def close(self) -> list[list[Entry]]:
+        """The final chunk, if any (at the end of all entries)."""
+        chunk, self.open = self.open, []
+        return [chunk] if chunk else []
 
 
-def _chunk(entries: list[Entry]) -> Iterator[list[Entry]]:
-    chunk: list[Entry] = []
-    for entry in entries:
-        chunk.append(entry)
-        if _is_boundary(entry.path) or len(chunk) >= SHARD_MAX:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+def _chunk(entries: Iterable[Entry]) -> list[list[Entry]]:
+    chunker = _Chunker()
+    return chunker.feed(entries) + chunker.close()
 
 
 def shard_name(body: bytes) -> str:
@@ -169,24 +195,54 @@ def shard_name(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()[:16]
 
 
+@dataclass(frozen=True, slots=True)
+class ShardRef:
+    """One index line of a sharded main file (4.7)."""
+
+    name: str  # 16 hex, the shard's content-hash name
+    first: str  # path of its first entry
+    files: int
+    bytes: int
+
+
+def shard_relpath(target: str, name: str) -> str:
+    """Where a shard of a target lives, relative to ``.folio/manifests``."""
+    return f"{target}{SHARD_DIR_SUFFIX}/{name}{SUFFIX}"
+
+
+def _encode_shard(target: str, chunk: list[Entry]) -> tuple[ShardRef, bytes]:
+    """A chunk's shard file (header line + entry lines) and its index entry."""
+    body = b"".join(map(_entry_line, chunk))
+    name = shard_name(body)
+    header = _line({"folio": FORMAT_VERSION, "shard": name, "target": target})
+    return ShardRef(name, chunk[0].path, len(chunk), sum(e.size for e in chunk)), header + body
+
+
+def _index_line(ref: ShardRef) -> bytes:
+    """One index line; built directly (same bytes as _line: the name is hex, counts are int)."""
+    return (f'{{"shard":"{ref.name}","first":{_encode_str(ref.first)},"files":{ref.files},'
+            f'"bytes":{ref.bytes}}}\n').encode()
+
+
+def _sharded_main(target: str, refs: Iterable[ShardRef]) -> bytes:
+    """The main file of a sharded directory target: its header, then one line per shard."""
+    return _header_line("dir", target, sharded=True) + b"".join(map(_index_line, refs))
+
+
 def dump(manifest: Manifest) -> dict[str, bytes]:
     """Encode a manifest as files relative to ``.folio/manifests``: the main file and shards."""
     entries = manifest.sorted_entries()
     main = manifest_relpath(manifest.target)
     if len(entries) <= SHARD_THRESHOLD or manifest.kind == "file":
         body = b"".join(map(_entry_line, entries))
-        return {main: _line(_header(manifest)) + body}
+        return {main: _header_line(manifest.kind, manifest.target) + body}
     files = {}
-    index = [_line(_header(manifest, sharded=True))]
-    shard_dir = manifest.target + SHARD_DIR_SUFFIX
+    refs = []
     for chunk in _chunk(entries):
-        body = b"".join(map(_entry_line, chunk))
-        name = shard_name(body)
-        header = {"folio": FORMAT_VERSION, "shard": name, "target": manifest.target}
-        files[f"{shard_dir}/{name}{SUFFIX}"] = _line(header) + body
-        index.append(_line({"shard": name, "first": chunk[0].path, "files": len(chunk),
-                            "bytes": sum(e.size for e in chunk)}))
-    files[main] = b"".join(index)
+        ref, data = _encode_shard(manifest.target, chunk)
+        files[shard_relpath(manifest.target, ref.name)] = data
+        refs.append(ref)
+    files[main] = _sharded_main(manifest.target, refs)
     return files
 
 
@@ -297,12 +353,9 @@ def _entries(lines: Iterable[tuple[int, dict[str, Any]]], source: str,
     return previous
 
 
-def parse(data: bytes, source: str, read_shard: Callable[[str], bytes] | None = None,
-          expected_target: str | None = None) -> Manifest:
-    """Decode a main manifest file (and its shards, through ``read_shard(relpath)``).
-
-    Every error names ``source`` (or the shard) and the line.
-    """
+def _main_header(data: bytes, source: str, expected_target: str | None
+                 ) -> tuple[Iterator[tuple[int, dict[str, Any]]], str, str, bool]:
+    """Check a main file's header line: (the following lines, kind, target, sharded)."""
     lines = _lines(data, source)
     _, header = next(lines, (1, {}))  # blank lines only: no header
     _check_header(header, source)
@@ -318,44 +371,264 @@ def parse(data: bytes, source: str, read_shard: Callable[[str], bytes] | None = 
     if expected_target is not None and target != expected_target:
         raise ManifestError(f"header names target {target!r} but the file is for "
                             f"{expected_target!r}", path=source, line=1)
-    manifest = Manifest(target=target, kind=kind)  # type: ignore[arg-type]
+    sharded = bool(header.get("sharded"))
+    if kind == "file" and sharded:
+        raise ManifestError("a file target cannot be sharded", path=source, line=1)
+    return lines, kind, target, sharded  # type: ignore[return-value]
+
+
+def _index_ref(obj: dict[str, Any], source: str, line: int) -> tuple[str, int]:
+    """An index line's shard name and entry count, as every reader checks them."""
+    name, count = obj.get("shard"), obj.get("files")
+    if not isinstance(name, str) or not _SHARD_NAME.match(name) or not isinstance(count, int):
+        raise ManifestError("invalid shard reference", path=source, line=line)
+    return name, count
+
+
+def _shard_source(source: str, target: str, shard_path: str) -> str:
+    """How errors name a shard: its path beside the main file ``source`` names."""
+    main_rel = manifest_relpath(target)
+    base = source[: -len(main_rel)] if source.endswith(main_rel) else ""
+    return base + shard_path
+
+
+def _read_shard(read_shard: Callable[[str], bytes], source: str, target: str, name: str,
+                count: int, line: int, into: dict[str, Entry], previous: str | None
+                ) -> str | None:
+    """Read, check and add to ``into`` the entries of the shard that index line ``line`` of
+    ``source`` names; ``previous`` is the path before them (returns the last one)."""
+    shard_path = shard_relpath(target, name)
+    try:
+        shard_data = read_shard(shard_path)
+    except (FileNotFoundError, KeyError):
+        raise ManifestError(f"shard {name} is missing", path=source, line=line) from None
+    shard_source = _shard_source(source, target, shard_path)
+    shard_lines = _lines(shard_data, shard_source)
+    _, shard_header = next(shard_lines, (1, {}))
+    _check_header(shard_header, shard_source)
+    if shard_header.get("shard") != name or shard_header.get("target") != target:
+        raise ManifestError(f"shard header does not match its index line ({name})",
+                            path=shard_source, line=1)
+    before = len(into)
+    previous = _entries(shard_lines, shard_source, into, previous)
+    if len(into) - before != count:
+        raise ManifestError(f"shard holds {len(into) - before} entries, the "
+                            f"index says {count} (truncated?)", path=shard_source)
+    return previous
+
+
+def parse(data: bytes, source: str, read_shard: Callable[[str], bytes] | None = None,
+          expected_target: str | None = None) -> Manifest:
+    """Decode a main manifest file (and its shards, through ``read_shard(relpath)``).
+
+    Every error names ``source`` (or the shard) and the line.
+    """
+    lines, kind, target, sharded = _main_header(data, source, expected_target)
+    manifest = Manifest(target=target, kind=kind)
     if kind == "file":
-        if header.get("sharded"):
-            raise ManifestError("a file target cannot be sharded", path=source, line=1)
         _entries(lines, source, manifest.entries, None)
         name = target.rsplit("/", 1)[-1]
         if list(manifest.entries) != [name]:
             raise ManifestError(f"a file target must have exactly one entry, named {name!r}",
                                 path=source, line=2)
         return manifest
-    if not header.get("sharded"):
+    if not sharded:
         _entries(lines, source, manifest.entries, None)
         return manifest
     if read_shard is None:
         raise ManifestError("sharded manifest but no shards available", path=source)
     previous: str | None = None
-    shard_dir = target + SHARD_DIR_SUFFIX
-    main_rel = manifest_relpath(target)
-    base = source[: -len(main_rel)] if source.endswith(main_rel) else ""
-    for number, ref in lines:
-        name, count = ref.get("shard"), ref.get("files")
-        if not isinstance(name, str) or not _SHARD_NAME.match(name) or not isinstance(count, int):
-            raise ManifestError("invalid shard reference", path=source, line=number)
-        shard_path = f"{shard_dir}/{name}{SUFFIX}"
-        try:
-            shard_data = read_shard(shard_path)
-        except (FileNotFoundError, KeyError):
-            raise ManifestError(f"shard {name} is missing", path=source, line=number) from None
-        shard_source = base + shard_path
-        shard_lines = _lines(shard_data, shard_source)
-        _, shard_header = next(shard_lines, (1, {}))
-        _check_header(shard_header, shard_source)
-        if shard_header.get("shard") != name or shard_header.get("target") != target:
-            raise ManifestError(f"shard header does not match its index line ({name})",
-                                path=shard_source, line=1)
-        before = len(manifest.entries)
-        previous = _entries(shard_lines, shard_source, manifest.entries, previous)
-        if len(manifest.entries) - before != count:
-            raise ManifestError(f"shard holds {len(manifest.entries) - before} entries, the "
-                                f"index says {count} (truncated?)", path=shard_source)
+    for number, obj in lines:
+        name, count = _index_ref(obj, source, number)
+        previous = _read_shard(read_shard, source, target, name, count, number,
+                               manifest.entries, previous)
     return manifest
+
+
+# -- partial reads and updates of sharded manifests -------------------------------------------
+
+def _prefix_end(prefix: str) -> str | None:
+    """The least string above every string that starts with ``prefix`` (None: no bound)."""
+    while prefix:
+        last = ord(prefix[-1])
+        if last < 0x10FFFF:
+            return prefix[:-1] + chr(last + 1)
+        prefix = prefix[:-1]
+    return None
+
+
+class ShardedManifest:
+    """A sharded directory manifest read lazily: the index at once, shards on demand.
+
+    Shard ``i`` holds the paths in ``[refs[i].first, refs[i + 1].first)``, so a path's shard
+    is found in the index alone. Every shard read is checked as ``parse`` checks it, and
+    also against that range (its first entry is the index's ``first``, its last is below the
+    next shard's), since the partial readers rely on the index for the shards they skip.
+    """
+
+    __slots__ = ("_firsts", "_read", "_source", "refs", "target")
+
+    def __init__(self, target: str, refs: list[ShardRef], source: str,
+                 read_shard: Callable[[str], bytes]) -> None:
+        self.target = target
+        self.refs = refs
+        self._source = source
+        self._read = read_shard
+        self._firsts = [ref.first for ref in refs]
+
+    @classmethod
+    def read(cls, data: bytes, source: str, read_shard: Callable[[str], bytes],
+             expected_target: str | None = None) -> ShardedManifest | None:
+        """Check a main file's header and index lines (as ``parse`` does; index lines must
+        also carry a string ``first`` in increasing order and integer ``files`` and
+        ``bytes``). None when the manifest is not sharded: use ``parse`` then. Reads no
+        shard."""
+        lines, kind, target, sharded = _main_header(data, source, expected_target)
+        if kind != "dir" or not sharded:
+            return None
+        refs: list[ShardRef] = []
+        for number, obj in lines:
+            name, count = _index_ref(obj, source, number)
+            first, size = obj.get("first"), obj.get("bytes")
+            if (type(first) is not str or type(count) is not int or count < 0
+                    or type(size) is not int or size < 0):
+                raise ManifestError("invalid shard reference", path=source, line=number)
+            if refs and first <= refs[-1].first:
+                what = "duplicate path" if first == refs[-1].first else "entries out of order at"
+                raise ManifestError(f"{what} {first!r}", path=source, line=number)
+            refs.append(ShardRef(name, first, count, size))
+        return cls(target, refs, source, read_shard)
+
+    @property
+    def total_files(self) -> int:
+        return sum(ref.files for ref in self.refs)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(ref.bytes for ref in self.refs)
+
+    def shard_relpaths(self) -> list[str]:
+        """The shard files the main file names, relative to ``.folio/manifests``."""
+        return [shard_relpath(self.target, ref.name) for ref in self.refs]
+
+    def _shard(self, i: int) -> dict[str, Entry]:
+        """The entries of shard ``i``, in order, checked."""
+        ref = self.refs[i]
+        entries: dict[str, Entry] = {}
+        _read_shard(self._read, self._source, self.target, ref.name, ref.files, i + 2,
+                    entries, None)
+        if entries:
+            source = _shard_source(self._source, self.target, shard_relpath(self.target,
+                                                                            ref.name))
+            first = next(iter(entries))
+            if first != ref.first:
+                raise ManifestError(f"first entry {first!r} but the index says {ref.first!r}",
+                                    path=source, line=2)
+            last = next(reversed(entries))
+            if i + 1 < len(self.refs) and last >= self._firsts[i + 1]:
+                raise ManifestError(f"entry {last!r} is not before the next shard's first "
+                                    f"{self._firsts[i + 1]!r}", path=source, line=len(entries) + 1)
+        return entries
+
+    def _shard_of(self, path: str) -> int:
+        """The shard whose range holds ``path`` (the first one for paths before them all)."""
+        return max(bisect_right(self._firsts, path) - 1, 0)
+
+    def manifest(self) -> Manifest:
+        """Every entry (reads every shard): what ``parse`` returns."""
+        manifest = Manifest(self.target, "dir")
+        for i in range(len(self.refs)):
+            manifest.entries.update(self._shard(i))
+        return manifest
+
+    def entries_under(self, prefixes: Sequence[str]) -> dict[str, Entry]:
+        """Every entry whose path starts with one of ``prefixes`` (directory prefixes end
+        with "/"), in order, reading only the shards whose range can hold such paths."""
+        if isinstance(prefixes, str):
+            raise TypeError("prefixes must be a sequence of strings, not a string")
+        wanted: set[int] = set()
+        for prefix in prefixes:
+            end = _prefix_end(prefix)
+            stop = len(self.refs) if end is None else bisect_left(self._firsts, end)
+            wanted.update(range(self._shard_of(prefix), stop))
+        starts = tuple(prefixes)
+        found: dict[str, Entry] = {}
+        for i in sorted(wanted):
+            for path, entry in self._shard(i).items():
+                if path.startswith(starts):
+                    found[path] = entry
+        return found
+
+    def updated(self, changes: Mapping[str, Entry | None]) -> dict[str, bytes]:
+        """The manifest's files after ``changes`` (path -> new entry, or None to remove it;
+        removing an absent path does nothing), relative to ``.folio/manifests``: the main
+        file, and every shard file that is not already one the current index names.
+
+        The new main file, these shards and the existing shards the new main file names are
+        exactly ``dump()`` of the updated manifest. Only the shards holding changed paths
+        are read and re-chunked, plus the following ones until a new cut falls on an old
+        shard boundary: chunking is local, so everything after that is unchanged. (A result
+        of SHARD_THRESHOLD entries or fewer is unsharded: then every shard is read.)
+        """
+        for path, entry in changes.items():
+            if entry is not None and entry.path != path:
+                raise ValueError(f"change for {path!r} holds an entry for {entry.path!r}")
+        by_shard: dict[int, list[str]] = {}
+        for path in changes if self.refs else ():
+            by_shard.setdefault(self._shard_of(path), []).append(path)
+        changed: dict[int, list[Entry]] = {}  # shard -> its entries after the changes
+        count = self.total_files
+        for i, paths in by_shard.items():
+            entries = self._shard(i)
+            count -= len(entries)
+            for path in paths:
+                entry = changes[path]
+                if entry is None:
+                    entries.pop(path, None)
+                else:
+                    entries[path] = entry
+            count += len(entries)
+            changed[i] = [entries[p] for p in sorted(entries)]
+        if count <= SHARD_THRESHOLD or not self.refs:
+            return self._updated_in_full(changes, changed)
+        old = {ref.name for ref in self.refs}
+        files: dict[str, bytes] = {}
+        refs: list[ShardRef] = []
+        i, n = 0, len(self.refs)
+        while i < n:
+            if i not in changed:  # the chunking is aligned here: this shard stays
+                refs.append(self.refs[i])
+                i += 1
+                continue
+            chunker = _Chunker()
+            chunks: list[list[Entry]] = []
+            while True:  # re-chunk from this shard until a cut falls on an old boundary
+                chunks += chunker.feed(changed[i] if i in changed else self._shard(i).values())
+                i += 1
+                if not chunker.open or i == n:
+                    break
+            chunks += chunker.close()
+            for chunk in chunks:
+                ref, data = _encode_shard(self.target, chunk)
+                refs.append(ref)
+                if ref.name not in old:
+                    files[shard_relpath(self.target, ref.name)] = data
+        files[manifest_relpath(self.target)] = _sharded_main(self.target, refs)
+        return files
+
+    def _updated_in_full(self, changes: Mapping[str, Entry | None],
+                         changed: dict[int, list[Entry]]) -> dict[str, bytes]:
+        manifest = Manifest(self.target, "dir")
+        for i in range(len(self.refs)):
+            if i in changed:
+                manifest.entries.update((e.path, e) for e in changed[i])
+            else:
+                manifest.entries.update(self._shard(i))
+        if not self.refs:
+            for path, entry in changes.items():
+                if entry is None:
+                    manifest.entries.pop(path, None)
+                else:
+                    manifest.entries[path] = entry
+        old = set(self.shard_relpaths())
+        return {rel: data for rel, data in dump(manifest).items() if rel not in old}
