@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from folio import quick
 from folio.repo import Repo
 from folio.worktree import marks
 
@@ -42,6 +43,12 @@ def walk_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     return str(request.param)
 
 
+def proven_clean(repo: Repo, target: str) -> bool:
+    """The mark alone shows the target unchanged: nothing left to compare in full."""
+    seen = quick.look(repo, target, repo.clean_marks().get(target))
+    return seen is not None and not seen.pending
+
+
 def full_status(repo: Repo) -> list[tuple[str, list[str], list[str], list[str]]]:
     """Status without any mark: the reference a marked status must agree with."""
     (repo.folio_dir / "cache" / "marks").unlink(missing_ok=True)
@@ -66,7 +73,7 @@ def test_add_marks_targets_and_status_trusts_them(repo: Repo, settled: None,
     clean_marks = repo.clean_marks()
     assert set(clean_marks.marks) == {"data", "model.bin"}
     assert set(clean_marks.get("data").dirs) == {"", "d0/sub", "d1/sub", "d2/sub"}
-    assert repo._still_clean("data", clean_marks.get("data"))
+    assert proven_clean(repo, "data")
     # the proof needs neither the stat cache nor a readable manifest body: break both
     (repo.folio_dir / "index").write_bytes(b"garbage")
     assert all(s.clean for s in repo.status())
@@ -118,7 +125,7 @@ def test_a_mark_never_hides_a_change(repo: Repo, settled: None, walk_mode: str, 
 def test_empty_directories_keep_the_mark(repo: Repo, settled: None, walk_mode: str) -> None:
     make_tree(repo)
     (repo.root / "data/empty/deeper").mkdir(parents=True)
-    assert repo._still_clean("data", repo.clean_marks().get("data"))
+    assert proven_clean(repo, "data")
 
 
 def test_a_changed_manifest_invalidates_the_mark(repo: Repo, settled: None) -> None:
@@ -131,13 +138,21 @@ def test_a_changed_manifest_invalidates_the_mark(repo: Repo, settled: None) -> N
     assert status(repo) == [("data", [], [], []), ("model.bin", [], ["model.bin"], [])]
 
 
-def test_young_files_get_no_mark(repo: Repo) -> None:
-    """Under the real one-second rule, files written just now cannot be vouched for."""
-    (repo.root / "data").mkdir()
+def test_young_files_are_unsettled_and_always_compared(repo: Repo) -> None:
+    """Under the real one-second rule, files written just now cannot be vouched for by
+    their stat: their directory is marked unsettled and compared in full every time."""
+    (repo.root / "data/sub").mkdir(parents=True)
     (repo.root / "data/a").write_bytes(b"a")
+    (repo.root / "data/sub/b").write_bytes(b"b")
     repo.add(["data"])
-    assert repo.clean_marks().get("data") is None
-    assert all(s.clean for s in repo.status())
+    mark = repo.clean_marks().get("data")
+    assert mark is not None and mark.unsettled == {"", "sub"}
+    seen = quick.look(repo, "data", mark)
+    assert seen is not None and seen.pending == {"", "sub"}
+    before = (repo.root / "data/a").stat()
+    (repo.root / "data/a").write_bytes(b"z")  # same size, old mtime put back
+    os.utime(repo.root / "data/a", ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert status(repo) == [("data", [], ["a"], [])]
 
 
 def test_debris_and_odd_files_fall_back_to_the_full_comparison(repo: Repo, settled: None
@@ -145,7 +160,7 @@ def test_debris_and_odd_files_fall_back_to_the_full_comparison(repo: Repo, settl
     make_tree(repo)
     debris = repo.root / "data/d0/.tmp-f0.bin.0123456789abcdef"
     debris.write_bytes(b"half")
-    assert not repo._still_clean("data", repo.clean_marks().get("data"))
+    assert not proven_clean(repo, "data")
     assert status(repo) == full_status(repo) == [("data", [], [], []),
                                                  ("model.bin", [], [], [])]
 
@@ -163,6 +178,26 @@ _OPS = st.lists(st.tuples(st.sampled_from(["write", "resize", "delete", "chmod",
                           st.integers(0, 7)), max_size=12)
 
 
+def change(data: Path, op: str, n: int) -> None:
+    """One random edit of the tree (``status`` and ``add`` are the tests' own steps)."""
+    path = data / f"d{n % 3}/f{n}"
+    if op == "write":
+        write(path, b"%d" % (n + 1) if not path.exists() else b"%d" % (n + 2))
+    elif op == "resize":
+        write(path, b"long" * (n + 1))
+    elif op == "delete":
+        path.unlink(missing_ok=True)
+    elif op == "chmod" and path.exists():
+        path.chmod(path.stat().st_mode ^ 0o100)
+    elif op == "mkdir":  # n == 0: an empty directory
+        (data / f"new{n}").mkdir(exist_ok=True)
+        for i in range(n):
+            write(data / f"new{n}/g{i}", b"g%d" % i)
+    elif op == "rename" and path.exists():
+        (data / f"d{(n + 1) % 3}").mkdir(exist_ok=True)
+        path.rename(data / f"d{(n + 1) % 3}/r{n}")
+
+
 @settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=_OPS)
@@ -174,20 +209,90 @@ def test_marked_status_always_equals_the_full_comparison(repo: Repo, settled: No
         write(data / f"d{i % 2}/f{i}", b"%d" % i)
     repo.add(["data"])
     for op, n in ops:
-        path = data / f"d{n % 3}/f{n}"
-        if op == "write":
-            write(path, b"%d" % (n + 1) if not path.exists() else b"%d" % (n + 2))
-        elif op == "resize":
-            write(path, b"long" * (n + 1))
-        elif op == "delete":
-            path.unlink(missing_ok=True)
-        elif op == "chmod" and path.exists():
-            path.chmod(path.stat().st_mode ^ 0o100)
-        elif op == "mkdir":
-            (data / f"empty{n}").mkdir(exist_ok=True)
-        elif op == "rename" and path.exists():
-            path.rename(data / f"d{(n + 1) % 3}/r{n}")
-        elif op == "add":
+        if op == "add":
             repo.add(["data"])
+        else:
+            change(data, op, n)
         got = status(repo)
         assert got == full_status(repo)
+
+
+@pytest.fixture
+def tiny_shards(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shards of a few entries, so a small tree has many and updates cross them."""
+    from folio import manifest as mf
+
+    monkeypatch.setattr(mf, "SHARD_THRESHOLD", 8)
+    monkeypatch.setattr(mf, "SHARD_MASK", 3)
+    monkeypatch.setattr(mf, "SHARD_MAX", 6)
+
+
+def expected_entries(data: Path) -> dict[str, tuple[int, str, bool]]:
+    import hashlib
+
+    out = {}
+    for path in data.rglob("*"):
+        if path.is_file():
+            st = path.stat()
+            out[path.relative_to(data).as_posix()] = (
+                st.st_size, hashlib.sha256(path.read_bytes()).hexdigest(),
+                bool(st.st_mode & 0o100))
+    return out
+
+
+def recorded_entries(repo: Repo) -> dict[str, tuple[int, str, bool]]:
+    from folio import manifest as mf
+
+    manifest = repo.read_manifest("data")
+    files = {p.relative_to(repo.manifests_dir).as_posix(): p.read_bytes()
+             for p in repo.manifests_dir.rglob("*") if p.is_file()}
+    assert files == mf.dump(manifest)  # the one canonical encoding, no stale shard left
+    return {p: (e.size, e.sha256, e.executable) for p, e in manifest.entries.items()}
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=_OPS)
+def test_add_by_directory_records_exactly_the_tree(repo: Repo, settled: None,
+                                                   tiny_shards: None,
+                                                   ops: list[tuple[str, int]]) -> None:
+    """add under a mark rewrites only some shards; the manifest must still be the tree."""
+    data = repo.root / "data"
+    shutil.rmtree(data, ignore_errors=True)
+    for i in range(40):
+        write(data / f"d{i % 5}/f{i}", b"%d" % i)
+    repo.add(["data"])
+    for op, n in ops:
+        change(data, op, n)
+        seen = quick.look(repo, "data", repo.clean_marks().get("data"))
+        assert seen is not None  # every step goes by directory, none in full
+        [result] = repo.add(["data"])
+        assert recorded_entries(repo) == expected_entries(data)
+        assert result.files == len(expected_entries(data))
+        assert proven_clean(repo, "data")
+
+
+def test_snapshot_by_directory_reads_few_shards(repo: Repo, settled: None, tiny_shards: None,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    data = repo.root / "data"
+    for i in range(300):
+        write(data / f"d{i % 30:02d}/f{i:03d}", b"%d" % i)
+    repo.add(["data"])
+    write(data / "d07/f007", b"changed")
+    read: list[str] = []
+    original = Path.read_bytes
+
+    def counting(self: Path) -> bytes:
+        if self.name.endswith(".folio") and ".folio.d" in str(self):
+            read.append(self.name)
+        return original(self)
+
+    monkeypatch.setattr(Path, "read_bytes", counting)
+    info = repo.snapshot("v1")
+    assert [r.modified for r in info.captured] == [["d07/f007"]]
+    shards = len(list((repo.manifests_dir / "data.folio.d").iterdir()))
+    # the few shards that can hold d07/ (read to compare, then to rewrite), and realignment
+    assert shards > 60 and len(read) <= 8
+    assert info.files == 300
+    monkeypatch.setattr(Path, "read_bytes", original)
+    assert recorded_entries(repo) == expected_entries(data)

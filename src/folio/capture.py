@@ -149,15 +149,12 @@ def capture_outputs(repo: Repo, patterns: Sequence[str], *, store_copy: bool = T
         targets = [t for t in targets if _scannable(repo, t, existing, result.notes)]
         if not targets:
             return result
-        cache = repo.stat_cache()
-        old = {t: repo.read_manifest(t) if t in existing else None for t in targets}
-        result.results = repo._capture(targets, old, cache, store_copy, progress, jobs)
+        result.results = repo._capture(targets, store_copy, progress, jobs)
         result.targets = targets
         gitignore = repo.root / ".gitignore"
         before = _read(gitignore)
         repo._ignore_in_git(targets)
         result.gitignore_changed = _read(gitignore) != before
-        cache.save()
     return result
 
 

@@ -215,6 +215,9 @@ def verify(repo: Repo, *, remote: str | None = None, repair: bool = False,
     absent = {o: w for o, w in named.items() if not store.has(o)}
     result.missing = {o: w for o, w in absent.items() if o in working}
     result.not_local = {o: w for o, w in absent.items() if o not in working}
+    if result.corrupt or result.missing:
+        # add trusts the marks that unchanged files' objects are stored: not any more
+        repo.forget_marks()
     if repair and (result.corrupt or result.missing):
         _repair(repo, result, remote, jobs, progress)
     elif remote is not None and not repair:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from folio import manifest as mf
+from folio import quick
 from folio._fs import atomic_write
 from folio.config import DEFAULT_TEXT, Config
 from folio.errors import (
@@ -42,7 +43,7 @@ from folio.worktree.scan import (
     TargetStatus,
     compare,
     current_hashes,
-    is_executable,
+    entry_for,
     rehash,
     scan_target,
 )
@@ -188,9 +189,15 @@ class Repo:
 
     def write_manifest(self, manifest: Manifest) -> bool:
         """Write a manifest's files, touching only those whose bytes change."""
-        files = mf.dump(manifest)
+        return self.write_manifest_files(manifest.target, mf.dump(manifest))
+
+    def write_manifest_files(self, target: str, files: dict[str, bytes]) -> bool:
+        """Write encoded manifest files (the main file and any new shards), then delete the
+        shards the main file no longer names: a reader always sees a whole manifest."""
+        main_rel = mf.manifest_relpath(target)
         changed = False
-        for rel, data in files.items():
+        for rel in sorted(files, key=lambda r: r == main_rel):  # shards first, main last
+            data = files[rel]
             path = self.manifests_dir / rel
             try:
                 if path.read_bytes() == data:
@@ -199,11 +206,12 @@ class Repo:
                 pass
             atomic_write(path, data)
             changed = True
-        shard_dir = self.manifests_dir / (manifest.target + mf.SHARD_DIR_SUFFIX)
+        shard_dir = self.manifests_dir / (target + mf.SHARD_DIR_SUFFIX)
         if shard_dir.is_dir():
-            keep = {self.manifests_dir / rel for rel in files}
+            view = mf.ShardedManifest.read(files[main_rel], main_rel, _no_shard, target)
+            keep = {ref.name + mf.SUFFIX for ref in view.refs} if view is not None else set()
             for stale in shard_dir.iterdir():
-                if stale not in keep:
+                if stale.name not in keep:
                     stale.unlink()
                     changed = True
             if not any(shard_dir.iterdir()):
@@ -216,15 +224,13 @@ class Repo:
     def clean_marks(self) -> CleanMarks:
         return CleanMarks(self.folio_dir / "cache" / "marks")
 
+    def forget_marks(self) -> None:
+        """Drop every clean mark: the next status or add compares in full."""
+        (self.folio_dir / "cache" / "marks").unlink(missing_ok=True)
+
     def manifest_fingerprint(self, target: str) -> bytes | None:
         return marks.fingerprint(self.manifest_path(target),
                                  self.manifests_dir / (target + mf.SHARD_DIR_SUFFIX))
-
-    def _still_clean(self, target: str, mark: marks.Mark | None) -> bool:
-        """True when a target's mark proves it unchanged (see :mod:`folio.worktree.marks`)."""
-        if mark is None or self.manifest_fingerprint(target) != mark.manifest:
-            return False
-        return marks.walk_digests(self.root, target, mark) == mark.dirs
 
     # -- resolving user paths -------------------------------------------------------------------
     def resolve_paths(self, paths: Sequence[str | os.PathLike[str]],
@@ -272,13 +278,9 @@ class Repo:
         """Track files or directories: store their content and write their manifests."""
         targets = self.resolve_paths(paths, cwd)
         with self.lock.hold():
-            existing = self.targets()
-            self._check_overlaps(targets, existing)
-            cache = self.stat_cache()
-            old = {t: self.read_manifest(t) if t in existing else None for t in targets}
-            results = self._capture(targets, old, cache, store_copy, progress, jobs)
+            self._check_overlaps(targets, self.targets())
+            results = self._capture(targets, store_copy, progress, jobs)
             self._ignore_in_git(targets)
-            cache.save()
         return results
 
     def untrack(self, paths: Sequence[str | os.PathLike[str]],
@@ -300,9 +302,49 @@ class Repo:
             self._unignore_in_git(chosen)
         return chosen
 
-    def _capture(self, targets: list[str], old: dict[str, Manifest | None], cache: StatCache,
-                 store_copy: bool, progress: Progress, jobs: int | None) -> list[AddResult]:
-        """Scan, hash, store and write manifests for ``targets`` (lock held)."""
+    def _capture(self, targets: list[str], store_copy: bool | None, progress: Progress,
+                 jobs: int | None) -> list[AddResult]:
+        """Scan, hash, store and write manifests for ``targets`` (lock held).
+
+        A target whose clean mark still holds is brought up to date directory by directory
+        (:mod:`folio.quick`); the others are compared in full, with the stat cache.
+        ``store_copy`` None keeps each target as it is: hash-only if any entry is.
+        """
+        existing = set(self.targets())
+        clean_marks = self.clean_marks()
+        results: dict[str, AddResult] = {}
+        rest = []
+        for target in targets:
+            mark = clean_marks.get(target) if target in existing else None
+            copy = store_copy if store_copy is not None or mark is None else mark.stored
+            seen = quick.look(self, target, mark) if copy is not None else None
+            done = quick.capture(self, seen, copy, progress, jobs) if seen is not None else None
+            if done is None:
+                rest.append(target)
+            else:
+                results[target] = done[0]
+                clean_marks.set(target, done[1])
+        if rest:
+            cache = self.stat_cache()
+            old = {t: self.read_manifest(t) if t in existing else None for t in rest}
+            groups: dict[bool, list[str]] = {}
+            for target in rest:
+                previous = old[target]
+                copy = store_copy if store_copy is not None else previous is None or all(
+                    e.stored or e.is_link for e in previous.entries.values())
+                groups.setdefault(copy, []).append(target)
+            for copy, group in groups.items():
+                for result in self._capture_full(group, old, cache, copy, progress, jobs,
+                                                 clean_marks):
+                    results[result.target] = result
+            cache.save()
+        clean_marks.save(self.targets())
+        return [results[t] for t in targets]
+
+    def _capture_full(self, targets: list[str], old: dict[str, Manifest | None],
+                      cache: StatCache, store_copy: bool, progress: Progress,
+                      jobs: int | None, clean_marks: CleanMarks) -> list[AddResult]:
+        """Scan, hash, store and write manifests for ``targets`` in full."""
         scans: dict[str, tuple[Manifest, dict[str, FileState]]] = {}
         work: list[tuple[str, str, str]] = []  # (target, rel, absolute path) to read
         root = str(self.root)
@@ -328,15 +370,14 @@ class Repo:
         hashed = self._put_all(work, cache, scans, store_copy, progress, jobs)
         self.store.sync()  # durable before any manifest names the objects
         results = []
-        clean_marks = self.clean_marks()
         for target in targets:
             shell, files = scans[target]
-            results.append(self._write_target(target, shell, files, old.get(target),
-                                              hashed.get(target, {}), cache, store_copy))
+            result, manifest = self._write_target(target, shell, files, old.get(target),
+                                                  hashed.get(target, {}), cache, store_copy)
+            results.append(result)
             # the files now match the manifest just written: mark them so status is quick
-            clean_marks.set(target, self._mark(self.manifest_fingerprint(target), files,
-                                               trusted_before))
-        clean_marks.save(self.targets())
+            clean_marks.set(target, self._mark(self.manifest_fingerprint(target), manifest,
+                                               files, trusted_before))
         return results
 
     def _put_all(self, work: list[tuple[str, str, str]], cache: StatCache,
@@ -363,23 +404,13 @@ class Repo:
 
     def _write_target(self, target: str, shell: Manifest, files: dict[str, FileState],
                       previous: Manifest | None, fresh: dict[str, str], cache: StatCache,
-                      store_copy: bool) -> AddResult:
+                      store_copy: bool) -> tuple[AddResult, Manifest]:
         new = Manifest(target, shell.kind)
         for rel, state in files.items():
             before = previous.entries.get(rel) if previous else None
-            if state.link is not None:
-                new.entries[rel] = Entry(rel, link=state.link)
-                continue
-            sha = fresh.get(rel) or state.oid or cache.lookup(shell.location(rel), state.st)
-            assert sha is not None
-            stored = store_copy or (before is not None and before.sha256 == sha and before.stored)
-            executable = is_executable(state.st)
-            if before is not None and before.sha256 == sha:
-                new.entries[rel] = Entry(rel, state.st.st_size, sha, before.type, stored,
-                                         uri=before.uri, meta=before.meta, executable=executable)
-            else:
-                new.entries[rel] = Entry(rel, state.st.st_size, sha, stored=stored,
-                                         executable=executable)
+            sha = None if state.link is not None else (
+                fresh.get(rel) or state.oid or cache.lookup(shell.location(rel), state.st))
+            new.entries[rel] = entry_for(state, sha, before, store_copy)
         if previous is not None:
             for rel in previous.entries.keys() - new.entries.keys():
                 cache.forget(previous.location(rel))
@@ -388,7 +419,7 @@ class Repo:
                          {r: e.sha256 for r, e in new.entries.items() if e.sha256})
         return AddResult(target, len(new.entries), new.total_bytes, len(fresh), changed,
                          self._display(self.manifest_path(target)), status.added,
-                         status.modified, status.deleted)
+                         status.modified, status.deleted), new
 
     def _ignore_in_git(self, targets: list[str]) -> None:
         """List targets in the top-level .gitignore so git never commits the data itself."""
@@ -427,8 +458,11 @@ class Repo:
         cache: StatCache | None = None
         results = []
         for target in chosen:
-            if self._still_clean(target, clean_marks.get(target)):
-                results.append(TargetStatus(target))
+            seen = quick.look(self, target, clean_marks.get(target))
+            done = quick.status(self, seen, jobs) if seen is not None else None
+            if done is not None:
+                results.append(done[0])
+                clean_marks.set(target, done[1])
                 continue
             cache = cache or self.stat_cache()
             fingerprint = self.manifest_fingerprint(target)
@@ -447,20 +481,19 @@ class Repo:
             status.missing_target = not files and bool(manifest.entries)
             results.append(status)
             if status.clean and fingerprint == self.manifest_fingerprint(target):
-                clean_marks.set(target, self._mark(fingerprint, files, trusted_before))
+                clean_marks.set(target, self._mark(fingerprint, manifest, files,
+                                                   trusted_before))
         if (cache is not None and cache.dirty) or clean_marks.dirty:
             self._save_if_free(cache, clean_marks)
         return results
 
     @staticmethod
-    def _mark(fingerprint: bytes | None, files: dict[str, FileState],
+    def _mark(fingerprint: bytes | None, manifest: Manifest, files: dict[str, FileState],
               trusted_before: int) -> marks.Mark | None:
-        """A mark for a target whose ``files`` were just found to match its manifest."""
-        if fingerprint is None or any(s.link is not None or s.oid is not None
-                                      for s in files.values()):
-            return None
-        dirs = marks.digests_of(((rel, s.st) for rel, s in files.items()), trusted_before)
-        return None if dirs is None else marks.Mark(fingerprint, dirs, len(files))
+        """A mark for a target whose ``files`` were just found to match ``manifest``."""
+        stored = all(e.stored or e.is_link for e in manifest.entries.values())
+        return marks.build(fingerprint, ((rel, s.st) for rel, s in files.items()),
+                           trusted_before, len(files), stored)
 
     def _save_if_free(self, cache: StatCache | None,
                       clean_marks: CleanMarks | None = None) -> None:
@@ -742,3 +775,7 @@ def _gitignore_escape(path: str) -> str:
         out = "\\" + out
     stripped = out.rstrip(" ")
     return stripped + "\\ " * (len(out) - len(stripped))
+
+
+def _no_shard(rel: str) -> bytes:
+    raise AssertionError(f"reading the shard index needs no shard ({rel})")  # pragma: no cover

@@ -26,6 +26,7 @@ from folio.git.repo import (
     TRAILER_NAME,
     CommitInfo,
 )
+from folio.manifest import ShardedManifest, parse, target_of
 from folio.progress import NULL, Progress
 from folio.revisions import parse_tree
 
@@ -153,9 +154,7 @@ def create(repo: Repo, tag: str, message: str | None, progress: Progress = NULL,
                              "track some with `folio add PATH`")
         captured = _capture_all(repo, targets, progress, jobs)
         files = read_manifest_files(repo)
-        manifests = parse_tree(files, ".folio/manifests/")
-        n_files = sum(len(m.entries) for m in manifests.values())
-        n_bytes = sum(m.total_bytes for m in manifests.values())
+        n_files, n_bytes = _totals(files)
         head = git.head_commit()
         trailers = {TRAILER_KIND: KIND, TRAILER_NAME: tag}
         if head is not None:
@@ -176,18 +175,25 @@ def create(repo: Repo, tag: str, message: str | None, progress: Progress = NULL,
 def _capture_all(repo: Repo, targets: list[str], progress: Progress,
                  jobs: int | None) -> list[AddResult]:
     """Re-add every target; a hash-only target (any ``stored: false`` entry) stays hash-only."""
-    cache = repo.stat_cache()
-    old = {t: repo.read_manifest(t) for t in targets}
-    hash_only = [t for t in targets if any(not e.stored and not e.is_link
-                                           for e in old[t].entries.values())]
-    stored = [t for t in targets if t not in hash_only]
-    results = []
-    for group, copy in ((stored, True), (hash_only, False)):
-        if group:
-            results += repo._capture(group, {t: old[t] for t in group}, cache, copy,
-                                     progress, jobs)
-    cache.save()
-    return sorted(results, key=lambda r: r.target)
+    return sorted(repo._capture(targets, None, progress, jobs), key=lambda r: r.target)
+
+
+def _totals(files: dict[str, bytes]) -> tuple[int, int]:
+    """Files and bytes over every manifest; a sharded one's come from its index alone."""
+    n_files = n_bytes = 0
+    for rel, data in files.items():
+        target = target_of(rel)
+        if target is None:
+            continue
+        view = ShardedManifest.read(data, rel, files.__getitem__, target)
+        if view is not None:
+            n_files += view.total_files
+            n_bytes += view.total_bytes
+        else:
+            manifest = parse(data, rel, files.__getitem__, target)
+            n_files += len(manifest.entries)
+            n_bytes += manifest.total_bytes
+    return n_files, n_bytes
 
 
 def read_manifest_files(repo: Repo) -> dict[str, bytes]:

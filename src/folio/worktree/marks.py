@@ -39,14 +39,39 @@ PARALLEL_FILES = 100_000  # below this a walk is quicker than starting a helper 
 
 
 class Mark:
-    """A target's manifest fingerprint and its directories' digests (relative dir -> bytes)."""
+    """What a target looked like when last found clean.
 
-    __slots__ = ("dirs", "files", "manifest")
+    ``dirs``: relative directory -> digest of its files. ``unsettled``: directories whose
+    files were changed too recently to trust their stat (the racy-clean rule): they are
+    compared in full until they settle. ``stored``: every file's content is in the store
+    (no hash-only entries), so a capture may skip the unchanged ones.
+    """
 
-    def __init__(self, manifest: bytes, dirs: dict[str, bytes], files: int) -> None:
+    __slots__ = ("dirs", "files", "manifest", "stored", "unsettled")
+
+    def __init__(self, manifest: bytes, dirs: dict[str, bytes], files: int,
+                 unsettled: set[str] | frozenset[str] = frozenset(), stored: bool = True
+                 ) -> None:
         self.manifest = manifest
         self.dirs = dirs
         self.files = files
+        self.unsettled = frozenset(unsettled)
+        self.stored = stored
+
+    def _key(self) -> tuple[object, ...]:
+        return self.manifest, self.dirs, self.files, self.unsettled, self.stored
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Mark) and self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def pending(self, now: dict[str, bytes]) -> set[str]:
+        """Directories to compare in full, given the digests a walk found ``now``."""
+        dirs = self.dirs
+        out = {d for d in now.keys() | dirs.keys() if now.get(d) != dirs.get(d)}
+        out.update(d for d in self.unsettled if d in now)
+        return out
 
 
 class CleanMarks:
@@ -57,8 +82,8 @@ class CleanMarks:
         with contextlib.suppress(OSError, ValueError, msgpack.UnpackException):
             data = msgpack.unpackb(path.read_bytes(), raw=False)
             if isinstance(data, dict) and data.get("v") == VERSION:
-                for target, (fp, dirs, files) in data["targets"].items():
-                    self.marks[target] = Mark(fp, dirs, files)
+                for target, (fp, dirs, files, unsettled, stored) in data["targets"].items():
+                    self.marks[target] = Mark(fp, dirs, files, set(unsettled), stored)
 
     def get(self, target: str) -> Mark | None:
         return self.marks.get(target)
@@ -70,7 +95,7 @@ class CleanMarks:
             if old is not None:
                 del self.marks[target]
                 self.dirty = True
-        elif old is None or old.manifest != mark.manifest or old.dirs != mark.dirs:
+        elif old != mark:
             self.marks[target] = mark
             self.dirty = True
 
@@ -83,22 +108,25 @@ class CleanMarks:
         if not self.dirty:
             return
         data = msgpack.packb({"v": VERSION, "targets": {
-            t: [m.manifest, m.dirs, m.files] for t, m in self.marks.items()}}, use_bin_type=True)
+            t: [m.manifest, m.dirs, m.files, sorted(m.unsettled), m.stored]
+            for t, m in self.marks.items()}}, use_bin_type=True)
         with contextlib.suppress(OSError):
             atomic_write(self.path, data, durable=False)
             self.dirty = False
 
 
-def fingerprint(main: Path, shard_dir: Path) -> bytes | None:
-    """The manifest's main file bytes plus the stat of every shard file, hashed.
+def fingerprint(main: Path, shard_dir: Path, data: bytes | None = None) -> bytes | None:
+    """The manifest's main file bytes (``data`` if already read) plus the stat of every
+    shard file, hashed.
 
     Shards are named by their content, so the main file names the whole manifest; the shard
     stats catch a shard edited in place. None when the manifest cannot be read.
     """
-    try:
-        data = main.read_bytes()
-    except OSError:
-        return None
+    if data is None:
+        try:
+            data = main.read_bytes()
+        except OSError:
+            return None
     shards = []
     with contextlib.suppress(FileNotFoundError, NotADirectoryError), \
             os.scandir(shard_dir) as it:
@@ -110,29 +138,51 @@ def fingerprint(main: Path, shard_dir: Path) -> bytes | None:
 
 
 def trust_limit() -> int:
-    """Files changed at or after this instant may change again within the same clock tick
-    without their stat showing it; a mark is only made of files older than this."""
+    """Files modified at or after this instant may change again within the same clock tick
+    without their stat showing it: their directories are marked unsettled."""
     return time.time_ns() - RACY_NS
 
 
-def digests_of(stats: Iterable[tuple[str, os.stat_result]], trusted_before: int) -> \
-        dict[str, bytes] | None:
-    """Per-directory digests of (path relative to the target root, stat) pairs.
+def digests_of(stats: Iterable[tuple[str, os.stat_result]], trusted_before: int
+               ) -> tuple[dict[str, bytes], set[str]] | None:
+    """Per-directory digests of (path relative to the target root, stat) pairs, and the
+    directories holding a file changed at or after ``trusted_before`` (unsettled).
 
-    None when any file is too recent to trust, or is not a regular file.
+    None when any file is not a regular file.
     """
     by_dir: dict[str, list[tuple[str, os.stat_result]]] = {}
+    young = set()
     for rel, st in stats:
-        if (not statmod.S_ISREG(st.st_mode)
-                or max(st.st_mtime_ns, st.st_ctime_ns) >= trusted_before):
+        if not statmod.S_ISREG(st.st_mode):
             return None
         head, _, name = rel.rpartition("/")
         by_dir.setdefault(head, []).append((name, st))
+        if st.st_mtime_ns >= trusted_before:
+            young.add(head)
     out = {}
     for head, listing in by_dir.items():
         listing.sort(key=lambda pair: pair[0])
         out[head] = digest(listing)
-    return out
+    return out, young
+
+
+def build(fingerprint: bytes | None, stats: Iterable[tuple[str, os.stat_result]],
+          trusted_before: int, files: int, stored: bool, kept: dict[str, bytes] | None = None,
+          kept_unsettled: Iterable[str] = ()) -> Mark | None:
+    """A mark from the files just found to match the manifest ``fingerprint`` names.
+
+    ``kept``: digests of directories proven unchanged without being listed, which keep
+    their ``kept_unsettled`` state. None when some file is not a regular file.
+    """
+    if fingerprint is None:
+        return None
+    found = digests_of(stats, trusted_before)
+    if found is None:
+        return None
+    digests, young = found
+    dirs = dict(kept or {})
+    dirs.update(digests)
+    return Mark(fingerprint, dirs, files, set(kept_unsettled) | young, stored)
 
 
 def walk_digests(repo_root: Path, target: str, mark: Mark | None = None,

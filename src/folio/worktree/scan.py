@@ -9,14 +9,14 @@ from __future__ import annotations
 import os
 import re
 import stat as statmod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
 from folio.errors import FolioError, PathError
 from folio.hashing import parallel_map
-from folio.manifest import Manifest
+from folio.manifest import Entry, Manifest
 from folio.objects.store import ObjectStore, is_oid
 from folio.paths import link_stays_inside
 from folio.progress import NULL, Progress
@@ -61,11 +61,14 @@ class TargetStatus:
 
 
 def scan_target(repo_root: Path, manifest: Manifest, store_root: Path | None = None,
-                debris: list[str] | None = None) -> dict[str, FileState]:
+                debris: list[str] | None = None,
+                dirs: Iterable[str] | None = None) -> dict[str, FileState]:
     """Current files of a target, keyed by entry path; empty if the target is gone.
 
     With ``store_root``, a symlink to an object in that store is reported as the object.
     Staging files of killed writes (:data:`DEBRIS`) are left out, and listed in ``debris``.
+    With ``dirs`` (relative to the target root, "" for the root), only the files directly
+    in those directories are listed; one that is gone has none.
     """
     root_dir = repo_root / manifest.root if manifest.root else repo_root
     if manifest.kind == "file":
@@ -80,15 +83,23 @@ def scan_target(repo_root: Path, manifest: Manifest, store_root: Path | None = N
         raise PathError("lies under a symlink that leads outside the repository",
                         path=manifest.target)
     cut = len(base) + 1
-    stack = [base]
+    recursive = dirs is None
+    stack = [base] if dirs is None else [os.path.join(base, d) if d else base for d in dirs]
     while stack:
         current = stack.pop()
-        with os.scandir(current) as it:
+        try:
+            it = os.scandir(current)
+        except (FileNotFoundError, NotADirectoryError):
+            if recursive:
+                raise
+            continue
+        with it:
             for entry in it:
                 if entry.name.lower() == ".git":
                     continue  # a nested repo or submodule marker is never data
                 if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
+                    if recursive:
+                        stack.append(entry.path)
                     continue
                 rel = entry.path[cut:]
                 if entry.name.startswith(".tmp-") and DEBRIS.match(entry.name):
@@ -142,6 +153,23 @@ def _link_state(repo_root: Path, path: Path, rel: str, st: os.stat_result,
         raise PathError("is a symlink that leads outside the repository",
                         path=path.relative_to(repo_root).as_posix())
     return FileState(rel, st, link=os.readlink(path))
+
+
+def entry_for(state: FileState, sha: str | None, before: Entry | None,
+              store_copy: bool) -> Entry:
+    """A file's manifest entry now: its link, or its content, which keeps the type and
+    metadata ``before`` had when the bytes are the same (a bundle item stays typed)."""
+    if state.link is not None:
+        return Entry(state.path, link=state.link)
+    assert sha is not None
+    same = before is not None and before.sha256 == sha
+    stored = store_copy or (same and before.stored)  # type: ignore[union-attr]
+    executable = is_executable(state.st)
+    if same:
+        assert before is not None
+        return Entry(state.path, state.st.st_size, sha, before.type, stored, uri=before.uri,
+                     meta=before.meta, executable=executable)
+    return Entry(state.path, state.st.st_size, sha, stored=stored, executable=executable)
 
 
 def is_executable(st: os.stat_result) -> bool:
