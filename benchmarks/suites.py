@@ -290,11 +290,13 @@ def _blocked(ctx: Context, tool: Contestant, op: str, steps: Sequence[str]) -> b
 
 
 def many_files_steps(ctx: Context, w: Workload, p: str) -> None:
-    """add, no-op status and re-add after 1% changed, for each contestant, plus floors."""
+    """add, no-op status, re-add after 1% changed and snapshot after one file changed, for
+    each contestant, plus floors."""
     changed = workloads.pick(w, 0.01)
     ctx.row(p, f"{p}.add", f"add ({len(w.files):,} files)", f"{p}.floor.cp_sha256")
     ctx.row(p, f"{p}.status", "no-op status", f"{p}.floor.walk")
     ctx.row(p, f"{p}.readd", f"re-add after 1% changed ({len(changed)} files)", f"{p}.floor.walk")
+    ctx.row(p, f"{p}.snapone", "snapshot after 1 file changed", f"{p}.floor.walk")
     floor_steps(ctx, w, p, walk=True)
     for tool in ctx.contestants:
         ctx.log(f"[{p}] {tool.name}")
@@ -334,6 +336,15 @@ def _many_files_tool(
         syncfs(repo)
 
     ctx.measure(f"{p}.readd", tool.name, tool.add_cmd(), repo, tool.env, edit)
+    if not _blocked(ctx, tool, "snapshot", [f"{p}.snapone"]):
+        one = workloads.pick(w, 0, salt="one")
+
+        def edit_one(rep: int) -> None:
+            workloads.rewrite(repo, one, seed=3000 + rep)
+            syncfs(repo)
+
+        ctx.measure(f"{p}.snapone", tool.name, lambda rep: tool.snapshot_cmd(_tag("one", rep)),
+                    repo, tool.env, edit_one)
     rmtree(repo)
 
 
