@@ -296,3 +296,19 @@ def test_snapshot_by_directory_reads_few_shards(repo: Repo, settled: None, tiny_
     assert info.files == 300
     monkeypatch.setattr(Path, "read_bytes", original)
     assert recorded_entries(repo) == expected_entries(data)
+
+
+def test_a_change_spread_over_every_directory_reads_only_the_changed_files(
+        repo: Repo, settled: None, walk_mode: str) -> None:
+    """Every directory pending: the stat cache vouches for the unchanged files in them."""
+    data = repo.root / "data"
+    for i in range(100):
+        write(data / f"d{i % 10}/f{i:02d}", b"%02d" % i)
+    repo.add(["data"])
+    for d in range(10):
+        write(data / f"d{d}/f{d:02d}", b"new %d" % d)
+    seen = quick.look(repo, "data", repo.clean_marks().get("data"))
+    assert seen is not None and len(seen.pending) == 10
+    [result] = repo.add(["data"])
+    assert result.hashed == 10 and len(result.modified) == 10
+    assert recorded_entries(repo) == expected_entries(data)

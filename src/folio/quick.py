@@ -19,6 +19,7 @@ from folio.hashing import parallel_map
 from folio.manifest import Entry, Manifest, ShardedManifest
 from folio.progress import NULL, Progress
 from folio.worktree import marks
+from folio.worktree.index import StatCache, StatLike, slim
 from folio.worktree.marks import Mark
 from folio.worktree.scan import FileState, TargetStatus, compare, entry_for, scan_target
 
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
 # More than this to compare and the full comparison, with its stat cache, is the better way.
 MAX_FILES = 20_000
 MAX_BYTES = 256 << 20
+# Loading the stat cache costs about as much per row as hashing a small file costs /
+# CACHE_RATIO: below that share of files to read, hashing them is quicker.
+CACHE_RATIO = 25
 
 
 @dataclass
@@ -93,11 +97,53 @@ def _scan(repo: Repo, seen: Look) -> dict[str, FileState]:
                        dirs=None if seen.kind == "file" else sorted(seen.pending))
 
 
-def _affordable(files: dict[str, FileState], todo: list[str]) -> bool:
-    return len(todo) <= MAX_FILES and sum(files[r].st.st_size for r in todo) <= MAX_BYTES
+class LazyCache:
+    """The stat cache, loaded on first use: at a million rows loading it costs more than
+    hashing a few directories of small files, at a few thousand much less."""
+
+    def __init__(self, repo: Repo) -> None:
+        self._repo = repo
+        self.loaded: StatCache | None = None
+
+    def get(self) -> StatCache:
+        if self.loaded is None:
+            self.loaded = self._repo.stat_cache()
+        return self.loaded
 
 
-def status(repo: Repo, seen: Look, jobs: int | None = None
+def _to_hash(repo: Repo, seen: Look, files: dict[str, FileState], todo: list[str],
+             cache: LazyCache, store_copy: bool) -> tuple[dict[str, str], list[str]] | None:
+    """Split ``todo`` into what the stat cache vouches for (rel -> sha256) and what must be
+    read; None when that is too much for this shortcut.
+
+    The cache is consulted only when there are many files to read for the size of the
+    target (as after a change spread over most directories).
+    """
+    known: dict[str, str] = {}
+    if len(todo) * CACHE_RATIO > seen.mark.files:
+        stat_cache = cache.get()
+        shell = Manifest(seen.target, seen.kind)
+        rest = []
+        for rel in todo:
+            sha = stat_cache.lookup(shell.location(rel), files[rel].st)
+            if sha is not None and (not store_copy or repo.store.has(sha)):
+                known[rel] = sha
+            else:
+                rest.append(rel)
+        todo = rest
+    if len(todo) > MAX_FILES or sum(files[r].st.st_size for r in todo) > MAX_BYTES:
+        return None
+    return known, todo
+
+
+def _record(cache: LazyCache, seen: Look, hashed: dict[str, tuple[str, StatLike]]) -> None:
+    if cache.loaded is not None:
+        shell = Manifest(seen.target, seen.kind)
+        for rel, (sha, st) in hashed.items():
+            cache.loaded.record(shell.location(rel), st, sha)
+
+
+def status(repo: Repo, seen: Look, cache: LazyCache, jobs: int | None = None
            ) -> tuple[TargetStatus, Mark | None] | None:
     """The target's status from its pending directories alone (the rest is proven clean),
     and the mark to keep: renewed when the pending directories turn out clean."""
@@ -109,16 +155,21 @@ def status(repo: Repo, seen: Look, jobs: int | None = None
     todo = [rel for rel, state in files.items()
             if state.link is None and state.oid is None and rel in old
             and old[rel].link is None and old[rel].size == state.st.st_size]
-    if not _affordable(files, todo):
+    split = _to_hash(repo, seen, files, todo, cache, False)
+    if split is None:
         return None
+    hashes, todo = split
     sub = Manifest(seen.target, seen.kind, old)
     root = repo.root / sub.root if sub.root else repo.root
 
-    def one(rel: str) -> str:
-        return repo.store.put_file_stat(root / rel, store_copy=False)[0]
+    def one(rel: str) -> tuple[str, StatLike]:
+        sha, _, st = repo.store.put_file_stat(root / rel, store_copy=False)
+        return sha, st
 
-    hashes = {rel: state.oid for rel, state in files.items() if state.oid is not None}
-    hashes.update(zip(todo, parallel_map(one, todo, jobs), strict=True))
+    hashes.update((rel, state.oid) for rel, state in files.items() if state.oid is not None)
+    hashed = dict(zip(todo, parallel_map(one, todo, jobs), strict=True))
+    _record(cache, seen, hashed)
+    hashes.update((rel, sha) for rel, (sha, _) in hashed.items())
     result = compare(sub, files, hashes)
     if not result.clean:
         return result, seen.mark
@@ -139,8 +190,9 @@ def remark(seen: Look, files: dict[str, FileState], fingerprint: bytes | None,
                        seen.mark.unsettled - seen.pending)
 
 
-def capture(repo: Repo, seen: Look, store_copy: bool, progress: Progress = NULL,
-            jobs: int | None = None) -> tuple[AddResult, Mark | None] | None:
+def capture(repo: Repo, seen: Look, store_copy: bool, cache: LazyCache,
+            progress: Progress = NULL, jobs: int | None = None
+            ) -> tuple[AddResult, Mark | None] | None:
     """Bring one target's manifest up to date from its pending directories (lock held).
 
     Returns the result and the target's new mark, or None to have the caller capture it in
@@ -158,8 +210,10 @@ def capture(repo: Repo, seen: Look, store_copy: bool, progress: Progress = NULL,
     old = _old_entries(seen)
     files = _scan(repo, seen)
     todo = [rel for rel, state in files.items() if state.link is None and state.oid is None]
-    if not _affordable(files, todo):
+    split = _to_hash(repo, seen, files, todo, cache, store_copy)
+    if split is None:
         return None
+    hashes, todo = split
     shell = Manifest(seen.target, seen.kind)
     root = repo.root / shell.root if shell.root else repo.root
     progress.start("Storing" if store_copy else "Hashing", len(todo))
@@ -169,13 +223,15 @@ def capture(repo: Repo, seen: Look, store_copy: bool, progress: Progress = NULL,
         progress.advance()
         return result
 
-    hashes: dict[str, str] = {}
+    hashed: dict[str, tuple[str, StatLike]] = {}
     try:
         for rel, (oid, _, st) in zip(todo, parallel_map(put, todo, jobs), strict=True):
             hashes[rel] = oid
-            files[rel] = FileState(rel, st)
+            files[rel] = FileState(rel, slim(st))
+            hashed[rel] = (oid, files[rel].st)
     finally:
         progress.finish()
+    _record(cache, seen, hashed)
     repo.store.sync()  # durable before the manifest names the objects
     new = {rel: entry_for(state, hashes.get(rel) or state.oid, old.get(rel), store_copy)
            for rel, state in files.items()}

@@ -36,7 +36,7 @@ from folio.objects import ObjectStore
 from folio.paths import is_within, repo_relative
 from folio.progress import NULL, Progress
 from folio.worktree import marks
-from folio.worktree.index import StatCache
+from folio.worktree.index import StatCache, slim
 from folio.worktree.marks import CleanMarks
 from folio.worktree.scan import (
     FileState,
@@ -312,20 +312,22 @@ class Repo:
         """
         existing = set(self.targets())
         clean_marks = self.clean_marks()
+        lazy = quick.LazyCache(self)
         results: dict[str, AddResult] = {}
         rest = []
         for target in targets:
             mark = clean_marks.get(target) if target in existing else None
             copy = store_copy if store_copy is not None or mark is None else mark.stored
             seen = quick.look(self, target, mark) if copy is not None else None
-            done = quick.capture(self, seen, copy, progress, jobs) if seen is not None else None
+            done = None if seen is None or copy is None else \
+                quick.capture(self, seen, copy, lazy, progress, jobs)
             if done is None:
                 rest.append(target)
             else:
                 results[target] = done[0]
                 clean_marks.set(target, done[1])
         if rest:
-            cache = self.stat_cache()
+            cache = lazy.get()
             old = {t: self.read_manifest(t) if t in existing else None for t in rest}
             groups: dict[bool, list[str]] = {}
             for target in rest:
@@ -337,7 +339,8 @@ class Repo:
                 for result in self._capture_full(group, old, cache, copy, progress, jobs,
                                                  clean_marks):
                     results[result.target] = result
-            cache.save()
+        if lazy.loaded is not None:
+            lazy.loaded.save()
         clean_marks.save(self.targets())
         return [results[t] for t in targets]
 
@@ -346,8 +349,7 @@ class Repo:
                       jobs: int | None, clean_marks: CleanMarks) -> list[AddResult]:
         """Scan, hash, store and write manifests for ``targets`` in full."""
         scans: dict[str, tuple[Manifest, dict[str, FileState]]] = {}
-        work: list[tuple[str, str, str]] = []  # (target, rel, absolute path) to read
-        root = str(self.root)
+        work: list[tuple[str, str]] = []  # (target, rel) to read
         trusted_before = marks.trust_limit()
         for target in targets:
             absolute = self.root / target
@@ -366,7 +368,7 @@ class Repo:
                 if sha is not None and previous is not None and (
                         not store_copy or self.store.has(sha)):
                     continue
-                work.append((target, rel, f"{root}/{prefix}{rel}"))
+                work.append((target, rel))
         hashed = self._put_all(work, cache, scans, store_copy, progress, jobs)
         self.store.sync()  # durable before any manifest names the objects
         results = []
@@ -380,24 +382,29 @@ class Repo:
                                                files, trusted_before))
         return results
 
-    def _put_all(self, work: list[tuple[str, str, str]], cache: StatCache,
+    def _put_all(self, work: list[tuple[str, str]], cache: StatCache,
                  scans: dict[str, tuple[Manifest, dict[str, FileState]]], store_copy: bool,
                  progress: Progress, jobs: int | None) -> dict[str, dict[str, str]]:
         progress.start("Storing" if store_copy else "Hashing", len(work))
 
-        def put(item: tuple[str, str, str]) -> tuple[str, int, os.stat_result]:
-            result = self.store.put_file_stat(item[2], store_copy=store_copy)
+        root = str(self.root)
+        prefixes = {t: f"{root}/{shell.root}/" if shell.root else f"{root}/"
+                    for t, (shell, _) in scans.items()}
+
+        def put(item: tuple[str, str]) -> tuple[str, int, os.stat_result]:
+            result = self.store.put_file_stat(prefixes[item[0]] + item[1],
+                                              store_copy=store_copy)
             progress.advance()
             return result
 
         out: dict[str, dict[str, str]] = {}
         try:
-            for (target, rel, _), (oid, _, st) in zip(work, parallel_map(put, work, jobs),
+            for (target, rel), (oid, _, st) in zip(work, parallel_map(put, work, jobs),
                                                       strict=True):
                 out.setdefault(target, {})[rel] = oid
                 shell = scans[target][0]
                 cache.record(shell.location(rel), st, oid)
-                scans[target][1][rel] = FileState(rel, st)
+                scans[target][1][rel] = FileState(rel, slim(st))
         finally:
             progress.finish()
         return out
@@ -455,16 +462,16 @@ class Repo:
         """Added / modified / deleted per target; rehashes only what the cache can't vouch for."""
         chosen = self._select_targets(targets, cwd)
         clean_marks = self.clean_marks()
-        cache: StatCache | None = None
+        lazy = quick.LazyCache(self)
         results = []
         for target in chosen:
             seen = quick.look(self, target, clean_marks.get(target))
-            done = quick.status(self, seen, jobs) if seen is not None else None
+            done = quick.status(self, seen, lazy, jobs) if seen is not None else None
             if done is not None:
                 results.append(done[0])
                 clean_marks.set(target, done[1])
                 continue
-            cache = cache or self.stat_cache()
+            cache = lazy.get()
             fingerprint = self.manifest_fingerprint(target)
             trusted_before = marks.trust_limit()
             manifest = self.read_manifest(target)
@@ -483,8 +490,8 @@ class Repo:
             if status.clean and fingerprint == self.manifest_fingerprint(target):
                 clean_marks.set(target, self._mark(fingerprint, manifest, files,
                                                    trusted_before))
-        if (cache is not None and cache.dirty) or clean_marks.dirty:
-            self._save_if_free(cache, clean_marks)
+        if (lazy.loaded is not None and lazy.loaded.dirty) or clean_marks.dirty:
+            self._save_if_free(lazy.loaded, clean_marks)
         return results
 
     @staticmethod

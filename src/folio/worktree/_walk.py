@@ -12,13 +12,14 @@ import hashlib
 import marshal
 import os
 import sys
+from typing import Any
 
 DIGEST_SIZE = 16
 _FMT = 0o170000
 _REG = 0o100000
 
 
-def digest(listing: list[tuple[str, os.stat_result]]) -> bytes:
+def digest(listing: list[tuple[str, Any]]) -> bytes:
     """One directory's files (sorted by name) as a digest of name, size, times, inode, mode."""
     flat: list[object] = []
     for name, st in listing:
@@ -26,7 +27,7 @@ def digest(listing: list[tuple[str, os.stat_result]]) -> bytes:
     return hashlib.blake2b(marshal.dumps(flat), digest_size=DIGEST_SIZE).digest()
 
 
-def _name(pair: tuple[str, os.stat_result]) -> str:
+def _name(pair: tuple[str, Any]) -> str:
     return pair[0]
 
 

@@ -13,12 +13,33 @@ import contextlib
 import os
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import msgpack
 
 from folio._fs import atomic_write
 
 VERSION = 2
+
+
+class Stat(NamedTuple):
+    """The stat fields folio uses. Scans keep one per file: an ``os.stat_result`` takes
+    about 610 bytes, this about 250, which is 360 MB at a million files."""
+
+    st_mode: int
+    st_ino: int
+    st_nlink: int
+    st_size: int
+    st_mtime_ns: int
+    st_ctime_ns: int
+
+
+def slim(st: os.stat_result) -> Stat:
+    return Stat(st.st_mode, st.st_ino, st.st_nlink, st.st_size, st.st_mtime_ns,
+                st.st_ctime_ns)
+
+
+StatLike = os.stat_result | Stat
 RACY_NS = 1_000_000_000  # a file modified this recently when hashed may still be changing
 
 
@@ -44,7 +65,7 @@ class StatCache:
             self.entries = dict(zip(paths, rows, strict=True))
             self.written_ns = st.st_mtime_ns
 
-    def lookup(self, path: str, st: os.stat_result) -> str | None:
+    def lookup(self, path: str, st: StatLike) -> str | None:
         """The cached sha256 when the file provably did not change since it was hashed."""
         row = self.entries.get(path)
         if (row is not None and row[0] == st.st_size and row[1] == st.st_mtime_ns
@@ -53,7 +74,7 @@ class StatCache:
             return row[3]
         return None
 
-    def record(self, path: str, st: os.stat_result, sha256: str) -> None:
+    def record(self, path: str, st: StatLike, sha256: str) -> None:
         """Remember a hash; files modified within the last second are not trusted yet."""
         if time.time_ns() - st.st_mtime_ns < RACY_NS:
             return

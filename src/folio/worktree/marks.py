@@ -32,7 +32,7 @@ from folio._fs import atomic_write
 from folio.paths import link_stays_inside
 from folio.worktree import _walk
 from folio.worktree._walk import DIGEST_SIZE, digest, digest_dirs
-from folio.worktree.index import RACY_NS
+from folio.worktree.index import RACY_NS, StatLike
 
 VERSION = 1
 PARALLEL_FILES = 100_000  # below this a walk is quicker than starting a helper process
@@ -143,14 +143,14 @@ def trust_limit() -> int:
     return time.time_ns() - RACY_NS
 
 
-def digests_of(stats: Iterable[tuple[str, os.stat_result]], trusted_before: int
+def digests_of(stats: Iterable[tuple[str, StatLike]], trusted_before: int
                ) -> tuple[dict[str, bytes], set[str]] | None:
     """Per-directory digests of (path relative to the target root, stat) pairs, and the
     directories holding a file changed at or after ``trusted_before`` (unsettled).
 
     None when any file is not a regular file.
     """
-    by_dir: dict[str, list[tuple[str, os.stat_result]]] = {}
+    by_dir: dict[str, list[tuple[str, StatLike]]] = {}
     young = set()
     for rel, st in stats:
         if not statmod.S_ISREG(st.st_mode):
@@ -166,7 +166,7 @@ def digests_of(stats: Iterable[tuple[str, os.stat_result]], trusted_before: int
     return out, young
 
 
-def build(fingerprint: bytes | None, stats: Iterable[tuple[str, os.stat_result]],
+def build(fingerprint: bytes | None, stats: Iterable[tuple[str, StatLike]],
           trusted_before: int, files: int, stored: bool, kept: dict[str, bytes] | None = None,
           kept_unsettled: Iterable[str] = ()) -> Mark | None:
     """A mark from the files just found to match the manifest ``fingerprint`` names.

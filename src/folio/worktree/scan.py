@@ -20,7 +20,7 @@ from folio.manifest import Entry, Manifest
 from folio.objects.store import ObjectStore, is_oid
 from folio.paths import link_stays_inside
 from folio.progress import NULL, Progress
-from folio.worktree.index import StatCache
+from folio.worktree.index import Stat, StatCache, StatLike, slim
 
 # The staging name of an atomic replace (folio._fs.temp_name, ``.tmp-<name>.<16 hex>``): a
 # killed checkout leaves one beside the file it was writing. Never data: status, add and
@@ -36,7 +36,7 @@ class FileState(NamedTuple):
     """
 
     path: str  # relative to the target's root
-    st: os.stat_result
+    st: Stat
     link: str | None = None
     # A symlink into the object store (``checkout --link symlink``) is that object's content:
     # ``oid`` names it, ``st`` is the object's stat and ``link`` stays None.
@@ -110,7 +110,7 @@ def scan_target(repo_root: Path, manifest: Manifest, store_root: Path | None = N
                     _check_utf8(rel, manifest.target)
                 st = entry.stat(follow_symlinks=False)
                 if statmod.S_ISREG(st.st_mode):
-                    out[rel] = FileState(rel, st)
+                    out[rel] = FileState(rel, slim(st))
                 elif statmod.S_ISLNK(st.st_mode):
                     out[rel] = _link_state(repo_root, Path(entry.path), rel, st, store_root)
     return out
@@ -133,7 +133,7 @@ def _state(repo_root: Path, path: Path, rel: str,
     if not link_stays_inside(repo_root, path.parent):
         raise PathError("lies under a symlink that leads outside the repository",
                         path=path.relative_to(repo_root).as_posix())
-    return FileState(rel, st)
+    return FileState(rel, slim(st))
 
 
 def _link_state(repo_root: Path, path: Path, rel: str, st: os.stat_result,
@@ -148,11 +148,11 @@ def _link_state(repo_root: Path, path: Path, rel: str, st: os.stat_result,
             except OSError:
                 object_st = None  # dangling: the object is gone; report it as a link
             if object_st is not None and statmod.S_ISREG(object_st.st_mode):
-                return FileState(rel, object_st, oid=os.path.basename(fan_dir) + name)
+                return FileState(rel, slim(object_st), oid=os.path.basename(fan_dir) + name)
     if not link_stays_inside(repo_root, path):
         raise PathError("is a symlink that leads outside the repository",
                         path=path.relative_to(repo_root).as_posix())
-    return FileState(rel, st, link=os.readlink(path))
+    return FileState(rel, slim(st), link=os.readlink(path))
 
 
 def entry_for(state: FileState, sha: str | None, before: Entry | None,
@@ -172,7 +172,7 @@ def entry_for(state: FileState, sha: str | None, before: Entry | None,
     return Entry(state.path, state.st.st_size, sha, stored=stored, executable=executable)
 
 
-def is_executable(st: os.stat_result) -> bool:
+def is_executable(st: StatLike) -> bool:
     """The one permission bit folio records, as git does."""
     return bool(st.st_mode & statmod.S_IXUSR)
 
@@ -187,7 +187,7 @@ def _check_utf8(rel: str, target: str) -> None:
 
 
 def current_hashes(repo_root: Path, manifest: Manifest, files: dict[str, FileState],
-                   cache_lookup: Callable[[str, os.stat_result], str | None],
+                   cache_lookup: Callable[[str, StatLike], str | None],
                    hash_missing: Callable[[list[str]], dict[str, str]]) -> dict[str, str]:
     """sha256 of every regular file that matches its manifest entry in size.
 
