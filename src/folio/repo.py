@@ -370,16 +370,16 @@ class Repo:
                     continue
                 work.append((target, rel))
         hashed = self._put_all(work, cache, scans, store_copy, progress, jobs)
+        work.clear()
         self.store.sync()  # durable before any manifest names the objects
         results = []
         for target in targets:
-            shell, files = scans[target]
-            result, manifest = self._write_target(target, shell, files, old.get(target),
-                                                  hashed.get(target, {}), cache, store_copy)
+            shell, files = scans.pop(target)
+            result, mark = self._write_target(target, shell, files, old.get(target),
+                                              hashed.pop(target, {}), cache, store_copy,
+                                              trusted_before)
             results.append(result)
-            # the files now match the manifest just written: mark them so status is quick
-            clean_marks.set(target, self._mark(self.manifest_fingerprint(target), manifest,
-                                               files, trusted_before))
+            clean_marks.set(target, mark)
         return results
 
     def _put_all(self, work: list[tuple[str, str]], cache: StatCache,
@@ -411,7 +411,10 @@ class Repo:
 
     def _write_target(self, target: str, shell: Manifest, files: dict[str, FileState],
                       previous: Manifest | None, fresh: dict[str, str], cache: StatCache,
-                      store_copy: bool) -> tuple[AddResult, Manifest]:
+                      store_copy: bool, trusted_before: int
+                      ) -> tuple[AddResult, marks.Mark | None]:
+        """Write a target's manifest from its scan; returns the result and the clean mark
+        (the files now match the manifest just written)."""
         new = Manifest(target, shell.kind)
         for rel, state in files.items():
             before = previous.entries.get(rel) if previous else None
@@ -421,12 +424,19 @@ class Repo:
         if previous is not None:
             for rel in previous.entries.keys() - new.entries.keys():
                 cache.forget(previous.location(rel))
-        changed = self.write_manifest(new)
         status = compare(previous or Manifest(target, shell.kind), files,
                          {r: e.sha256 for r, e in new.entries.items() if e.sha256})
+        digests = marks.digests_of(((rel, s.st) for rel, s in files.items()), trusted_before)
+        stored = all(e.stored or e.is_link for e in new.entries.values())
+        count = len(files)
+        files.clear()  # a million scanned files weigh more than their encoded manifest
+        changed = self.write_manifest(new)
+        fingerprint = self.manifest_fingerprint(target)
+        mark = None if fingerprint is None or digests is None else \
+            marks.Mark(fingerprint, digests[0], count, digests[1], stored)
         return AddResult(target, len(new.entries), new.total_bytes, len(fresh), changed,
                          self._display(self.manifest_path(target)), status.added,
-                         status.modified, status.deleted), new
+                         status.modified, status.deleted), mark
 
     def _ignore_in_git(self, targets: list[str]) -> None:
         """List targets in the top-level .gitignore so git never commits the data itself."""
