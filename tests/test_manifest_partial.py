@@ -514,3 +514,16 @@ def test_fast_index_line_encoding_is_the_canonical_one(first: str, files: int,
     ref = mf.ShardRef("0123456789abcdef", first, files, size)
     assert mf._index_line(ref) == mf._line(
         {"shard": ref.name, "first": first, "files": files, "bytes": size})
+
+
+def test_totals_come_from_the_index_and_no_shard_is_read_without_a_reader() -> None:
+    entries = {f"d{i % 7}/f{i:03d}": Entry(f"d{i % 7}/f{i:03d}", i, SHA) for i in range(60)}
+    with small_shards():
+        files = mf.dump(manifest_of(entries))
+        assert mf.totals(files[MAIN], MAIN, TARGET) == (60, sum(range(60)))
+        view = ShardedManifest.read(files[MAIN], MAIN, None, TARGET)
+        assert view is not None and view.total_files == 60
+        with pytest.raises(ManifestError, match="no shards available"):
+            view.entries_under(["d1/"])
+    small = mf.dump(manifest_of(dict(list(entries.items())[:3])))
+    assert mf.totals(small[MAIN], MAIN, TARGET) == (3, 0 + 1 + 2)  # unsharded: parsed

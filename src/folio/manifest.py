@@ -111,6 +111,12 @@ class Manifest:
                 if e.sha256 and (e.stored or not stored_only)}
 
 
+def all_stored(entries: Iterable[Entry]) -> bool:
+    """True when every entry's content is in the store: no hash-only (``stored: false``)
+    entry; links hold no content."""
+    return all(e.stored or e.is_link for e in entries)
+
+
 def manifest_relpath(target: str) -> str:
     """Where a target's manifest lives, relative to ``.folio/manifests``."""
     return target + SUFFIX
@@ -469,7 +475,7 @@ class ShardedManifest:
     __slots__ = ("_firsts", "_read", "_source", "refs", "target")
 
     def __init__(self, target: str, refs: list[ShardRef], source: str,
-                 read_shard: Callable[[str], bytes]) -> None:
+                 read_shard: Callable[[str], bytes] | None) -> None:
         self.target = target
         self.refs = refs
         self._source = source
@@ -477,7 +483,7 @@ class ShardedManifest:
         self._firsts = [ref.first for ref in refs]
 
     @classmethod
-    def read(cls, data: bytes, source: str, read_shard: Callable[[str], bytes],
+    def read(cls, data: bytes, source: str, read_shard: Callable[[str], bytes] | None,
              expected_target: str | None = None) -> ShardedManifest | None:
         """Check a main file's header and index lines (as ``parse`` does; index lines must
         also carry a string ``first`` in increasing order and integer ``files`` and
@@ -515,6 +521,8 @@ class ShardedManifest:
         """The entries of shard ``i``, in order, checked."""
         ref = self.refs[i]
         entries: dict[str, Entry] = {}
+        if self._read is None:  # read for its index alone (totals, shard names)
+            raise ManifestError("sharded manifest but no shards available", path=self._source)
         _read_shard(self._read, self._source, self.target, ref.name, ref.files, i + 2,
                     entries, None)
         if entries:
@@ -632,3 +640,13 @@ class ShardedManifest:
                     manifest.entries[path] = entry
         old = set(self.shard_relpaths())
         return {rel: data for rel, data in dump(manifest).items() if rel not in old}
+
+
+def totals(data: bytes, source: str, target: str) -> tuple[int, int]:
+    """Files and bytes of a manifest from its main file; a sharded one's come from its
+    index alone, so no shard is read."""
+    view = ShardedManifest.read(data, source, None, target)
+    if view is not None:
+        return view.total_files, view.total_bytes
+    manifest = parse(data, source, None, target)
+    return len(manifest.entries), manifest.total_bytes

@@ -60,8 +60,7 @@ def look(repo: Repo, target: str, mark: Mark | None) -> Look | None:
         main = path.read_bytes()
     except OSError:
         return None
-    shard_dir = repo.manifests_dir / (target + mf.SHARD_DIR_SUFFIX)
-    if marks.fingerprint(path, shard_dir, main) != mark.manifest:
+    if repo.manifest_fingerprint(target, main) != mark.manifest:
         return None
     now = marks.walk_digests(repo.root, target, mark)
     if now is None:
@@ -185,8 +184,8 @@ def remark(seen: Look, files: dict[str, FileState], fingerprint: bytes | None,
     """The target's mark once its pending directories hold ``files``, which match the
     manifest that ``fingerprint`` names."""
     kept = {d: v for d, v in seen.now.items() if d not in seen.pending}
-    return marks.build(fingerprint, ((rel, s.st) for rel, s in files.items()),
-                       trusted_before, files_total, stored, kept,
+    found = marks.digests_of(((rel, s.st) for rel, s in files.items()), trusted_before)
+    return marks.build(fingerprint, found, files_total, stored, kept,
                        seen.mark.unsettled - seen.pending)
 
 
@@ -205,7 +204,7 @@ def capture(repo: Repo, seen: Look, store_copy: bool, cache: LazyCache,
     trusted_before = marks.trust_limit()
     display = repo._display(repo.manifest_path(seen.target))
     if not seen.pending:
-        files_total, bytes_total = _totals(seen, seen.main)
+        files_total, bytes_total = mf.totals(seen.main, display, seen.target)
         return AddResult(seen.target, files_total, bytes_total, 0, False, display), seen.mark
     old = _old_entries(seen)
     files = _scan(repo, seen)
@@ -242,13 +241,15 @@ def capture(repo: Repo, seen: Look, store_copy: bool, cache: LazyCache,
         main = _write(repo, seen, changes)
     status = compare(Manifest(seen.target, seen.kind, old), files,
                      {r: e.sha256 for r, e in new.items() if e.sha256})
-    files_total, bytes_total = _totals(seen, main)
+    files_total, bytes_total = mf.totals(main, display, seen.target)
     result = AddResult(seen.target, files_total, bytes_total, len(todo), bool(changes),
                        display, status.added, status.modified, status.deleted)
-    stored = seen.mark.stored and all(e.stored or e.is_link for e in new.values())
-    fingerprint = repo.manifest_fingerprint(seen.target)
-    if fingerprint is not None and repo.manifest_path(seen.target).read_bytes() != main:
-        fingerprint = None  # not the manifest just written: no mark
+    stored = seen.mark.stored and mf.all_stored(new.values())
+    try:  # only the manifest just written gets a mark
+        written = repo.manifest_path(seen.target).read_bytes()
+    except OSError:
+        written = None
+    fingerprint = repo.manifest_fingerprint(seen.target, main) if written == main else None
     return result, remark(seen, files, fingerprint, trusted_before, files_total, stored)
 
 
@@ -268,12 +269,3 @@ def _write(repo: Repo, seen: Look, changes: dict[str, Entry | None]) -> bytes:
         files = mf.dump(manifest)
     repo.write_manifest_files(seen.target, files)
     return files[main_rel]
-
-
-def _totals(seen: Look, main: bytes) -> tuple[int, int]:
-    """Files and bytes of the target, from the shard index when sharded."""
-    view = ShardedManifest.read(main, seen.target, lambda rel: b"", seen.target)
-    if view is not None:
-        return view.total_files, view.total_bytes
-    manifest = seen.manifest or mf.parse(main, seen.target, None, seen.target)
-    return len(manifest.entries), manifest.total_bytes

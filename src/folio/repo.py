@@ -208,7 +208,7 @@ class Repo:
             changed = True
         shard_dir = self.manifests_dir / (target + mf.SHARD_DIR_SUFFIX)
         if shard_dir.is_dir():
-            view = mf.ShardedManifest.read(files[main_rel], main_rel, _no_shard, target)
+            view = mf.ShardedManifest.read(files[main_rel], main_rel, None, target)
             keep = {ref.name + mf.SUFFIX for ref in view.refs} if view is not None else set()
             for stale in shard_dir.iterdir():
                 if stale.name not in keep:
@@ -221,16 +221,21 @@ class Repo:
     def stat_cache(self) -> StatCache:
         return StatCache(self.folio_dir / "index")
 
+    @property
+    def _marks_path(self) -> Path:
+        return self.folio_dir / "cache" / "marks"
+
     def clean_marks(self) -> CleanMarks:
-        return CleanMarks(self.folio_dir / "cache" / "marks")
+        return CleanMarks(self._marks_path)
 
     def forget_marks(self) -> None:
         """Drop every clean mark: the next status or add compares in full."""
-        (self.folio_dir / "cache" / "marks").unlink(missing_ok=True)
+        self._marks_path.unlink(missing_ok=True)
 
-    def manifest_fingerprint(self, target: str) -> bytes | None:
+    def manifest_fingerprint(self, target: str, data: bytes | None = None) -> bytes | None:
+        """See :func:`folio.worktree.marks.fingerprint`; ``data``: the main file, if read."""
         return marks.fingerprint(self.manifest_path(target),
-                                 self.manifests_dir / (target + mf.SHARD_DIR_SUFFIX))
+                                 self.manifests_dir / (target + mf.SHARD_DIR_SUFFIX), data)
 
     # -- resolving user paths -------------------------------------------------------------------
     def resolve_paths(self, paths: Sequence[str | os.PathLike[str]],
@@ -332,8 +337,8 @@ class Repo:
             groups: dict[bool, list[str]] = {}
             for target in rest:
                 previous = old[target]
-                copy = store_copy if store_copy is not None else previous is None or all(
-                    e.stored or e.is_link for e in previous.entries.values())
+                copy = store_copy if store_copy is not None else (
+                    previous is None or mf.all_stored(previous.entries.values()))
                 groups.setdefault(copy, []).append(target)
             for copy, group in groups.items():
                 for result in self._capture_full(group, old, cache, copy, progress, jobs,
@@ -426,14 +431,12 @@ class Repo:
                 cache.forget(previous.location(rel))
         status = compare(previous or Manifest(target, shell.kind), files,
                          {r: e.sha256 for r, e in new.entries.items() if e.sha256})
-        digests = marks.digests_of(((rel, s.st) for rel, s in files.items()), trusted_before)
-        stored = all(e.stored or e.is_link for e in new.entries.values())
+        found = marks.digests_of(((rel, s.st) for rel, s in files.items()), trusted_before)
         count = len(files)
         files.clear()  # a million scanned files weigh more than their encoded manifest
         changed = self.write_manifest(new)
-        fingerprint = self.manifest_fingerprint(target)
-        mark = None if fingerprint is None or digests is None else \
-            marks.Mark(fingerprint, digests[0], count, digests[1], stored)
+        mark = marks.build(self.manifest_fingerprint(target), found, count,
+                           mf.all_stored(new.entries.values()))
         return AddResult(target, len(new.entries), new.total_bytes, len(fresh), changed,
                          self._display(self.manifest_path(target)), status.added,
                          status.modified, status.deleted), mark
@@ -508,9 +511,9 @@ class Repo:
     def _mark(fingerprint: bytes | None, manifest: Manifest, files: dict[str, FileState],
               trusted_before: int) -> marks.Mark | None:
         """A mark for a target whose ``files`` were just found to match ``manifest``."""
-        stored = all(e.stored or e.is_link for e in manifest.entries.values())
-        return marks.build(fingerprint, ((rel, s.st) for rel, s in files.items()),
-                           trusted_before, len(files), stored)
+        found = marks.digests_of(((rel, s.st) for rel, s in files.items()), trusted_before)
+        return marks.build(fingerprint, found, len(files),
+                           mf.all_stored(manifest.entries.values()))
 
     def _save_if_free(self, cache: StatCache | None,
                       clean_marks: CleanMarks | None = None) -> None:
@@ -792,7 +795,3 @@ def _gitignore_escape(path: str) -> str:
         out = "\\" + out
     stripped = out.rstrip(" ")
     return stripped + "\\ " * (len(out) - len(stripped))
-
-
-def _no_shard(rel: str) -> bytes:
-    raise AssertionError(f"reading the shard index needs no shard ({rel})")  # pragma: no cover

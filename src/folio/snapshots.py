@@ -26,7 +26,7 @@ from folio.git.repo import (
     TRAILER_NAME,
     CommitInfo,
 )
-from folio.manifest import ShardedManifest, parse, target_of
+from folio.manifest import target_of, totals
 from folio.progress import NULL, Progress
 from folio.revisions import parse_tree
 
@@ -179,20 +179,14 @@ def _capture_all(repo: Repo, targets: list[str], progress: Progress,
 
 
 def _totals(files: dict[str, bytes]) -> tuple[int, int]:
-    """Files and bytes over every manifest; a sharded one's come from its index alone."""
+    """Files and bytes over every manifest (a sharded one's from its index alone)."""
     n_files = n_bytes = 0
     for rel, data in files.items():
         target = target_of(rel)
-        if target is None:
-            continue
-        view = ShardedManifest.read(data, rel, files.__getitem__, target)
-        if view is not None:
-            n_files += view.total_files
-            n_bytes += view.total_bytes
-        else:
-            manifest = parse(data, rel, files.__getitem__, target)
-            n_files += len(manifest.entries)
-            n_bytes += manifest.total_bytes
+        if target is not None:
+            count, size = totals(data, rel, target)
+            n_files += count
+            n_bytes += size
     return n_files, n_bytes
 
 

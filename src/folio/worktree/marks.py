@@ -166,18 +166,17 @@ def digests_of(stats: Iterable[tuple[str, StatLike]], trusted_before: int
     return out, young
 
 
-def build(fingerprint: bytes | None, stats: Iterable[tuple[str, StatLike]],
-          trusted_before: int, files: int, stored: bool, kept: dict[str, bytes] | None = None,
-          kept_unsettled: Iterable[str] = ()) -> Mark | None:
-    """A mark from the files just found to match the manifest ``fingerprint`` names.
+def build(fingerprint: bytes | None,
+          found: tuple[dict[str, bytes], set[str]] | None, files: int, stored: bool,
+          kept: dict[str, bytes] | None = None, kept_unsettled: Iterable[str] = ()
+          ) -> Mark | None:
+    """A mark from what :func:`digests_of` ``found`` in files just seen to match the
+    manifest ``fingerprint`` names; None if either is missing.
 
     ``kept``: digests of directories proven unchanged without being listed, which keep
-    their ``kept_unsettled`` state. None when some file is not a regular file.
+    their ``kept_unsettled`` state.
     """
-    if fingerprint is None:
-        return None
-    found = digests_of(stats, trusted_before)
-    if found is None:
+    if fingerprint is None or found is None:
         return None
     digests, young = found
     dirs = dict(kept or {})
