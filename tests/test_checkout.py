@@ -485,3 +485,17 @@ def test_a_killed_checkout_leaves_each_file_old_or_new_and_can_be_finished(repo:
     result = repo.checkout()  # the manifests already name v1: finishing needs no argument
     assert tree(repo.root / "data") == {k[5:]: v.encode() for k, v in old.items()}
     assert result.saved == [] and len(result.deleted) == 1
+
+
+def test_staging_debris_beside_a_single_file_target_is_removed(repo: Repo) -> None:
+    make(repo.root, {"extra.csv": "a,b\n1,2\n"})
+    repo.add(["extra.csv"])
+    debris = repo.root / ".tmp-extra.csv.0bf1380a6b6536cd"  # what a killed write leaves
+    debris.write_bytes(b"a,b\n")
+    bystander = repo.root / ".tmp-other.csv.0bf1380a6b6536cd"  # another file's: not ours
+    bystander.write_bytes(b"x")
+    assert all(t.clean for t in repo.status())
+    result = repo.checkout()
+    assert not debris.exists() and bystander.exists()
+    assert result.deleted == [".tmp-extra.csv.0bf1380a6b6536cd"]
+    assert (repo.root / "extra.csv").read_bytes() == b"a,b\n1,2\n"

@@ -74,6 +74,8 @@ def scan_target(repo_root: Path, manifest: Manifest, store_root: Path | None = N
     if manifest.kind == "file":
         name = manifest.target.rsplit("/", 1)[-1]
         state = _state(repo_root, root_dir / name, name, store_root)
+        if debris is not None:
+            debris += _debris_of(root_dir, name)
         return {name: state} if state else {}
     out: dict[str, FileState] = {}
     base = str(root_dir)
@@ -114,6 +116,17 @@ def scan_target(repo_root: Path, manifest: Manifest, store_root: Path | None = N
                 elif statmod.S_ISLNK(st.st_mode):
                     out[rel] = _link_state(repo_root, Path(entry.path), rel, st, store_root)
     return out
+
+
+def _debris_of(directory: Path, name: str) -> list[str]:
+    """Staging files a killed write of ``name`` left beside it in ``directory``."""
+    prefix = f".tmp-{name}."
+    try:
+        with os.scandir(directory) as it:
+            return [e.name for e in it if e.name.startswith(prefix)
+                    and len(e.name) == len(prefix) + 16 and DEBRIS.match(e.name)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def _state(repo_root: Path, path: Path, rel: str,
