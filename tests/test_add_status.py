@@ -2,13 +2,17 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
+import msgpack
 import pytest
 from tests.conftest import age, git, write
 
 from folio.errors import NotARepositoryError, OverlapError, PathError
 from folio.repo import Repo
+from folio.worktree import index
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -259,3 +263,34 @@ def test_folio_d_component_is_refused(repo: Repo) -> None:
     write(repo.root / "weird.folio.d/x", "x")
     with pytest.raises(PathError, match=r"folio\.d"):
         repo.add(["weird.folio.d/x"])
+
+
+@pytest.mark.parametrize("n", [0, 1, 15, 16, 8191, 8192, 8193, 70_000])
+def test_the_stat_cache_streams_the_bytes_one_packb_would_write(tmp_path: Path, n: int) -> None:
+    """Saved in pieces (a million rows are never copied whole), read back whole."""
+    rows = {f"data/é {i}/f": os.urandom(index.ROW_SIZE) for i in range(n)}
+    whole = msgpack.packb({"v": index.VERSION, "paths": list(rows),
+                           "rows": b"".join(rows.values())}, use_bin_type=True)
+    cache = index.StatCache(tmp_path / "index")
+    cache.entries, cache.dirty = rows, True
+    cache.save()
+    assert (tmp_path / "index").read_bytes() == whole
+    assert index.StatCache(tmp_path / "index").entries == rows
+
+
+def test_a_cached_hash_needs_size_mtime_inode_and_ctime_to_match(tmp_path: Path) -> None:
+    file = tmp_path / "f"
+    file.write_bytes(b"abc")
+    old = time.time() - 10
+    os.utime(file, (old, old))
+    st = os.stat(file)
+    cache = index.StatCache(tmp_path / "index")
+    cache.record("f", st, "ab" * 32)
+    cache.save()
+    cache = index.StatCache(tmp_path / "index")
+    assert cache.lookup("f", st) == "ab" * 32
+    for field in ("st_size", "st_mtime_ns", "st_ino", "st_ctime_ns"):
+        changed = SimpleNamespace(**{f: getattr(st, f) for f in
+                                     ("st_size", "st_mtime_ns", "st_ino", "st_ctime_ns")})
+        setattr(changed, field, getattr(st, field) + 1)
+        assert cache.lookup("f", changed) is None, field

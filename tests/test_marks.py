@@ -11,6 +11,7 @@ import itertools
 import os
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 
 from folio import quick
 from folio.repo import Repo
-from folio.worktree import marks
+from folio.worktree import _walk, marks
 
 _clock = itertools.count(1_000_000_000)  # distinct mtimes, seconds since the epoch
 
@@ -312,3 +313,17 @@ def test_a_change_spread_over_every_directory_reads_only_the_changed_files(
     [result] = repo.add(["data"])
     assert result.hashed == 10 and len(result.modified) == 10
     assert recorded_entries(repo) == expected_entries(data)
+
+
+def test_a_digest_depends_on_values_not_on_which_ints_are_one_object() -> None:
+    """Scans share equal ints (a file's mtime and ctime, every file's mode) to save memory;
+    the walk's fresh `lstat` does not. The digests must still agree."""
+    big = 1_700_000_000_123_456_789
+    shared = SimpleNamespace(st_size=5, st_mtime_ns=big, st_ctime_ns=big, st_ino=7,
+                             st_mode=0o100644)
+    apart = SimpleNamespace(st_size=5, st_mtime_ns=big, st_ctime_ns=int(str(big)), st_ino=7,
+                            st_mode=0o100644)
+    assert shared.st_ctime_ns is shared.st_mtime_ns
+    assert apart.st_ctime_ns is not apart.st_mtime_ns
+    assert _walk.digest([("f", shared), ("g", shared)]) == \
+        _walk.digest([("f", apart), ("g", apart)])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +37,13 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes, *, durable: bool = True, mode: int = 0o644,
-                 staging: Path | None = None) -> None:
+def atomic_write(path: Path, data: bytes | Iterable[bytes], *, durable: bool = True,
+                 mode: int = 0o644, staging: Path | None = None) -> None:
     """Replace ``path`` with ``data`` so readers see either the old or the new content.
 
-    The temporary file is made beside ``path``, or in ``staging`` (same filesystem), where
-    one left by a killed process is out of the user's sight (``git status``).
+    ``data`` may come in pieces, so that a large file is never whole in memory. The
+    temporary file is made beside ``path``, or in ``staging`` (same filesystem), where one
+    left by a killed process is out of the user's sight (``git status``).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     if staging is not None:
@@ -51,7 +52,8 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True, mode: int = 0
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         try:
-            write_all(fd, data)
+            for piece in (data,) if isinstance(data, bytes | bytearray | memoryview) else data:
+                write_all(fd, piece)
             if durable:
                 os.fsync(fd)
         finally:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 from pathlib import Path
 from typing import TypeVar
 
@@ -55,7 +57,21 @@ def parallel_map(fn: Callable[[T], R], items: Iterable[T], jobs: int | None = No
     from concurrent.futures import ThreadPoolExecutor  # imported late: it costs start-up time
 
     size = max(1, min(256, len(items) // (jobs * 8)))
-    batches = [items[i:i + size] for i in range(0, len(items), size)]
+    batches = (items[i:i + size] for i in range(0, len(items), size))
+
+    def run(batch: list[T]) -> list[R]:
+        return [fn(x) for x in batch]
+
+    # A few batches in flight, not all of them: results wait in memory until the caller
+    # takes them, and a caller that stops early should not wait for a million files.
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        for results in pool.map(lambda batch: [fn(x) for x in batch], batches):
-            yield from results
+        pending = deque(pool.submit(run, b) for b in islice(batches, jobs * 4))
+        try:
+            while pending:
+                results = pending.popleft().result()
+                for batch in islice(batches, 1):
+                    pending.append(pool.submit(run, batch))
+                yield from results
+        finally:
+            for future in pending:
+                future.cancel()

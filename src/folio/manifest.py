@@ -237,19 +237,24 @@ def _sharded_main(target: str, refs: Iterable[ShardRef]) -> bytes:
 
 def dump(manifest: Manifest) -> dict[str, bytes]:
     """Encode a manifest as files relative to ``.folio/manifests``: the main file and shards."""
+    return dict(dump_files(manifest))
+
+
+def dump_files(manifest: Manifest) -> Iterator[tuple[str, bytes]]:
+    """:func:`dump` one file at a time, shards first and the main file last, the order they
+    are written in: a million entries need not be held encoded all at once."""
     entries = manifest.sorted_entries()
     main = manifest_relpath(manifest.target)
     if len(entries) <= SHARD_THRESHOLD or manifest.kind == "file":
         body = b"".join(map(_entry_line, entries))
-        return {main: _header_line(manifest.kind, manifest.target) + body}
-    files = {}
+        yield main, _header_line(manifest.kind, manifest.target) + body
+        return
     refs = []
     for chunk in _chunk(entries):
         ref, data = _encode_shard(manifest.target, chunk)
-        files[shard_relpath(manifest.target, ref.name)] = data
         refs.append(ref)
-    files[main] = _sharded_main(manifest.target, refs)
-    return files
+        yield shard_relpath(manifest.target, ref.name), data
+    yield main, _sharded_main(manifest.target, refs)
 
 
 # -- decoding -------------------------------------------------------------------------------

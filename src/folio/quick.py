@@ -19,9 +19,16 @@ from folio.hashing import parallel_map
 from folio.manifest import Entry, Manifest, ShardedManifest
 from folio.progress import NULL, Progress
 from folio.worktree import marks
-from folio.worktree.index import StatCache, StatLike, slim
+from folio.worktree.index import StatCache, StatLike
 from folio.worktree.marks import Mark
-from folio.worktree.scan import FileState, TargetStatus, compare, entry_for, scan_target
+from folio.worktree.scan import (
+    FileState,
+    TargetStatus,
+    compare,
+    compare_entries,
+    entry_for,
+    scan_target,
+)
 
 if TYPE_CHECKING:
     from folio.repo import AddResult, Repo
@@ -184,7 +191,7 @@ def remark(seen: Look, files: dict[str, FileState], fingerprint: bytes | None,
     """The target's mark once its pending directories hold ``files``, which match the
     manifest that ``fingerprint`` names."""
     kept = {d: v for d, v in seen.now.items() if d not in seen.pending}
-    found = marks.digests_of(((rel, s.st) for rel, s in files.items()), trusted_before)
+    found = marks.digests_of(files, trusted_before)
     return marks.build(fingerprint, found, files_total, stored, kept,
                        seen.mark.unsettled - seen.pending)
 
@@ -226,7 +233,7 @@ def capture(repo: Repo, seen: Look, store_copy: bool, cache: LazyCache,
     try:
         for rel, (oid, _, st) in zip(todo, parallel_map(put, todo, jobs), strict=True):
             hashes[rel] = oid
-            files[rel] = FileState(rel, slim(st))
+            files[rel] = FileState.of(rel, st)
             hashed[rel] = (oid, files[rel].st)
     finally:
         progress.finish()
@@ -239,8 +246,7 @@ def capture(repo: Repo, seen: Look, store_copy: bool, cache: LazyCache,
     main = seen.main
     if changes:
         main = _write(repo, seen, changes)
-    status = compare(Manifest(seen.target, seen.kind, old), files,
-                     {r: e.sha256 for r, e in new.items() if e.sha256})
+    status = compare_entries(Manifest(seen.target, seen.kind, old), new)
     files_total, bytes_total = mf.totals(main, display, seen.target)
     result = AddResult(seen.target, files_total, bytes_total, len(todo), bool(changes),
                        display, status.added, status.modified, status.deleted)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import glob
 import itertools
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -36,12 +36,13 @@ from folio.objects import ObjectStore
 from folio.paths import is_within, repo_relative
 from folio.progress import NULL, Progress
 from folio.worktree import marks
-from folio.worktree.index import StatCache, slim
+from folio.worktree.index import StatCache
 from folio.worktree.marks import CleanMarks
 from folio.worktree.scan import (
     FileState,
     TargetStatus,
     compare,
+    compare_entries,
     current_hashes,
     entry_for,
     rehash,
@@ -189,15 +190,23 @@ class Repo:
 
     def write_manifest(self, manifest: Manifest) -> bool:
         """Write a manifest's files, touching only those whose bytes change."""
-        return self.write_manifest_files(manifest.target, mf.dump(manifest))
+        return self.write_manifest_files(manifest.target, mf.dump_files(manifest))
 
-    def write_manifest_files(self, target: str, files: dict[str, bytes]) -> bool:
+    def write_manifest_files(self, target: str,
+                             files: Mapping[str, bytes] | Iterable[tuple[str, bytes]]) -> bool:
         """Write encoded manifest files (the main file and any new shards), then delete the
-        shards the main file no longer names: a reader always sees a whole manifest."""
+        shards the main file no longer names: a reader always sees a whole manifest.
+
+        An iterable must give the shards before the main file (:func:`manifest.dump_files`).
+        """
         main_rel = mf.manifest_relpath(target)
+        if isinstance(files, Mapping):
+            files = sorted(files.items(), key=lambda item: item[0] == main_rel)
         changed = False
-        for rel in sorted(files, key=lambda r: r == main_rel):  # shards first, main last
-            data = files[rel]
+        main = b""
+        for rel, data in files:  # shards first, main last
+            if rel == main_rel:
+                main = data
             path = self.manifests_dir / rel
             try:
                 if path.read_bytes() == data:
@@ -208,7 +217,7 @@ class Repo:
             changed = True
         shard_dir = self.manifests_dir / (target + mf.SHARD_DIR_SUFFIX)
         if shard_dir.is_dir():
-            view = mf.ShardedManifest.read(files[main_rel], main_rel, None, target)
+            view = mf.ShardedManifest.read(main, main_rel, None, target)
             keep = {ref.name + mf.SUFFIX for ref in view.refs} if view is not None else set()
             for stale in shard_dir.iterdir():
                 if stale.name not in keep:
@@ -354,7 +363,7 @@ class Repo:
                       jobs: int | None, clean_marks: CleanMarks) -> list[AddResult]:
         """Scan, hash, store and write manifests for ``targets`` in full."""
         scans: dict[str, tuple[Manifest, dict[str, FileState]]] = {}
-        work: list[tuple[str, str]] = []  # (target, rel) to read
+        work: dict[str, list[str]] = {}  # target -> the files of it to read
         trusted_before = marks.trust_limit()
         for target in targets:
             absolute = self.root / target
@@ -366,6 +375,7 @@ class Repo:
             scans[target] = (shell, files)
             previous = old.get(target)
             prefix = shell.root + "/" if shell.root else ""
+            todo = work[target] = []
             for rel, state in files.items():
                 if state.link is not None or state.oid is not None:
                     continue  # a link, or a symlink into the store: nothing to read
@@ -373,7 +383,7 @@ class Repo:
                 if sha is not None and previous is not None and (
                         not store_copy or self.store.has(sha)):
                     continue
-                work.append((target, rel))
+                todo.append(rel)
         hashed = self._put_all(work, cache, scans, store_copy, progress, jobs)
         work.clear()
         self.store.sync()  # durable before any manifest names the objects
@@ -387,29 +397,26 @@ class Repo:
             clean_marks.set(target, mark)
         return results
 
-    def _put_all(self, work: list[tuple[str, str]], cache: StatCache,
+    def _put_all(self, work: dict[str, list[str]], cache: StatCache,
                  scans: dict[str, tuple[Manifest, dict[str, FileState]]], store_copy: bool,
                  progress: Progress, jobs: int | None) -> dict[str, dict[str, str]]:
-        progress.start("Storing" if store_copy else "Hashing", len(work))
-
-        root = str(self.root)
-        prefixes = {t: f"{root}/{shell.root}/" if shell.root else f"{root}/"
-                    for t, (shell, _) in scans.items()}
-
-        def put(item: tuple[str, str]) -> tuple[str, int, os.stat_result]:
-            result = self.store.put_file_stat(prefixes[item[0]] + item[1],
-                                              store_copy=store_copy)
-            progress.advance()
-            return result
-
+        progress.start("Storing" if store_copy else "Hashing", sum(map(len, work.values())))
         out: dict[str, dict[str, str]] = {}
         try:
-            for (target, rel), (oid, _, st) in zip(work, parallel_map(put, work, jobs),
-                                                      strict=True):
-                out.setdefault(target, {})[rel] = oid
-                shell = scans[target][0]
-                cache.record(shell.location(rel), st, oid)
-                scans[target][1][rel] = FileState(rel, slim(st))
+            for target, rels in work.items():
+                shell, files = scans[target]
+                prefix = f"{self.root}/{shell.root}/" if shell.root else f"{self.root}/"
+
+                def put(rel: str, prefix: str = prefix) -> tuple[str, int, os.stat_result]:
+                    result = self.store.put_file_stat(prefix + rel, store_copy=store_copy)
+                    progress.advance()
+                    return result
+
+                hashed = out[target] = {}
+                for rel, (oid, _, st) in zip(rels, parallel_map(put, rels, jobs), strict=True):
+                    hashed[rel] = oid
+                    cache.record(shell.location(rel), st, oid)
+                    files[rel] = FileState.of(rel, st)
         finally:
             progress.finish()
         return out
@@ -420,24 +427,23 @@ class Repo:
                       ) -> tuple[AddResult, marks.Mark | None]:
         """Write a target's manifest from its scan; returns the result and the clean mark
         (the files now match the manifest just written)."""
+        found = marks.digests_of(files, trusted_before)
+        count, n_fresh = len(files), len(fresh)
         new = Manifest(target, shell.kind)
-        for rel, state in files.items():
-            before = previous.entries.get(rel) if previous else None
+        before = previous.entries if previous is not None else {}
+        while files:  # each scanned file gives way to its entry: a million of both weigh a GB
+            rel, state = files.popitem()
             sha = None if state.link is not None else (
-                fresh.get(rel) or state.oid or cache.lookup(shell.location(rel), state.st))
-            new.entries[rel] = entry_for(state, sha, before, store_copy)
-        if previous is not None:
-            for rel in previous.entries.keys() - new.entries.keys():
-                cache.forget(previous.location(rel))
-        status = compare(previous or Manifest(target, shell.kind), files,
-                         {r: e.sha256 for r, e in new.entries.items() if e.sha256})
-        found = marks.digests_of(((rel, s.st) for rel, s in files.items()), trusted_before)
-        count = len(files)
-        files.clear()  # a million scanned files weigh more than their encoded manifest
+                fresh.pop(rel, None) or state.oid
+                or cache.lookup(shell.location(rel), state.st))
+            new.entries[rel] = entry_for(state, sha, before.get(rel), store_copy)
+        for rel in before.keys() - new.entries.keys():
+            cache.forget(shell.location(rel))
+        status = compare_entries(previous or Manifest(target, shell.kind), new.entries)
         changed = self.write_manifest(new)
         mark = marks.build(self.manifest_fingerprint(target), found, count,
                            mf.all_stored(new.entries.values()))
-        return AddResult(target, len(new.entries), new.total_bytes, len(fresh), changed,
+        return AddResult(target, len(new.entries), new.total_bytes, n_fresh, changed,
                          self._display(self.manifest_path(target)), status.added,
                          status.modified, status.deleted), mark
 
@@ -511,7 +517,7 @@ class Repo:
     def _mark(fingerprint: bytes | None, manifest: Manifest, files: dict[str, FileState],
               trusted_before: int) -> marks.Mark | None:
         """A mark for a target whose ``files`` were just found to match ``manifest``."""
-        found = marks.digests_of(((rel, s.st) for rel, s in files.items()), trusted_before)
+        found = marks.digests_of(files, trusted_before)
         return marks.build(fingerprint, found, len(files),
                            mf.all_stored(manifest.entries.values()))
 

@@ -24,7 +24,9 @@ def digest(listing: list[tuple[str, Any]]) -> bytes:
     flat: list[object] = []
     for name, st in listing:
         flat += (name, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_mode)
-    return hashlib.blake2b(marshal.dumps(flat), digest_size=DIGEST_SIZE).digest()
+    # marshal version 2: version 3 writes back-references to objects that occur twice,
+    # so its bytes would depend on which equal ints happen to be one object.
+    return hashlib.blake2b(marshal.dumps(flat, 2), digest_size=DIGEST_SIZE).digest()
 
 
 def _name(pair: tuple[str, Any]) -> str:

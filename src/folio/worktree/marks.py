@@ -23,8 +23,9 @@ import stat as statmod
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Protocol
 
 import msgpack
 
@@ -34,7 +35,7 @@ from folio.worktree import _walk
 from folio.worktree._walk import DIGEST_SIZE, digest, digest_dirs
 from folio.worktree.index import RACY_NS, StatLike
 
-VERSION = 1
+VERSION = 2  # 2: digests use marshal version 2, whose bytes depend on values alone
 PARALLEL_FILES = 100_000  # below this a walk is quicker than starting a helper process
 
 
@@ -134,7 +135,7 @@ def fingerprint(main: Path, shard_dir: Path, data: bytes | None = None) -> bytes
             st = entry.stat(follow_symlinks=False)
             shards.append((entry.name, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
     shards.sort()
-    return hashlib.blake2b(data + marshal.dumps(shards), digest_size=DIGEST_SIZE).digest()
+    return hashlib.blake2b(data + marshal.dumps(shards, 2), digest_size=DIGEST_SIZE).digest()
 
 
 def trust_limit() -> int:
@@ -143,27 +144,49 @@ def trust_limit() -> int:
     return time.time_ns() - RACY_NS
 
 
-def digests_of(stats: Iterable[tuple[str, StatLike]], trusted_before: int
-               ) -> tuple[dict[str, bytes], set[str]] | None:
-    """Per-directory digests of (path relative to the target root, stat) pairs, and the
-    directories holding a file changed at or after ``trusted_before`` (unsettled).
+class _Scanned(Protocol):
+    @property
+    def st(self) -> StatLike: ...
 
-    None when any file is not a regular file.
+
+def digests_of(files: Mapping[str, _Scanned], trusted_before: int
+               ) -> tuple[dict[str, bytes], set[str]] | None:
+    """Per-directory digests of scanned files (keyed by path relative to the target root),
+    and the directories holding a file changed at or after ``trusted_before`` (unsettled).
+
+    None when any file is not a regular file. A scan lists each directory's files together,
+    so one directory is gathered at a time: at a million files, grouping them all first
+    cost more memory than the scan itself.
     """
-    by_dir: dict[str, list[tuple[str, StatLike]]] = {}
+    out: dict[str, bytes] = {}
     young = set()
-    for rel, st in stats:
+    head, listing = None, []
+    for rel, state in files.items():
+        st = state.st
         if not statmod.S_ISREG(st.st_mode):
             return None
-        head, _, name = rel.rpartition("/")
-        by_dir.setdefault(head, []).append((name, st))
+        at, _, name = rel.rpartition("/")
+        if at != head:
+            if head is not None:
+                out[head] = _sorted_digest(listing)
+            if at in out:  # not grouped by directory after all: group, then start again
+                return digests_of(dict(sorted(files.items(), key=_directory)), trusted_before)
+            head, listing = at, []
+        listing.append((name, st))
         if st.st_mtime_ns >= trusted_before:
-            young.add(head)
-    out = {}
-    for head, listing in by_dir.items():
-        listing.sort(key=lambda pair: pair[0])
-        out[head] = digest(listing)
+            young.add(at)
+    if head is not None:
+        out[head] = _sorted_digest(listing)
     return out, young
+
+
+def _directory(item: tuple[str, object]) -> str:
+    return item[0].rpartition("/")[0]
+
+
+def _sorted_digest(listing: list[tuple[str, StatLike]]) -> bytes:
+    listing.sort(key=lambda pair: pair[0])
+    return digest(listing)
 
 
 def build(fingerprint: bytes | None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import stat as statmod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -20,7 +20,7 @@ from folio.manifest import Entry, Manifest
 from folio.objects.store import ObjectStore, is_oid
 from folio.paths import link_stays_inside
 from folio.progress import NULL, Progress
-from folio.worktree.index import Stat, StatCache, StatLike, slim
+from folio.worktree.index import StatCache, StatLike, stat_fields
 
 # The staging name of an atomic replace (folio._fs.temp_name, ``.tmp-<name>.<16 hex>``): a
 # killed checkout leaves one beside the file it was writing. Never data: status, add and
@@ -29,18 +29,34 @@ DEBRIS = re.compile(r"\.tmp-.+\.[0-9a-f]{16}\Z", re.DOTALL)
 
 
 class FileState(NamedTuple):
-    """What a working file is now; ``link`` is set for symlinks (never followed).
+    """What a working file is now: its stat fields, and ``link`` for a symlink (never
+    followed).
 
-    A tuple, not a dataclass: scans build one per file, and tuples are made several
-    times faster.
+    One flat tuple per file, not a dataclass nor a tuple holding a stat tuple: scans build
+    one per file, and at a million files each extra object costs tens of megabytes.
     """
 
     path: str  # relative to the target's root
-    st: Stat
+    st_mode: int
+    st_ino: int
+    st_nlink: int
+    st_size: int
+    st_mtime_ns: int
+    st_ctime_ns: int
     link: str | None = None
     # A symlink into the object store (``checkout --link symlink``) is that object's content:
-    # ``oid`` names it, ``st`` is the object's stat and ``link`` stays None.
+    # ``oid`` names it, the stat fields are the object's and ``link`` stays None.
     oid: str | None = None
+
+    @property
+    def st(self) -> FileState:
+        """The stat fields (the state itself)."""
+        return self
+
+    @classmethod
+    def of(cls, path: str, st: StatLike, link: str | None = None,
+           oid: str | None = None) -> FileState:
+        return cls(path, *stat_fields(st), link, oid)
 
 
 @dataclass
@@ -112,7 +128,7 @@ def scan_target(repo_root: Path, manifest: Manifest, store_root: Path | None = N
                     _check_utf8(rel, manifest.target)
                 st = entry.stat(follow_symlinks=False)
                 if statmod.S_ISREG(st.st_mode):
-                    out[rel] = FileState(rel, slim(st))
+                    out[rel] = FileState(rel, *stat_fields(st))
                 elif statmod.S_ISLNK(st.st_mode):
                     out[rel] = _link_state(repo_root, Path(entry.path), rel, st, store_root)
     return out
@@ -146,7 +162,7 @@ def _state(repo_root: Path, path: Path, rel: str,
     if not link_stays_inside(repo_root, path.parent):
         raise PathError("lies under a symlink that leads outside the repository",
                         path=path.relative_to(repo_root).as_posix())
-    return FileState(rel, slim(st))
+    return FileState.of(rel, st)
 
 
 def _link_state(repo_root: Path, path: Path, rel: str, st: os.stat_result,
@@ -161,11 +177,11 @@ def _link_state(repo_root: Path, path: Path, rel: str, st: os.stat_result,
             except OSError:
                 object_st = None  # dangling: the object is gone; report it as a link
             if object_st is not None and statmod.S_ISREG(object_st.st_mode):
-                return FileState(rel, slim(object_st), oid=os.path.basename(fan_dir) + name)
+                return FileState.of(rel, object_st, oid=os.path.basename(fan_dir) + name)
     if not link_stays_inside(repo_root, path):
         raise PathError("is a symlink that leads outside the repository",
                         path=path.relative_to(repo_root).as_posix())
-    return FileState(rel, slim(st), link=os.readlink(path))
+    return FileState.of(rel, st, link=os.readlink(path))
 
 
 def entry_for(state: FileState, sha: str | None, before: Entry | None,
@@ -229,28 +245,41 @@ def current_hashes(repo_root: Path, manifest: Manifest, files: dict[str, FileSta
 def compare(manifest: Manifest, files: dict[str, FileState],
             hashes: dict[str, str]) -> TargetStatus:
     """Classify every path as added, modified or deleted (unchanged ones are omitted)."""
+    return _classify(manifest, files, ((rel, state.link, state.st.st_size, hashes.get(rel),
+                                        is_executable(state.st))
+                                       for rel, state in files.items()))
+
+
+def compare_entries(manifest: Manifest, entries: Mapping[str, Entry]) -> TargetStatus:
+    """:func:`compare` against the entries a target now has, rather than its files."""
+    return _classify(manifest, entries, ((rel, e.link, e.size, e.sha256, e.executable)
+                                         for rel, e in entries.items()))
+
+
+def _classify(manifest: Manifest, present: Mapping[str, object],
+              now: Iterable[tuple[str, str | None, int, str | None, bool]]) -> TargetStatus:
+    """Each (path, link, size, sha256, executable) of the ``present`` paths against the
+    manifest's entries."""
     status = TargetStatus(manifest.target)
     entries = manifest.entries
     added, modified = status.added, status.modified
     matched = 0
-    for rel, state in files.items():  # one pass, no sort: only the (short) results are sorted
+    for rel, link, size, sha, executable in now:  # one pass, no sort: only results are sorted
         entry = entries.get(rel)
         if entry is None:
             added.append(rel)
             continue
         matched += 1
-        if state.link is not None or entry.link is not None:
-            if state.link != entry.link:
+        if link is not None or entry.link is not None:
+            if link != entry.link:
                 modified.append(rel)
-        elif (entry.size != state.st.st_size or hashes.get(rel) != entry.sha256
-              or entry.executable != bool(state.st.st_mode & statmod.S_IXUSR)):
+        elif entry.size != size or sha != entry.sha256 or entry.executable != executable:
             modified.append(rel)
     added.sort()
     modified.sort()
     if matched != len(entries):
-        status.deleted = sorted(entries.keys() - files.keys())
+        status.deleted = sorted(entries.keys() - present.keys())
     return status
-
 
 
 def rehash(store: ObjectStore, repo_root: Path, locations: list[str], cache: StatCache,
