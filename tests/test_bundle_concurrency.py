@@ -80,7 +80,7 @@ def test_four_processes_add_100_items_each_to_one_bundle(repo: Repo) -> None:
     assert f.info("w3/item099").user == {"writer": 3}
     [status] = repo.status(["experiments/shared"])
     assert status.clean
-    assert not [p for p in (repo.folio_dir / "tmp").iterdir() if p.name.startswith(".tmp-")]
+    assert not [p for p in (repo.folio_dir / "tmp").rglob(".tmp-*") if p.is_file()]
 
 
 def _files(root: Path) -> dict[str, tuple[int, int, int]]:

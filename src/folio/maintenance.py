@@ -131,11 +131,12 @@ def gc(repo: Repo, *, dry_run: bool = False, grace: str | float = DEFAULT_GRACE,
 
 
 def _stale_temp_files(repo: Repo, cutoff: float) -> list[tuple[str, int]]:
-    """Staging leftovers of killed writers: everything in the store's staging directory,
-    and ``.tmp-*`` files (atomic writes) below ``.folio``, older than ``cutoff``."""
+    """Staging leftovers of killed writers: every file in the store's staging directory
+    (and its per-thread subdirectories), and ``.tmp-*`` files (atomic writes) below
+    ``.folio``, older than ``cutoff``."""
     candidates: list[Path] = []
     if repo.store.staging.is_dir():
-        candidates += repo.store.staging.iterdir()
+        candidates += repo.store.staging.rglob("*")
     candidates += (p for p in _glob_dir(repo.folio_dir, "*") if p.name.startswith(".tmp-"))
     for top in (repo.manifests_dir, repo.folio_dir / "cache"):
         candidates += _glob_dir(top, "**/.tmp-*")
