@@ -313,6 +313,16 @@ def test_a_change_spread_over_every_directory_reads_only_the_changed_files(
     [result] = repo.add(["data"])
     assert result.hashed == 10 and len(result.modified) == 10
     assert recorded_entries(repo) == expected_entries(data)
+    assert proven_clean(repo, "data")  # the new mark covers the files the cache vouched for
+
+    for d in range(10):  # again, with a file gone and one new: status sees the same
+        write(data / f"d{d}/f{d + 10:02d}", b"again %d" % d)
+    (data / "d3/f93").unlink()
+    write(data / "d4/new", b"new")
+    marked = status(repo)
+    assert marked == [("data", ["d4/new"], sorted(f"d{d}/f{d + 10:02d}" for d in range(10)),
+                       ["d3/f93"])]
+    assert marked == full_status(repo)
 
 
 def test_a_digest_depends_on_values_not_on_which_ints_are_one_object() -> None:

@@ -583,51 +583,69 @@ class ShardedManifest:
         shard boundary: chunking is local, so everything after that is unchanged. (A result
         of SHARD_THRESHOLD entries or fewer is unsharded: then every shard is read.)
         """
+        return dict(self.updated_files(changes))
+
+    def updated_files(self, changes: Mapping[str, Entry | None]
+                      ) -> Iterator[tuple[str, bytes]]:
+        """:meth:`updated` one file at a time, new shards first and the main file last.
+
+        Shards are read, changed and re-encoded one after another, so a change touching
+        every shard of a million entries never holds them all.
+        """
         for path, entry in changes.items():
             if entry is not None and entry.path != path:
                 raise ValueError(f"change for {path!r} holds an entry for {entry.path!r}")
         by_shard: dict[int, list[str]] = {}
         for path in changes if self.refs else ():
             by_shard.setdefault(self._shard_of(path), []).append(path)
-        changed: dict[int, list[Entry]] = {}  # shard -> its entries after the changes
-        count = self.total_files
-        for i, paths in by_shard.items():
-            entries = self._shard(i)
-            count -= len(entries)
-            for path in paths:
-                entry = changes[path]
-                if entry is None:
-                    entries.pop(path, None)
-                else:
-                    entries[path] = entry
-            count += len(entries)
-            changed[i] = [entries[p] for p in sorted(entries)]
-        if count <= SHARD_THRESHOLD or not self.refs:
-            return self._updated_in_full(changes, changed)
+        removals = sum(1 for entry in changes.values() if entry is None)
+        changed: dict[int, list[Entry]] = {}  # shards already read and changed
+        if not self.refs or self.total_files - removals <= SHARD_THRESHOLD:
+            # the result may be small enough to be unsharded: count it exactly
+            changed = {i: self._changed_shard(i, paths, changes) for i, paths in by_shard.items()}
+            count = self.total_files + sum(len(entries) - self.refs[i].files
+                                           for i, entries in changed.items())
+            if count <= SHARD_THRESHOLD or not self.refs:
+                yield from self._updated_in_full(changes, changed).items()
+                return
         old = {ref.name for ref in self.refs}
-        files: dict[str, bytes] = {}
         refs: list[ShardRef] = []
         i, n = 0, len(self.refs)
         while i < n:
-            if i not in changed:  # the chunking is aligned here: this shard stays
+            if i not in by_shard:  # the chunking is aligned here: this shard stays
                 refs.append(self.refs[i])
                 i += 1
                 continue
             chunker = _Chunker()
-            chunks: list[list[Entry]] = []
             while True:  # re-chunk from this shard until a cut falls on an old boundary
-                chunks += chunker.feed(changed[i] if i in changed else self._shard(i).values())
+                if i in changed:
+                    closed = chunker.feed(changed.pop(i))
+                elif i in by_shard:
+                    closed = chunker.feed(self._changed_shard(i, by_shard[i], changes))
+                else:
+                    closed = chunker.feed(self._shard(i).values())
                 i += 1
-                if not chunker.open or i == n:
+                last = not chunker.open or i == n
+                for chunk in closed + (chunker.close() if last else []):
+                    ref, data = _encode_shard(self.target, chunk)
+                    refs.append(ref)
+                    if ref.name not in old:
+                        yield shard_relpath(self.target, ref.name), data
+                if last:
                     break
-            chunks += chunker.close()
-            for chunk in chunks:
-                ref, data = _encode_shard(self.target, chunk)
-                refs.append(ref)
-                if ref.name not in old:
-                    files[shard_relpath(self.target, ref.name)] = data
-        files[manifest_relpath(self.target)] = _sharded_main(self.target, refs)
-        return files
+        yield manifest_relpath(self.target), _sharded_main(self.target, refs)
+
+    def _changed_shard(self, i: int, paths: list[str],
+                       changes: Mapping[str, Entry | None]) -> list[Entry]:
+        """Shard ``i``'s entries, in order, after the changes to ``paths``."""
+        entries = self._shard(i)
+        for path in paths:
+            entry = changes[path]
+            if entry is None:
+                entries.pop(path, None)
+            else:
+                entries[path] = entry
+        return [entries[p] for p in sorted(entries)]
 
     def _updated_in_full(self, changes: Mapping[str, Entry | None],
                          changed: dict[int, list[Entry]]) -> dict[str, bytes]:

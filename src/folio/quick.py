@@ -11,6 +11,7 @@ look at) these functions return None and the caller compares in full.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -97,12 +98,6 @@ def _old_entries(seen: Look) -> dict[str, Entry]:
     return {p: e for p, e in found.items() if p.rpartition("/")[0] in pending}
 
 
-def _scan(repo: Repo, seen: Look) -> dict[str, FileState]:
-    shell = Manifest(seen.target, seen.kind)
-    return scan_target(repo.root, shell, repo.store.root,
-                       dirs=None if seen.kind == "file" else sorted(seen.pending))
-
-
 class LazyCache:
     """The stat cache, loaded on first use: at a million rows loading it costs more than
     hashing a few directories of small files, at a few thousand much less."""
@@ -117,29 +112,58 @@ class LazyCache:
         return self.loaded
 
 
-def _to_hash(repo: Repo, seen: Look, files: dict[str, FileState], todo: list[str],
-             cache: LazyCache, store_copy: bool) -> tuple[dict[str, str], list[str]] | None:
-    """Split ``todo`` into what the stat cache vouches for (rel -> sha256) and what must be
-    read; None when that is too much for this shortcut.
+@dataclass
+class _Pending:
+    """The pending directories as scanned: their files (less those proven unchanged), their
+    digests, and the hashes the stat cache vouched for."""
 
-    The cache is consulted only when there are many files to read for the size of the
-    target (as after a change spread over most directories).
+    files: dict[str, FileState]
+    found: tuple[dict[str, bytes], set[str]] | None  # None: something a mark cannot hold
+    known: dict[str, str]
+
+
+def _scan_pending(repo: Repo, seen: Look, old: dict[str, Entry], cache: LazyCache,
+                  store_copy: bool, trusted_before: int) -> _Pending:
+    """List the pending directories one at a time and take their digests.
+
+    When they hold many files for the size of the target (a change spread over most
+    directories), the stat cache is consulted as each directory is listed: a file it
+    proves unchanged (its entry would stay as it is) is dropped at once from the scan and
+    from ``old``. After a change spread over a million files those are nearly all of them,
+    and holding them all first cost more than a gigabyte.
     """
-    known: dict[str, str] = {}
-    if len(todo) * CACHE_RATIO > seen.mark.files:
-        stat_cache = cache.get()
-        shell = Manifest(seen.target, seen.kind)
-        rest = []
-        for rel in todo:
-            sha = stat_cache.lookup(shell.location(rel), files[rel].st)
-            if sha is not None and (not store_copy or repo.store.has(sha)):
-                known[rel] = sha
-            else:
-                rest.append(rel)
-        todo = rest
-    if len(todo) > MAX_FILES or sum(files[r].st.st_size for r in todo) > MAX_BYTES:
-        return None
-    return known, todo
+    shell = Manifest(seen.target, seen.kind)
+    stat_cache = cache.get() if len(old) * CACHE_RATIO > seen.mark.files else None
+    out = _Pending({}, ({}, set()), {})
+    groups: list[list[str] | None] = (
+        [None] if seen.kind == "file" else [[d] for d in sorted(seen.pending)])
+    for dirs in groups:
+        part = scan_target(repo.root, shell, repo.store.root, dirs=dirs)
+        found = marks.digests_of(part, trusted_before)
+        if found is None or out.found is None:
+            out.found = None
+        else:
+            out.found[0].update(found[0])
+            out.found[1].update(found[1])
+        if stat_cache is not None:
+            for rel, state in list(part.items()):
+                if state.link is not None or state.oid is not None:
+                    continue
+                sha = stat_cache.lookup(shell.location(rel), state)
+                if sha is None or (store_copy and not repo.store.has(sha)):
+                    continue
+                before = old.get(rel)
+                if before is not None and entry_for(state, sha, before, store_copy) == before:
+                    del part[rel], old[rel]
+                else:
+                    out.known[rel] = sha
+        out.files.update(part)
+    return out
+
+
+def _within_limits(files: dict[str, FileState], todo: list[str]) -> bool:
+    """Few enough files and bytes left to read for this shortcut to pay."""
+    return len(todo) <= MAX_FILES and sum(files[r].st_size for r in todo) <= MAX_BYTES
 
 
 def _record(cache: LazyCache, seen: Look, hashed: dict[str, tuple[str, StatLike]]) -> None:
@@ -157,14 +181,13 @@ def status(repo: Repo, seen: Look, cache: LazyCache, jobs: int | None = None
         return TargetStatus(seen.target), seen.mark
     trusted_before = marks.trust_limit()
     old = _old_entries(seen)
-    files = _scan(repo, seen)
+    scanned = _scan_pending(repo, seen, old, cache, False, trusted_before)
+    files, found, hashes = scanned.files, scanned.found, scanned.known
     todo = [rel for rel, state in files.items()
-            if state.link is None and state.oid is None and rel in old
-            and old[rel].link is None and old[rel].size == state.st.st_size]
-    split = _to_hash(repo, seen, files, todo, cache, False)
-    if split is None:
+            if state.link is None and state.oid is None and rel in old and rel not in hashes
+            and old[rel].link is None and old[rel].size == state.st_size]
+    if not _within_limits(files, todo):
         return None
-    hashes, todo = split
     sub = Manifest(seen.target, seen.kind, old)
     root = repo.root / sub.root if sub.root else repo.root
 
@@ -182,16 +205,18 @@ def status(repo: Repo, seen: Look, cache: LazyCache, jobs: int | None = None
     fingerprint = repo.manifest_fingerprint(seen.target)
     if fingerprint != seen.mark.manifest:
         return result, seen.mark  # the manifest moved under us: leave the mark to the next look
-    return result, remark(seen, files, fingerprint, trusted_before, seen.mark.files,
-                          seen.mark.stored)
+    return result, remark(seen, found, fingerprint, seen.mark.files, seen.mark.stored)
 
 
-def remark(seen: Look, files: dict[str, FileState], fingerprint: bytes | None,
-           trusted_before: int, files_total: int, stored: bool) -> Mark | None:
-    """The target's mark once its pending directories hold ``files``, which match the
-    manifest that ``fingerprint`` names."""
+def remark(seen: Look, found: tuple[dict[str, bytes], set[str]] | None,
+           fingerprint: bytes | None, files_total: int, stored: bool) -> Mark | None:
+    """The target's mark once its pending directories, whose digests the scan ``found``,
+    match the manifest that ``fingerprint`` names.
+
+    The digests are taken from the scan, before any file is read: a file that changed
+    since has a newer ctime, so the next look finds its directory pending, never clean.
+    """
     kept = {d: v for d, v in seen.now.items() if d not in seen.pending}
-    found = marks.digests_of(files, trusted_before)
     return marks.build(fingerprint, found, files_total, stored, kept,
                        seen.mark.unsettled - seen.pending)
 
@@ -214,12 +239,12 @@ def capture(repo: Repo, seen: Look, store_copy: bool, cache: LazyCache,
         files_total, bytes_total = mf.totals(seen.main, display, seen.target)
         return AddResult(seen.target, files_total, bytes_total, 0, False, display), seen.mark
     old = _old_entries(seen)
-    files = _scan(repo, seen)
-    todo = [rel for rel, state in files.items() if state.link is None and state.oid is None]
-    split = _to_hash(repo, seen, files, todo, cache, store_copy)
-    if split is None:
+    scanned = _scan_pending(repo, seen, old, cache, store_copy, trusted_before)
+    files, found, hashes = scanned.files, scanned.found, scanned.known
+    todo = [rel for rel, state in files.items()
+            if state.link is None and state.oid is None and rel not in hashes]
+    if not _within_limits(files, todo):
         return None
-    hashes, todo = split
     shell = Manifest(seen.target, seen.kind)
     root = repo.root / shell.root if shell.root else repo.root
     progress.start("Storing" if store_copy else "Hashing", len(todo))
@@ -239,31 +264,38 @@ def capture(repo: Repo, seen: Look, store_copy: bool, cache: LazyCache,
         progress.finish()
     _record(cache, seen, hashed)
     repo.store.sync()  # durable before the manifest names the objects
-    new = {rel: entry_for(state, hashes.get(rel) or state.oid, old.get(rel), store_copy)
-           for rel, state in files.items()}
-    changes: dict[str, Entry | None] = {p: e for p, e in new.items() if old.get(p) != e}
-    changes.update((p, None) for p in old if p not in new)
+    changes: dict[str, Entry | None] = {}
+    for rel, state in files.items():  # an entry kept only where it changed: after a change
+        before = old.get(rel)  # spread over every directory, that is not a million of them
+        entry = entry_for(state, hashes.get(rel) or state.oid, before, store_copy)
+        if entry != before:
+            changes[rel] = entry
+    del hashes
+    changes.update((p, None) for p in old if p not in files)
     main = seen.main
     if changes:
         main = _write(repo, seen, changes)
-    status = compare_entries(Manifest(seen.target, seen.kind, old), new)
+    changed = {p: e for p, e in changes.items() if e is not None}
+    status = compare_entries(Manifest(seen.target, seen.kind, old), changed, present=files)
     files_total, bytes_total = mf.totals(main, display, seen.target)
     result = AddResult(seen.target, files_total, bytes_total, len(todo), bool(changes),
                        display, status.added, status.modified, status.deleted)
-    stored = seen.mark.stored and mf.all_stored(new.values())
+    # the unchanged entries are the marked manifest's, all stored if it was
+    stored = seen.mark.stored and mf.all_stored(changed.values())
     try:  # only the manifest just written gets a mark
         written = repo.manifest_path(seen.target).read_bytes()
     except OSError:
         written = None
     fingerprint = repo.manifest_fingerprint(seen.target, main) if written == main else None
-    return result, remark(seen, files, fingerprint, trusted_before, files_total, stored)
+    return result, remark(seen, found, fingerprint, files_total, stored)
 
 
 def _write(repo: Repo, seen: Look, changes: dict[str, Entry | None]) -> bytes:
     """Write the manifest with ``changes`` applied; returns the new main file."""
     main_rel = mf.manifest_relpath(seen.target)
+    files: Iterable[tuple[str, bytes]]
     if seen.view is not None:
-        files = seen.view.updated(changes)
+        files = seen.view.updated_files(changes)  # shard by shard, main file last
     else:
         assert seen.manifest is not None
         manifest = seen.manifest
@@ -272,6 +304,15 @@ def _write(repo: Repo, seen: Look, changes: dict[str, Entry | None]) -> bytes:
                 manifest.entries.pop(path, None)
             else:
                 manifest.entries[path] = entry
-        files = mf.dump(manifest)
-    repo.write_manifest_files(seen.target, files)
-    return files[main_rel]
+        files = mf.dump_files(manifest)
+    main = b""
+
+    def noting_main() -> Iterator[tuple[str, bytes]]:
+        nonlocal main
+        for rel, data in files:
+            if rel == main_rel:
+                main = data
+            yield rel, data
+
+    repo.write_manifest_files(seen.target, noting_main())
+    return main

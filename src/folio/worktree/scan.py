@@ -250,10 +250,16 @@ def compare(manifest: Manifest, files: dict[str, FileState],
                                        for rel, state in files.items()))
 
 
-def compare_entries(manifest: Manifest, entries: Mapping[str, Entry]) -> TargetStatus:
-    """:func:`compare` against the entries a target now has, rather than its files."""
-    return _classify(manifest, entries, ((rel, e.link, e.size, e.sha256, e.executable)
-                                         for rel, e in entries.items()))
+def compare_entries(manifest: Manifest, entries: Mapping[str, Entry],
+                    present: Mapping[str, object] | None = None) -> TargetStatus:
+    """:func:`compare` against the entries a target now has, rather than its files.
+
+    ``present``: every path the target now has, when ``entries`` holds only some of them
+    (the others unchanged); by default the paths of ``entries``.
+    """
+    return _classify(manifest, entries if present is None else present,
+                     ((rel, e.link, e.size, e.sha256, e.executable)
+                      for rel, e in entries.items()))
 
 
 def _classify(manifest: Manifest, present: Mapping[str, object],
