@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from folio.errors import CorruptObjectError, FolioError, MissingObjectError
+from folio.hashing import parallel_map
 from folio.objects import ObjectStore, is_oid
 from folio.objects.store import SMALL_FILE
 
@@ -116,3 +117,25 @@ def test_file_changing_while_read_is_not_stored_under_a_wrong_hash(
 def test_is_oid() -> None:
     assert is_oid("a" * 64)
     assert not is_oid("A" * 64) and not is_oid("a" * 63) and not is_oid("../" + "a" * 61)
+
+
+def test_parallel_map_keeps_order_and_only_a_few_batches_ahead() -> None:
+    """Results wait in memory until taken: a million files must not all be done first."""
+    calls = []
+    items = list(range(10_000))
+    results = parallel_map(lambda x: calls.append(x) or x * 2, items, jobs=2)
+    first = next(results)
+    time.sleep(0.2)  # give the pool every chance to run ahead
+    ahead = len(calls)
+    assert first == 0
+    assert ahead <= 2 * 4 * 256 + 256  # jobs x 4 batches in flight, one being taken
+    assert [first, *results] == [x * 2 for x in items]
+    assert len(calls) == len(items)
+
+
+def test_parallel_map_stops_early_without_running_the_rest() -> None:
+    calls = []
+    results = parallel_map(lambda x: calls.append(x) or x, list(range(10_000)), jobs=2)
+    assert next(results) == 0
+    results.close()  # the caller gave up (an error, say)
+    assert len(calls) < 10_000
