@@ -69,7 +69,8 @@ def parallel_map(fn: Callable[[T], R], items: Iterable[T], jobs: int | None = No
         try:
             while pending:
                 results = pending.popleft().result()
-                for batch in islice(batches, 1):
+                batch = next(batches, None)
+                if batch is not None:
                     pending.append(pool.submit(run, batch))
                 yield from results
         finally:

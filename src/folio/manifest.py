@@ -618,12 +618,12 @@ class ShardedManifest:
                 continue
             chunker = _Chunker()
             while True:  # re-chunk from this shard until a cut falls on an old boundary
-                if i in changed:
-                    closed = chunker.feed(changed.pop(i))
-                elif i in by_shard:
-                    closed = chunker.feed(self._changed_shard(i, by_shard[i], changes))
-                else:
+                if i not in by_shard:
                     closed = chunker.feed(self._shard(i).values())
+                elif i in changed:  # read already, to count
+                    closed = chunker.feed(changed.pop(i))
+                else:
+                    closed = chunker.feed(self._changed_shard(i, by_shard[i], changes))
                 i += 1
                 last = not chunker.open or i == n
                 for chunk in closed + (chunker.close() if last else []):

@@ -11,9 +11,9 @@ look at) these functions return None and the caller compares in full.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from folio import manifest as mf
 from folio.hashing import parallel_map
@@ -112,8 +112,7 @@ class LazyCache:
         return self.loaded
 
 
-@dataclass
-class _Pending:
+class _Pending(NamedTuple):
     """The pending directories as scanned: their files (less those proven unchanged), their
     digests, and the hashes the stat cache vouched for."""
 
@@ -134,17 +133,19 @@ def _scan_pending(repo: Repo, seen: Look, old: dict[str, Entry], cache: LazyCach
     """
     shell = Manifest(seen.target, seen.kind)
     stat_cache = cache.get() if len(old) * CACHE_RATIO > seen.mark.files else None
-    out = _Pending({}, ({}, set()), {})
+    files: dict[str, FileState] = {}
+    found: tuple[dict[str, bytes], set[str]] | None = ({}, set())
+    known: dict[str, str] = {}
     groups: list[list[str] | None] = (
         [None] if seen.kind == "file" else [[d] for d in sorted(seen.pending)])
     for dirs in groups:
         part = scan_target(repo.root, shell, repo.store.root, dirs=dirs)
-        found = marks.digests_of(part, trusted_before)
-        if found is None or out.found is None:
-            out.found = None
+        digests = marks.digests_of(part, trusted_before)
+        if digests is None or found is None:
+            found = None
         else:
-            out.found[0].update(found[0])
-            out.found[1].update(found[1])
+            found[0].update(digests[0])
+            found[1].update(digests[1])
         if stat_cache is not None:
             for rel, state in list(part.items()):
                 if state.link is not None or state.oid is not None:
@@ -156,9 +157,9 @@ def _scan_pending(repo: Repo, seen: Look, old: dict[str, Entry], cache: LazyCach
                 if before is not None and entry_for(state, sha, before, store_copy) == before:
                     del part[rel], old[rel]
                 else:
-                    out.known[rel] = sha
-        out.files.update(part)
-    return out
+                    known[rel] = sha
+        files.update(part)
+    return _Pending(files, found, known)
 
 
 def _within_limits(files: dict[str, FileState], todo: list[str]) -> bool:
@@ -181,8 +182,7 @@ def status(repo: Repo, seen: Look, cache: LazyCache, jobs: int | None = None
         return TargetStatus(seen.target), seen.mark
     trusted_before = marks.trust_limit()
     old = _old_entries(seen)
-    scanned = _scan_pending(repo, seen, old, cache, False, trusted_before)
-    files, found, hashes = scanned.files, scanned.found, scanned.known
+    files, found, hashes = _scan_pending(repo, seen, old, cache, False, trusted_before)
     todo = [rel for rel, state in files.items()
             if state.link is None and state.oid is None and rel in old and rel not in hashes
             and old[rel].link is None and old[rel].size == state.st_size]
@@ -239,8 +239,7 @@ def capture(repo: Repo, seen: Look, store_copy: bool, cache: LazyCache,
         files_total, bytes_total = mf.totals(seen.main, display, seen.target)
         return AddResult(seen.target, files_total, bytes_total, 0, False, display), seen.mark
     old = _old_entries(seen)
-    scanned = _scan_pending(repo, seen, old, cache, store_copy, trusted_before)
-    files, found, hashes = scanned.files, scanned.found, scanned.known
+    files, found, hashes = _scan_pending(repo, seen, old, cache, store_copy, trusted_before)
     todo = [rel for rel, state in files.items()
             if state.link is None and state.oid is None and rel not in hashes]
     if not _within_limits(files, todo):
@@ -270,7 +269,6 @@ def capture(repo: Repo, seen: Look, store_copy: bool, cache: LazyCache,
         entry = entry_for(state, hashes.get(rel) or state.oid, before, store_copy)
         if entry != before:
             changes[rel] = entry
-    del hashes
     changes.update((p, None) for p in old if p not in files)
     main = seen.main
     if changes:
@@ -292,7 +290,6 @@ def capture(repo: Repo, seen: Look, store_copy: bool, cache: LazyCache,
 
 def _write(repo: Repo, seen: Look, changes: dict[str, Entry | None]) -> bytes:
     """Write the manifest with ``changes`` applied; returns the new main file."""
-    main_rel = mf.manifest_relpath(seen.target)
     files: Iterable[tuple[str, bytes]]
     if seen.view is not None:
         files = seen.view.updated_files(changes)  # shard by shard, main file last
@@ -305,14 +302,4 @@ def _write(repo: Repo, seen: Look, changes: dict[str, Entry | None]) -> bytes:
             else:
                 manifest.entries[path] = entry
         files = mf.dump_files(manifest)
-    main = b""
-
-    def noting_main() -> Iterator[tuple[str, bytes]]:
-        nonlocal main
-        for rel, data in files:
-            if rel == main_rel:
-                main = data
-            yield rel, data
-
-    repo.write_manifest_files(seen.target, noting_main())
-    return main
+    return repo.write_manifest_files(seen.target, files)[1]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import glob
 import itertools
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -190,18 +190,17 @@ class Repo:
 
     def write_manifest(self, manifest: Manifest) -> bool:
         """Write a manifest's files, touching only those whose bytes change."""
-        return self.write_manifest_files(manifest.target, mf.dump_files(manifest))
+        return self.write_manifest_files(manifest.target, mf.dump_files(manifest))[0]
 
-    def write_manifest_files(self, target: str,
-                             files: Mapping[str, bytes] | Iterable[tuple[str, bytes]]) -> bool:
-        """Write encoded manifest files (the main file and any new shards), then delete the
-        shards the main file no longer names: a reader always sees a whole manifest.
+    def write_manifest_files(self, target: str, files: Iterable[tuple[str, bytes]]
+                             ) -> tuple[bool, bytes]:
+        """Write encoded manifest files, the shards first and the main file last (as
+        :func:`manifest.dump_files` gives them), then delete the shards the main file no
+        longer names: a reader always sees a whole manifest.
 
-        An iterable must give the shards before the main file (:func:`manifest.dump_files`).
+        Returns whether any file changed, and the main file's bytes.
         """
         main_rel = mf.manifest_relpath(target)
-        if isinstance(files, Mapping):
-            files = sorted(files.items(), key=lambda item: item[0] == main_rel)
         changed = False
         main = b""
         for rel, data in files:  # shards first, main last
@@ -225,7 +224,7 @@ class Repo:
                     changed = True
             if not any(shard_dir.iterdir()):
                 shard_dir.rmdir()
-        return changed
+        return changed, main
 
     def stat_cache(self) -> StatCache:
         return StatCache(self.folio_dir / "index")
