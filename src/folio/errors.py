@@ -166,3 +166,8 @@ def summarize_paths(paths: list[str], limit: int = 3) -> str:
     shown = ", ".join(paths[:limit])
     rest = len(paths) - limit
     return f"{shown} and {rest} more" if rest > 0 else shown
+
+
+class UnsafeLinkError(PathError):
+    """A symlink (or an entry of the wrong type) where folio keeps its own files: under
+    ``.folio/``, in the object store or in a directory remote. folio never follows one."""
