@@ -15,16 +15,20 @@ from folio.errors import ItemNameError, PathError
 
 RESERVED = (".git", ".folio")
 # Anything that could be unsafe; a path without any of these is accepted at once.
-SUSPECT_PATH = re.compile(r"(?:^|/)(?:\.\.?|\.git)(?:/|$)|//|^/|/$|\x00|^$", re.IGNORECASE)
+SUSPECT_PATH = re.compile(r"(?:^|/)(?:\.\.?|\.git)(?:/|$)|//|^/|/$|[\x00-\x1f\x7f]|^$",
+                          re.IGNORECASE)
+# C0, DEL and C1: a name holding one could rewrite a terminal or a .gitignore line.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def validate_relpath(path: str, *, what: str = "path", strict: bool = False,
                      error: type[Exception] = PathError) -> str:
     """Check that ``path`` is a clean relative POSIX path and return it.
 
-    Refused: empty, absolute, ``.``/``..`` or empty components, NUL, any ``.git``
-    component (as git itself refuses), and with ``strict`` (bundle item names) backslashes.
-    Names that are not valid UTF-8 are refused too: manifests are UTF-8 text.
+    Refused: empty, absolute, ``.``/``..`` or empty components, NUL and every other control
+    character (C0, DEL, C1: a name is printed and written into .gitignore lines), any
+    ``.git`` component (as git itself refuses), and with ``strict`` (bundle item names)
+    backslashes. Names that are not valid UTF-8 are refused too: manifests are UTF-8 text.
     """
     if isinstance(path, str) and path.isascii() and not strict and not SUSPECT_PATH.search(path):
         return path  # the common case, decided by one regex
@@ -36,6 +40,9 @@ def validate_relpath(path: str, *, what: str = "path", strict: bool = False,
         raise fail("empty")
     if "\x00" in path:
         raise fail("contains NUL")
+    control = _CONTROL.search(path)
+    if control:
+        raise fail(f"contains the control character {control.group()!r}")
     if path.startswith("/"):
         raise fail("absolute paths are not allowed")
     if strict and "\\" in path:

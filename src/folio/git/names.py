@@ -53,7 +53,7 @@ def _first_problem(name: str) -> str | None:
     if name.startswith("-"):
         return "it may not start with '-'"
     for char in name:
-        if ord(char) < 0x20 or ord(char) == 0x7F:
+        if ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F:  # C0, DEL and C1: they drive terminals
             return f"it contains the control character {char!r}"
         if 0xD800 <= ord(char) <= 0xDFFF:  # a byte that was not UTF-8, from the command line
             return "it is not valid UTF-8"

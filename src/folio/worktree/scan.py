@@ -18,7 +18,7 @@ from folio.errors import FolioError, PathError
 from folio.hashing import parallel_map
 from folio.manifest import Entry, Manifest
 from folio.objects.store import ObjectStore, is_oid
-from folio.paths import link_stays_inside
+from folio.paths import link_stays_inside, validate_relpath
 from folio.progress import NULL, Progress
 from folio.worktree.index import StatCache, StatLike, stat_fields
 
@@ -124,7 +124,7 @@ def scan_target(repo_root: Path, manifest: Manifest, store_root: Path | None = N
                     if debris is not None:
                         debris.append(rel)
                     continue
-                if not rel.isascii():
+                if not (rel.isascii() and rel.isprintable()):
                     _check_utf8(rel, manifest.target)
                 st = entry.stat(follow_symlinks=False)
                 if statmod.S_ISREG(st.st_mode):
@@ -213,6 +213,10 @@ def _check_utf8(rel: str, target: str) -> None:
         shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         raise FolioError("file name is not valid UTF-8; rename it to track it",
                          path=f"{target}/{shown}") from None
+    try:  # a control character could rewrite a terminal or a .gitignore line
+        validate_relpath(rel, what="file name")
+    except PathError as exc:
+        raise FolioError(f"{exc.message}; rename it to track it", path=target) from None
 
 
 def current_hashes(repo_root: Path, manifest: Manifest, files: dict[str, FileState],
