@@ -51,3 +51,14 @@ def _exists(workdir: Path, sha: str) -> bool:
     done = subprocess.run(["git", "cat-file", "-e", f"{sha}^{{commit}}"], cwd=workdir,
                           capture_output=True, check=False)
     return done.returncode == 0
+
+
+def is_tracked(workdir: Path, path: str) -> bool:
+    """True when ``path`` (relative to ``workdir``) is in the index or in HEAD's tree: a
+    file that a commit, a merge or a checkout can write."""
+    for args in (["ls-files", "-z", "--", path], ["ls-tree", "-z", "--name-only", "HEAD", "--",
+                                                   path]):
+        done = subprocess.run(["git", *args], cwd=workdir, capture_output=True, check=False)
+        if done.returncode == 0 and done.stdout.strip(b"\0"):
+            return True
+    return False  # (ls-tree fails on an unborn HEAD: nothing is committed yet)
