@@ -2,16 +2,25 @@
 
 Readers never see a half-written file: content goes to a temporary file in the same
 filesystem and is renamed over the final name (POSIX rename is atomic).
+
+folio's own files (under ``.folio/``, in the object store, on a directory remote) are
+reached "beneath" a trusted base directory: each component is opened relative to the one
+above it with ``O_NOFOLLOW`` (openat), so a symlink there is never followed, even one made
+after :mod:`folio.layout` checked the tree (docs/format.md, "No links under .folio/").
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
+import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+from folio.errors import UnsafeLinkError
 
 _libc: Any = None  # ctypes.CDLL, loaded on first use (ctypes costs start-up time)
 
@@ -65,6 +74,203 @@ def atomic_write(path: Path, data: bytes | Iterable[bytes], *, durable: bool = T
         raise
     if durable:
         fsync_dir(path.parent)
+
+
+# -- beneath a trusted base: no link followed ------------------------------------------------
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def unsafe_entry(path: str | Path, st: os.stat_result | None = None,
+                 want: str = "directory") -> UnsafeLinkError:
+    """The one-line refusal for ``path``: a symlink, or not the ``want`` folio expects."""
+    if st is None:
+        try:
+            st = os.lstat(path)
+        except OSError:
+            st = None
+    if st is not None and stat.S_ISLNK(st.st_mode):
+        return UnsafeLinkError("is a symbolic link; folio never follows links where it keeps "
+                               "its own files: remove it", path=path)
+    return UnsafeLinkError(f"is not a {want} as folio expects; move it away", path=path)
+
+
+def relative_to(base: Path, path: Path) -> str:
+    """``path`` below ``base`` as POSIX text ("" for ``base`` itself)."""
+    rel = path.relative_to(base).as_posix()
+    return "" if rel == "." else rel
+
+
+def open_dir(base: Path, rel: str = "", *, create: bool = False,
+             follow_base: bool = False) -> int:
+    """A descriptor of directory ``base/rel``, reached without following any link.
+
+    ``base`` itself is not followed either, unless ``follow_base`` (a remote's configured
+    root may be a link the user made). ``create`` makes missing directories (mkdir does not
+    follow links). The caller closes the descriptor.
+    """
+    if follow_base:
+        if create:
+            os.makedirs(base, exist_ok=True)
+        fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    else:
+        fd = _open_component(None, str(base), str(base), create)
+    try:
+        shown = str(base)
+        for part in rel.split("/") if rel else ():
+            shown = f"{shown}/{part}"
+            nxt = _open_component(fd, part, shown, create)
+            os.close(fd)
+            fd = nxt
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _open_component(dir_fd: int | None, name: str, shown: str, create: bool) -> int:
+    for attempt in range(2):
+        try:
+            return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+        except FileNotFoundError:
+            if not create or attempt:
+                raise
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(name, 0o777, dir_fd=dir_fd)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
+                raise
+            raise unsafe_entry(shown, _lstat_at(dir_fd, name)) from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _lstat_at(dir_fd: int | None, name: str) -> os.stat_result | None:
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError:
+        return None
+
+
+def open_beneath(base: Path, path: Path, flags: int, mode: int = 0o644, *,
+                 create_dirs: bool = False) -> int:
+    """Open the regular file ``path`` below ``base`` with no link followed on the way.
+
+    A FIFO or device there is refused too (opened non-blocking, then checked), so a
+    planted one cannot hang a reader.
+    """
+    dfd = open_dir(base, relative_to(base, path.parent), create=create_dirs)
+    try:
+        try:
+            fd = os.open(path.name, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, mode,
+                         dir_fd=dfd)
+        except OSError as exc:
+            if exc.errno not in (errno.ELOOP, errno.EISDIR, errno.ENXIO):
+                raise
+            raise unsafe_entry(path, _lstat_at(dfd, path.name), "regular file") from None
+    finally:
+        os.close(dfd)
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise unsafe_entry(path, st, "regular file")
+    os.set_blocking(fd, True)
+    return fd
+
+
+def read_beneath(base: Path, path: Path) -> bytes:
+    """All bytes of the regular file ``path`` below ``base``, no link followed."""
+    fd = open_beneath(base, path, os.O_RDONLY)
+    try:
+        parts = []
+        while chunk := os.read(fd, 1 << 20):
+            parts.append(chunk)
+        return b"".join(parts)
+    finally:
+        os.close(fd)
+
+
+def write_beneath(base: Path, path: Path, data: bytes | Iterable[bytes], *,
+                  durable: bool = True, mode: int = 0o644, staging: Path | None = None) -> None:
+    """:func:`atomic_write` for a file of folio's own below ``base``: the directories are
+    opened (and made) without following a link, the temporary file is created and renamed
+    relative to them, so no link at or above ``path`` is ever written through."""
+    dfd = open_dir(base, relative_to(base, path.parent), create=True)
+    try:
+        sfd = dfd if staging is None else open_dir(base, relative_to(base, staging),
+                                                   create=True)
+        try:
+            _replace_at(sfd, dfd, path.name, data, durable, mode)
+        finally:
+            if sfd != dfd:
+                os.close(sfd)
+        if durable:
+            os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def _replace_at(sfd: int, dfd: int, name: str, data: bytes | Iterable[bytes], durable: bool,
+                mode: int) -> None:
+    tmp = temp_name(Path(), name + ".").name
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 mode, dir_fd=sfd)
+    try:
+        try:
+            for piece in (data,) if isinstance(data, bytes | bytearray | memoryview) else data:
+                write_all(fd, piece)
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, name, src_dir_fd=sfd, dst_dir_fd=dfd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp, dir_fd=sfd)
+        raise
+
+
+def remove_beneath(base: Path, path: Path, *, directory: bool = False) -> bool:
+    """Unlink (``directory``: rmdir) ``path`` below ``base``, through no link; False if it
+    was not there. Unlinking a link removes the link, never what it points to."""
+    try:
+        dfd = open_dir(base, relative_to(base, path.parent))
+    except FileNotFoundError:
+        return False
+    try:
+        (os.rmdir if directory else os.unlink)(path.name, dir_fd=dfd)
+    except FileNotFoundError:
+        return False
+    finally:
+        os.close(dfd)
+    return True
+
+
+def list_beneath(base: Path, directory: Path) -> list[str] | None:
+    """Names in ``directory`` below ``base`` (reached through no link); None if absent."""
+    try:
+        fd = open_dir(base, relative_to(base, directory))
+    except FileNotFoundError:
+        return None
+    try:
+        return os.listdir(fd)
+    finally:
+        os.close(fd)
+
+
+def walk_beneath(base: Path, top: Path) -> Iterator[tuple[Path, os.stat_result]]:
+    """Every entry that is not a directory at any depth below ``top`` (itself below
+    ``base``), with its lstat; linked directories are never entered (``os.fwalk``)."""
+    try:
+        pfd = open_dir(base, relative_to(base, top.parent))
+    except FileNotFoundError:
+        return
+    try:
+        for dirpath, _, names, dfd in os.fwalk(top.name, dir_fd=pfd, follow_symlinks=False):
+            for name in names:
+                st = _lstat_at(dfd, name)
+                if st is not None:
+                    yield top.parent / dirpath / name, st
+    finally:
+        os.close(pfd)
 
 
 def syncfs(path: Path) -> None:

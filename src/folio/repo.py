@@ -17,9 +17,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from folio import layout, quick
 from folio import manifest as mf
-from folio import quick
-from folio._fs import atomic_write
+from folio._fs import atomic_write, list_beneath, read_beneath, remove_beneath, write_beneath
 from folio.config import DEFAULT_TEXT, Config
 from folio.errors import (
     FolioError,
@@ -110,6 +110,7 @@ class Repo:
     def __init__(self, path: str | os.PathLike[str] = ".") -> None:
         self.root = find_worktree(path)
         self.folio_dir = self.root / FOLIO_DIR
+        layout.check(self.root)  # before reading a byte: no link under .folio/ is followed
         if not (self.folio_dir / "config.toml").is_file():
             raise NotARepositoryError("folio is not initialised in this repository; "
                                       "run `folio init`", path=self.root)
@@ -121,6 +122,7 @@ class Repo:
             self.store = ObjectStore(store_root, store_root / "tmp")
         else:
             self.store = ObjectStore(self.folio_dir / "objects", self.folio_dir / "tmp")
+        layout.check_store(self.store.root, self.store.staging, self.root)
         self.lock = RepoLock(self.folio_dir, self.config.lock_timeout)
 
     # -- set-up -------------------------------------------------------------------------------
@@ -129,11 +131,12 @@ class Repo:
         """Create ``.folio/`` in the enclosing git work tree; safe to run again."""
         root = find_worktree(path)
         folio_dir = root / FOLIO_DIR
+        layout.check(root)
         (folio_dir / "manifests").mkdir(parents=True, exist_ok=True)
         for name, text in (("config.toml", DEFAULT_TEXT), (".gitignore", LOCAL_GITIGNORE),
                            (".gitattributes", GITATTRIBUTES)):
             if not (folio_dir / name).exists():
-                atomic_write(folio_dir / name, text.encode())
+                write_beneath(folio_dir, folio_dir / name, text.encode())
         from folio.git.repo import GitRepo
 
         git = GitRepo(root)
@@ -208,23 +211,32 @@ class Repo:
                 main = data
             path = self.manifests_dir / rel
             try:
-                if path.read_bytes() == data:
+                if read_beneath(self.folio_dir, path) == data:
                     continue
             except FileNotFoundError:
                 pass
-            atomic_write(path, data)
+            write_beneath(self.folio_dir, path, data)
             changed = True
+        return self._remove_shards(target, main) or changed, main
+
+    def _remove_shards(self, target: str, main: bytes | None = None) -> bool:
+        """Delete the shard files that the main file ``main`` does not name (None: all),
+        and their directory once empty; whether any went. Never through a link: a
+        committed ``x.folio.d -> /elsewhere`` is refused, not emptied."""
         shard_dir = self.manifests_dir / (target + mf.SHARD_DIR_SUFFIX)
-        if shard_dir.is_dir():
-            view = mf.ShardedManifest.read(main, main_rel, None, target)
+        names = list_beneath(self.folio_dir, shard_dir)
+        if names is None:
+            return False
+        keep: set[str] = set()
+        if main is not None:
+            view = mf.ShardedManifest.read(main, mf.manifest_relpath(target), None, target)
             keep = {ref.name + mf.SUFFIX for ref in view.refs} if view is not None else set()
-            for stale in shard_dir.iterdir():
-                if stale.name not in keep:
-                    stale.unlink()
-                    changed = True
-            if not any(shard_dir.iterdir()):
-                shard_dir.rmdir()
-        return changed, main
+        stale = [name for name in names if name not in keep]
+        for name in stale:
+            remove_beneath(self.folio_dir, shard_dir / name)
+        if len(stale) == len(names):
+            remove_beneath(self.folio_dir, shard_dir, directory=True)
+        return bool(stale)
 
     def stat_cache(self) -> StatCache:
         return StatCache(self.folio_dir / "index")
@@ -306,12 +318,8 @@ class Repo:
                 if target not in tracked:
                     raise PathError("is not a tracked target", path=target)
             for target in chosen:
-                self.manifest_path(target).unlink()
-                shard_dir = self.manifests_dir / (target + mf.SHARD_DIR_SUFFIX)
-                if shard_dir.is_dir():
-                    for shard in shard_dir.iterdir():
-                        shard.unlink()
-                    shard_dir.rmdir()
+                remove_beneath(self.folio_dir, self.manifest_path(target))
+                self._remove_shards(target)
             self._unignore_in_git(chosen)
         return chosen
 
