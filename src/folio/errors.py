@@ -171,3 +171,13 @@ def summarize_paths(paths: list[str], limit: int = 3) -> str:
 class UnsafeLinkError(PathError):
     """A symlink (or an entry of the wrong type) where folio keeps its own files: under
     ``.folio/``, in the object store or in a directory remote. folio never follows one."""
+
+
+class OversizeError(FolioError):
+    """An input (archive member, remote object, file) larger than the size it declared or
+    than folio's bound for it: refused as soon as the extra bytes arrive, nothing kept."""
+
+
+class NotAcceptedError(ConfigError):
+    """A store path, link mode or remote from the committed config that this clone has not
+    accepted (``folio accept``): a commit must not choose where bytes go."""
