@@ -264,6 +264,8 @@ def walk_beneath(base: Path, top: Path) -> Iterator[tuple[Path, os.stat_result]]
     except FileNotFoundError:
         return
     try:
+        if _lstat_at(pfd, top.name) is None:
+            return
         for dirpath, _, names, dfd in os.fwalk(top.name, dir_fd=pfd, follow_symlinks=False):
             for name in names:
                 st = _lstat_at(dfd, name)

@@ -10,13 +10,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from folio.errors import LockTimeoutError
+from folio._fs import read_beneath, unsafe_entry, write_beneath
+from folio.errors import FolioError, LockTimeoutError
 
 
 class RepoLock:
@@ -36,6 +38,7 @@ class RepoLock:
             if self._lock is None:
                 self._lock = FileLock(str(self.path), thread_local=False)
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            _refuse_link(self.path)  # filelock opens with O_TRUNC and follows links
             try:
                 self._lock.acquire(timeout=self.timeout)
             except Timeout:
@@ -54,15 +57,37 @@ class RepoLock:
     def _write_info(self, command: str | None) -> None:
         info = {"pid": os.getpid(), "host": os.uname().nodename, "since": time.time(),
                 "command": command or " ".join(["folio", *sys.argv[1:]])}
+        folio_dir = self.info_path.parent
         with contextlib.suppress(OSError):
-            self.info_path.write_text(json.dumps(info))
+            write_beneath(folio_dir, self.info_path, json.dumps(info).encode(), durable=False,
+                          staging=folio_dir / "tmp")
 
     def describe_holder(self) -> str:
-        """Who holds the lock, as far as lock.info tells (it may lag behind)."""
+        """Who holds the lock, as far as lock.info tells (it may lag behind, or be garbage:
+        it is only a hint, so anything unreadable means "unknown")."""
         try:
-            info = json.loads(self.info_path.read_text())
-        except (OSError, ValueError):
+            info = json.loads(read_beneath(self.info_path.parent, self.info_path))
+        except (OSError, ValueError, RecursionError, FolioError):
             return "an unknown process"
-        since = time.strftime("%H:%M:%S", time.localtime(info.get("since", 0)))
-        return (f"pid {info.get('pid')} on {info.get('host')} running "
-                f"`{info.get('command')}` since {since}")
+        if not isinstance(info, dict):
+            return "an unknown process"
+        since = info.get("since")
+        when = time.strftime("%H:%M:%S", time.localtime(since)) \
+            if isinstance(since, int | float) and 0 <= since < 1e11 else "an unknown time"
+        return (f"pid {_plain(info.get('pid'))} on {_plain(info.get('host'))} running "
+                f"`{_plain(info.get('command'))}` since {when}")
+
+
+def _plain(value: object, limit: int = 200) -> str:
+    """A field of lock.info fit for a one-line message: no control characters, short."""
+    text = "".join(c if c.isprintable() else "?" for c in str(value))
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _refuse_link(path: Path) -> None:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(st.st_mode):
+        raise unsafe_entry(path, st, "regular file")

@@ -15,6 +15,7 @@ remote (the corrupt copy is deleted only once the remote is known to hold the ob
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import stat
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from folio import roots
+from folio._fs import list_beneath, remove_beneath, walk_beneath
 from folio.errors import FolioError
 from folio.hashing import parallel_map
 from folio.progress import NULL, Progress
@@ -120,39 +122,31 @@ def gc(repo: Repo, *, dry_run: bool = False, grace: str | float = DEFAULT_GRACE,
         # A staging file may belong to a writer at work (object writes take no lock): even
         # with --grace 0, only files untouched for an hour are debris.
         temp_cutoff = min(cutoff, (time.time() if now is None else now) - TEMP_MIN_AGE)
-        for path, size in _stale_temp_files(repo, temp_cutoff):
-            if not dry_run:
-                try:
-                    os.unlink(path)
-                except FileNotFoundError:
-                    continue
+        for base, path, size in _stale_temp_files(repo, temp_cutoff):
+            if not dry_run and not remove_beneath(base, path):
+                continue
             result.temp_files.append((os.path.relpath(path, repo.root), size))
     return result
 
 
-def _stale_temp_files(repo: Repo, cutoff: float) -> list[tuple[str, int]]:
+def _stale_temp_files(repo: Repo, cutoff: float) -> list[tuple[Path, Path, int]]:
     """Staging leftovers of killed writers: every file in the store's staging directory
     (and its per-thread subdirectories), and ``.tmp-*`` files (atomic writes) below
-    ``.folio``, older than ``cutoff``."""
-    candidates: list[Path] = []
-    if repo.store.staging.is_dir():
-        candidates += repo.store.staging.rglob("*")
-    candidates += (p for p in _glob_dir(repo.folio_dir, "*") if p.name.startswith(".tmp-"))
-    for top in (repo.manifests_dir, repo.folio_dir / "cache"):
-        candidates += _glob_dir(top, "**/.tmp-*")
-    found = []
-    for path in candidates:
-        try:
-            st = path.lstat()
-        except FileNotFoundError:
-            continue
-        if stat.S_ISREG(st.st_mode) and st.st_mtime <= cutoff:
-            found.append((str(path), st.st_size))
-    return sorted(set(found))
-
-
-def _glob_dir(top: Path, pattern: str) -> list[Path]:
-    return list(top.glob(pattern)) if top.is_dir() else []
+    ``.folio``, older than ``cutoff``; as (base, path, size), ``path`` being reached from
+    ``base`` through no link. Found, and then deleted, without following a link: a
+    committed ``.folio/tmp -> /home/you`` must not make gc delete what lies below it."""
+    staging, folio_dir = repo.store.staging, repo.folio_dir
+    candidates = [(staging.parent, path, st) for path, st in walk_beneath(staging.parent,
+                                                                            staging)]
+    for name in list_beneath(folio_dir, folio_dir) or ():
+        if name.startswith(".tmp-"):
+            with contextlib.suppress(FileNotFoundError):
+                candidates.append((folio_dir, folio_dir / name, os.lstat(folio_dir / name)))
+    for top in (repo.manifests_dir, folio_dir / "cache"):
+        candidates += ((folio_dir, path, st) for path, st in walk_beneath(folio_dir, top)
+                       if path.name.startswith(".tmp-"))
+    return sorted({(base, path, st.st_size) for base, path, st in candidates
+                   if stat.S_ISREG(st.st_mode) and st.st_mtime <= cutoff})
 
 
 # -- verify -------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from folio._fs import write_all
+from folio._fs import open_beneath, read_beneath, write_all
 from folio.errors import FolioError, PathError, UnsavedChangesError
 from folio.objects.store import is_oid
 from folio.paths import check_no_symlinked_parent
@@ -61,9 +61,8 @@ def append(folio_dir: Path, records: Iterable[RecoveryRecord]) -> None:
                      for r in records)
     if not lines:
         return
-    path = log_path(folio_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+    fd = open_beneath(folio_dir, log_path(folio_dir), os.O_RDWR | os.O_CREAT | os.O_APPEND,
+                      create_dirs=True)
     try:
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
@@ -75,9 +74,13 @@ def append(folio_dir: Path, records: Iterable[RecoveryRecord]) -> None:
 
 
 def read(folio_dir: Path) -> list[RecoveryRecord]:
-    """Every well-formed record, oldest first; a damaged line is skipped, never fatal."""
+    """Every well-formed record, oldest first; a damaged line is skipped, never fatal.
+
+    The log is never followed through a link (it is appended to by checkouts, and read as
+    gc roots): one under ``.folio/`` is an :class:`~folio.errors.UnsafeLinkError`.
+    """
     try:
-        data = log_path(folio_dir).read_bytes()
+        data = read_beneath(folio_dir, log_path(folio_dir))
     except FileNotFoundError:
         return []
     out = []
