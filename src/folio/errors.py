@@ -181,3 +181,12 @@ class OversizeError(FolioError):
 class NotAcceptedError(ConfigError):
     """A store path, link mode or remote from the committed config that this clone has not
     accepted (``folio accept``): a commit must not choose where bytes go."""
+
+
+class ShardMissingError(ManifestError):
+    """A shard the main manifest file names is not there: a writer replaced the manifest
+    since the main file was read (a lock-free reader reads again), or it is damaged."""
+
+
+class ChangedMeanwhileError(FolioError):
+    """A working file changed after a command checked it and before it was replaced."""

@@ -15,9 +15,9 @@ import zlib
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from folio.errors import FormatVersionError, ManifestError, PathError
+from folio.errors import FormatVersionError, ManifestError, PathError, ShardMissingError
 from folio.objects.store import OID_PATTERN, is_oid
 from folio.paths import SUSPECT_PATH, check_target, validate_relpath
 
@@ -29,6 +29,8 @@ SHARD_MASK = 1023  # a boundary after a path whose crc32 & mask == 0: ~1024 entr
 SHARD_MAX = 4096  # hard cap so a pathological name set cannot make one giant shard
 MAX_LINE = 1 << 20  # longer lines are refused: a hostile manifest must not exhaust memory
 KINDS = ("file", "dir")
+READ_ATTEMPTS = 10  # lock-free reads of a manifest replaced this often in a row fail
+T = TypeVar("T")
 _SHARD_NAME = re.compile(r"[0-9a-f]{16}\Z")
 _LONG_LINE = re.compile(rb"[^\n]{%d}" % (MAX_LINE + 1))
 
@@ -412,7 +414,7 @@ def _read_shard(read_shard: Callable[[str], bytes], source: str, target: str, na
     try:
         shard_data = read_shard(shard_path)
     except (FileNotFoundError, KeyError):
-        raise ManifestError(f"shard {name} is missing", path=source, line=line) from None
+        raise ShardMissingError(f"shard {name} is missing", path=source, line=line) from None
     shard_source = _shard_source(source, target, shard_path)
     shard_lines = _lines(shard_data, shard_source)
     _, shard_header = next(shard_lines, (1, {}))
@@ -454,6 +456,30 @@ def parse(data: bytes, source: str, read_shard: Callable[[str], bytes] | None = 
         previous = _read_shard(read_shard, source, target, name, count, number,
                                manifest.entries, previous)
     return manifest
+
+
+def read_lockfree(read_main: Callable[[], bytes], use: Callable[[bytes], T],
+                  attempts: int = READ_ATTEMPTS) -> T:
+    """``use(main)`` on a manifest read without the lock: the one reader retry (4.7).
+
+    ``read_main`` reads the main file; ``use`` reads the shards it names. A writer writes
+    new shards, then the main file, then deletes the old shards, so a shard missing under
+    a main file read a moment ago means a newer main file is in place: read it and start
+    again. An unchanged main file is given one more try (a writer may have gone back to
+    it, recreating its shards); missing twice under the same bytes, the shard is gone.
+    """
+    main = read_main()
+    unchanged = False
+    for attempt in range(1, attempts + 1):
+        try:
+            return use(main)
+        except ShardMissingError:
+            again = read_main()
+            if attempt == attempts or (again == main and unchanged):
+                raise
+            unchanged = again == main
+            main = again
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 # -- partial reads and updates of sharded manifests -------------------------------------------

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
 from folio import manifest as mf
+from folio.errors import ShardMissingError
 from folio.hashing import parallel_map
 from folio.manifest import Entry, Manifest, ShardedManifest
 from folio.progress import NULL, Progress
@@ -181,7 +182,12 @@ def status(repo: Repo, seen: Look, cache: LazyCache, jobs: int | None = None
     if not seen.pending:
         return TargetStatus(seen.target), seen.mark
     trusted_before = marks.trust_limit()
-    old = _old_entries(seen)
+    try:
+        old = _old_entries(seen)
+    except ShardMissingError:
+        # A writer replaced the manifest since look() read its main file, so the mark no
+        # longer applies: the full comparison reads it again from the top (read_lockfree).
+        return None
     files, found, hashes = _scan_pending(repo, seen, old, cache, False, trusted_before)
     todo = [rel for rel, state in files.items()
             if state.link is None and state.oid is None and rel in old and rel not in hashes

@@ -151,21 +151,18 @@ class Repo:
         return path.relative_to(self.root).as_posix()
 
     def read_manifest(self, target: str) -> Manifest:
+        """A target's working manifest, read lock-free (retried as docs/format.md 4.7 says)."""
         path = self.manifest_path(target)
-        for attempt in range(3):
+
+        def read_main() -> bytes:
             try:
-                data = path.read_bytes()
+                return path.read_bytes()
             except FileNotFoundError:
                 raise FolioError("is not a tracked target", path=target) from None
-            try:
-                return mf.parse(data, self._display(path),
-                                lambda rel: (self.manifests_dir / rel).read_bytes(), target)
-            except ManifestError:
-                # A lock-free reader can race a writer replacing shards; the main file
-                # is replaced last, so a fresh read of it is consistent.
-                if attempt == 2 or path.read_bytes() == data:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        return mf.read_lockfree(read_main, lambda data: mf.parse(
+            data, self._display(path), lambda rel: (self.manifests_dir / rel).read_bytes(),
+            target))
 
     def targets(self) -> list[str]:
         """Every tracked target, sorted."""

@@ -45,7 +45,6 @@ from folio.errors import (
     FolioError,
     ItemNameError,
     ItemNotFoundError,
-    ManifestError,
     PathError,
 )
 from folio.manifest import Entry, Manifest
@@ -59,7 +58,6 @@ if TYPE_CHECKING:
 # Keys of an entry's meta that the bundle owns; codec metadata is under "codec", the
 # caller's keyword metadata under "user" (so neither can shadow the other).
 PROTECT_HASH_LIMIT = 16 << 20  # larger same-size working files are assumed unedited
-_LOAD_RETRIES = 5
 RACY_NS = 2_000_000_000  # a manifest younger than this is compared by content, not stat
 # One writer thread at a time per process: RepoLock counts re-entry per instance, not thread.
 _PROCESS_LOCK = threading.RLock()
@@ -163,8 +161,12 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
         return cached
 
     def _load(self) -> _State:
+        from folio import manifest as mf
+
         source = self.repo._display(self._manifest_path)
-        for attempt in range(_LOAD_RETRIES):
+        keys: dict[bytes, tuple[int, int, int, int]] = {}
+
+        def read_main() -> bytes:
             try:
                 with open(self._manifest_path, "rb") as f:
                     key = _key(os.fstat(f.fileno()))
@@ -172,18 +174,17 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
             except FileNotFoundError:
                 raise FolioError("is no longer tracked (its manifest is gone)",
                                  path=self.target) from None
-            try:
-                manifest = _parse(self.repo, data, source, self.target)
-            except (ManifestError, FileNotFoundError):
-                # A writer may have replaced the shards between our two reads: retry if so.
-                if attempt + 1 < _LOAD_RETRIES and _key(os.stat(self._manifest_path)) != key:
-                    continue
-                raise
-            if manifest.kind != "dir":
-                raise PathError("is a tracked file, not a bundle (a directory)",
-                                path=self.target)
-            return _State(key, data, manifest, NameIndex(manifest.entries))
-        raise AssertionError("unreachable")  # pragma: no cover
+            keys[data] = key
+            return data
+
+        def use(data: bytes) -> _State:
+            manifest = _parse(self.repo, data, source, self.target)
+            return _State(keys[data], data, manifest, NameIndex(manifest.entries))
+
+        state = mf.read_lockfree(read_main, use)
+        if state.manifest.kind != "dir":
+            raise PathError("is a tracked file, not a bundle (a directory)", path=self.target)
+        return state
 
     def _state_of(self, manifest: Manifest) -> _State:
         """A state over a manifest being changed in a transaction (not cached)."""
