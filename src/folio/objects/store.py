@@ -19,13 +19,20 @@ import hashlib
 import itertools
 import os
 import re
+import stat
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from folio._fs import remove_readonly, syncfs, temp_name, write_all
-from folio.errors import CorruptObjectError, FolioError, MissingObjectError, ObjectError
+from folio._fs import remove_beneath, remove_readonly, syncfs, temp_name, unsafe_entry, write_all
+from folio.errors import (
+    CorruptObjectError,
+    FolioError,
+    MissingObjectError,
+    ObjectError,
+    UnsafeLinkError,
+)
 from folio.hashing import CHUNK
 
 OID_PATTERN = re.compile(r"[0-9a-f]{64}\Z")
@@ -53,7 +60,7 @@ class VerifyingReader:
     """
 
     def __init__(self, path: Path, oid: str, label: str) -> None:
-        self._file = open(path, "rb")  # noqa: SIM115 - closed by close()/__exit__
+        self._file = open(_open_object(path), "rb")  # noqa: SIM115 - closed by close()
         self._hash = hashlib.sha256()
         self._oid = oid
         self._label = label
@@ -115,18 +122,20 @@ class ObjectStore:
         return self.root / oid[:2] / oid[2:]
 
     def has(self, oid: str) -> bool:
-        return os.path.exists(self.path(oid))
+        """True if the object is there as a regular file (a link in its place is not it)."""
+        return _present(self.path(oid))
 
     def size(self, oid: str) -> int:
-        return os.stat(self.path(oid)).st_size
+        return os.lstat(self.path(oid)).st_size
 
     def iter_oids(self) -> Iterator[str]:
         """Every object id present (ignores staging and foreign files)."""
         if not self.root.is_dir():
             return
-        for fan in sorted(os.listdir(self.root)):
-            if len(fan) != 2:
-                continue
+        with os.scandir(self.root) as top:
+            fans = sorted(e.name for e in top
+                          if len(e.name) == 2 and e.is_dir(follow_symlinks=False))
+        for fan in fans:  # a linked fan-out directory is never entered
             with os.scandir(self.root / fan) as it:
                 for entry in it:
                     oid = fan + entry.name
@@ -140,7 +149,9 @@ class ObjectStore:
     def _prepare(self, oid: str) -> str:
         fan = oid[:2]
         if fan not in self._made_dirs:
-            os.makedirs(os.path.join(self.root, fan), exist_ok=True)
+            directory = os.path.join(self.root, fan)
+            os.makedirs(directory, exist_ok=True)
+            _check_real_dir(directory)  # once per process: objects never go through a link
             self._made_dirs.add(fan)
         return f"{self.root}/{fan}/{oid[2:]}"
 
@@ -152,6 +163,8 @@ class ObjectStore:
         if directory is None:
             directory = f"{self.staging}/t{next(_slots) % STAGING_SLOTS}"
             os.makedirs(directory, exist_ok=True)
+            _check_real_dir(str(self.staging))
+            _check_real_dir(directory)
             self._thread.staging = directory
         return directory
 
@@ -172,7 +185,7 @@ class ObjectStore:
     def _publish(self, tmp: str | Path, oid: str) -> None:
         """Rename a complete staging file to its object name, or drop it if already there."""
         final = self._prepare(oid)
-        if os.path.exists(final):
+        if _present(final):
             remove_readonly(tmp)
             self._touch(final)
             return
@@ -182,7 +195,7 @@ class ObjectStore:
     def _touch(self, final: str | Path) -> None:
         # Refresh mtime so gc's grace period protects an object that is referenced anew.
         with contextlib.suppress(OSError):
-            os.utime(final)
+            os.utime(final, follow_symlinks=False)
         # Another process may have written it and not synced yet: sync before naming it.
         self._dirty = True
 
@@ -190,7 +203,7 @@ class ObjectStore:
         """Store ``data``; return its object id."""
         oid = oid or hashlib.sha256(data).hexdigest()
         final = self._prepare(oid)
-        if os.path.exists(final):
+        if _present(final):
             self._touch(final)
             return oid
         tmp, fd = self._new_staging_file()
@@ -331,9 +344,9 @@ class ObjectStore:
     def verify(self, oid: str) -> bool:
         """Rehash one object; False if corrupt or missing."""
         try:
-            with open(self.path(oid), "rb", buffering=0) as f:
+            with open(_open_object(self.path(oid)), "rb", buffering=0) as f:
                 got, _ = _hash_stream(f)
-        except FileNotFoundError:
+        except (FileNotFoundError, UnsafeLinkError):  # a link in its place is no object
             return False
         return got == oid
 
@@ -347,7 +360,30 @@ class ObjectStore:
             path=label, oids=oids)
 
     def delete(self, oid: str) -> None:
-        remove_readonly(self.path(oid))
+        remove_beneath(self.root, self.path(oid))
+
+
+def _present(path: str | Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+
+
+def _check_real_dir(path: str) -> None:
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode):
+        raise unsafe_entry(path, st)
+
+
+def _open_object(path: Path) -> int:
+    """A descriptor of an object file, refusing a link in its place (O_NOFOLLOW)."""
+    try:
+        return os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise unsafe_entry(path, want="regular file") from None
 
 
 def _replace(tmp: str | Path, final: str) -> None:

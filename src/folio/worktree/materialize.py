@@ -59,7 +59,7 @@ def materialize(store: ObjectStore, oid: str, dest: Path, mode: LinkMode, *,
     """
     mode = LinkMode(mode)
     src = store.path(oid)
-    if not os.path.isfile(src):
+    if not store.has(oid):  # a link in the object's place is not it
         raise store.missing([oid], str(dest))
     if executable and mode in (LinkMode.HARDLINK, LinkMode.SYMLINK):
         mode = LinkMode.COPY
