@@ -190,3 +190,8 @@ class ShardMissingError(ManifestError):
 
 class ChangedMeanwhileError(FolioError):
     """A working file changed after a command checked it and before it was replaced."""
+
+
+class UntrustedDataError(PickleNotAllowedError):
+    """An item whose bytes would be read as pointers or run code while decoded (an .npy of
+    Python objects, a Parquet column of an extension type): trusted like a pickle, or not read."""
