@@ -247,7 +247,7 @@ class Repo:
 
     def forget_marks(self) -> None:
         """Drop every clean mark: the next status or add compares in full."""
-        self._marks_path.unlink(missing_ok=True)
+        remove_beneath(self.folio_dir, self._marks_path)
 
     def manifest_fingerprint(self, target: str, data: bytes | None = None) -> bytes | None:
         """See :func:`folio.worktree.marks.fingerprint`; ``data``: the main file, if read."""

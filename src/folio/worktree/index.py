@@ -20,7 +20,7 @@ from typing import Protocol
 
 import msgpack
 
-from folio._fs import atomic_write
+from folio._fs import open_beneath, write_beneath
 
 VERSION = 3
 # One row: size, mtime_ns, inode, ctime_ns, then the raw sha256. Rows are kept packed in
@@ -74,20 +74,29 @@ class StatCache:
         self._load()
 
     def _load(self) -> None:
+        """Read the cache; anything unreadable or malformed counts as no cache at all
+        (it is only an optimisation). A link in its place is refused, never followed."""
         try:
-            st = os.stat(self.path)
-            with open(self.path, "rb") as f:
+            fd = open_beneath(self.path.parent, self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return
+        try:
+            with open(fd, "rb") as f:
+                st = os.fstat(f.fileno())
                 data = msgpack.unpackb(f.read(), use_list=True, raw=False)
-        except (OSError, ValueError, msgpack.UnpackException):
+        except (OSError, ValueError, TypeError, RecursionError, msgpack.UnpackException):
             return
         if not isinstance(data, dict) or data.get("v") != VERSION:
             return
         paths, rows = data.get("paths", []), data.get("rows", b"")
         if (isinstance(paths, list) and isinstance(rows, bytes)
                 and len(rows) == len(paths) * ROW_SIZE):
-            self.entries = dict(zip(paths, (rows[i:i + ROW_SIZE]
-                                            for i in range(0, len(rows), ROW_SIZE)),
-                                    strict=True))
+            try:
+                self.entries = dict(zip(paths, (rows[i:i + ROW_SIZE]
+                                                for i in range(0, len(rows), ROW_SIZE)),
+                                        strict=True))
+            except TypeError:  # a path that is a list or a map: garbage
+                return
             self.written_ns = st.st_mtime_ns
 
     def lookup(self, path: str, st: StatLike) -> str | None:
@@ -126,7 +135,7 @@ class StatCache:
         if not self.dirty:
             return
         with contextlib.suppress(OSError):
-            atomic_write(self.path, _encode(self.entries), durable=False)
+            write_beneath(self.path.parent, self.path, _encode(self.entries), durable=False)
             self.written_ns = os.stat(self.path).st_mtime_ns
             self.dirty = False
 

@@ -29,7 +29,7 @@ from typing import Protocol
 
 import msgpack
 
-from folio._fs import atomic_write
+from folio._fs import read_beneath, write_beneath
 from folio.paths import link_stays_inside
 from folio.worktree import _walk
 from folio.worktree._walk import DIGEST_SIZE, digest, digest_dirs
@@ -80,11 +80,29 @@ class CleanMarks:
         self.path = path
         self.marks: dict[str, Mark] = {}
         self.dirty = False
-        with contextlib.suppress(OSError, ValueError, msgpack.UnpackException):
-            data = msgpack.unpackb(path.read_bytes(), raw=False)
-            if isinstance(data, dict) and data.get("v") == VERSION:
-                for target, (fp, dirs, files, unsettled, stored) in data["targets"].items():
-                    self.marks[target] = Mark(fp, dirs, files, set(unsettled), stored)
+        self._load()
+
+    def _load(self) -> None:
+        """Read the marks; a malformed file counts as none (a mark only saves time). The
+        file is read beneath ``.folio`` without following a link (one is refused)."""
+        try:
+            raw = read_beneath(self.path.parent.parent, self.path)
+        except FileNotFoundError:
+            return
+        try:
+            data = msgpack.unpackb(raw, raw=False)
+        except (ValueError, TypeError, RecursionError, msgpack.UnpackException):
+            return
+        targets = data.get("targets") if isinstance(data, dict) and \
+            data.get("v") == VERSION else None
+        if not isinstance(targets, dict):
+            return
+        for target, row in targets.items():
+            mark = _mark_of(row)
+            if mark is None or not isinstance(target, str):
+                self.marks.clear()  # garbage somewhere: trust none of it
+                return
+            self.marks[target] = mark
 
     def get(self, target: str) -> Mark | None:
         return self.marks.get(target)
@@ -112,8 +130,22 @@ class CleanMarks:
             t: [m.manifest, m.dirs, m.files, sorted(m.unsettled), m.stored]
             for t, m in self.marks.items()}}, use_bin_type=True)
         with contextlib.suppress(OSError):
-            atomic_write(self.path, data, durable=False)
+            write_beneath(self.path.parent.parent, self.path, data, durable=False)
             self.dirty = False
+
+
+def _mark_of(row: object) -> Mark | None:
+    """A mark from its stored form, or None if any field has the wrong shape."""
+    if not isinstance(row, list | tuple) or len(row) != 5:
+        return None
+    fp, dirs, files, unsettled, stored = row
+    if not (isinstance(fp, bytes) and isinstance(dirs, dict) and type(files) is int
+            and isinstance(unsettled, list) and isinstance(stored, bool)):
+        return None
+    if not all(isinstance(k, str) and isinstance(v, bytes) for k, v in dirs.items()) or \
+            not all(isinstance(d, str) for d in unsettled):
+        return None
+    return Mark(fp, dirs, files, set(unsettled), stored)
 
 
 def fingerprint(main: Path, shard_dir: Path, data: bytes | None = None) -> bytes | None:
