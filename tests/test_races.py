@@ -19,6 +19,7 @@ from pathlib import Path
 from tests.conftest import write
 
 from folio import manifest as mf
+from folio.maintenance import verify
 from folio.repo import Repo
 
 DIRS = 24
@@ -97,3 +98,48 @@ def test_status_racing_add_on_a_sharded_target_never_misses_a_shard(repo: Repo) 
     assert sum(r["calls"] for r in reports) >= 40
     assert failures == [], f"{len(failures)} status calls failed: {failures[:3]}"
     assert all(s.clean for s in Repo(root).status())
+
+
+# -- gc --grace 0 beside bundle writers ---------------------------------------------------------
+BUNDLE_WRITER = r"""
+import sys
+import numpy as np
+from folio.repo import Repo
+
+root, wid, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+bundle = Repo(root).folio("exp")
+for k in range(n):
+    bundle.add_data(f"w{wid}/i{k}", np.full(2000 + k, wid * 1000 + k, dtype=np.int64))
+print("done")
+"""
+
+GC_LOOP = r"""
+import os, sys
+from folio.repo import Repo
+
+root, stop = sys.argv[1], sys.argv[2]
+runs = 0
+while not os.path.exists(stop) and runs < 500:
+    Repo(root).gc(grace=0)
+    runs += 1
+print(runs)
+"""
+
+
+def test_gc_grace_0_beside_bundle_writers_deletes_nothing_a_manifest_names(repo: Repo) -> None:
+    root = repo.root
+    repo.folio("exp")
+    stop = root.parent / "writers-done"
+    gc = _spawn(GC_LOOP, str(root), str(stop), cwd=root)
+    writers = [_spawn(BUNDLE_WRITER, str(root), str(w), "40", cwd=root) for w in range(2)]
+    for proc in writers:
+        _finish(proc, timeout=120)
+    stop.write_text("")
+    assert int(_finish(gc, timeout=120)) > 0
+    result = verify(Repo(root))
+    assert not result.missing, f"gc deleted {len(result.missing)} named objects"
+    bundle = Repo(root).folio("exp")
+    for w in range(2):
+        for k in range(40):
+            got = bundle.get_data(f"w{w}/i{k}")
+            assert got.shape == (2000 + k,) and int(got[0]) == w * 1000 + k

@@ -1,12 +1,16 @@
 """``folio gc`` and ``folio verify``: keep the store small and whole.
 
 gc deletes an object only if no root reaches it (:func:`folio.roots.gc_roots`) AND its
-mtime is older than the grace period. The age test is what makes gc safe next to writers
-that do not take the lock (object writes are lock-free): an object written, or re-put
-(which refreshes its mtime), within the grace period is never deleted, whatever the roots
-said a moment earlier. gc holds the repository lock, so no manifest or ref of this clone
-changes while it decides. A store shared by several clones (``core.store``) has roots gc
-cannot see, so it is swept only when the caller says so (``allow_shared``).
+mtime is older than the grace period. gc holds the repository lock while it computes the
+roots and deletes, so no manifest or ref of this clone changes while it decides. Objects
+written before a writer takes the lock (bundle items, which are encoded lock-free) are
+safe even with ``--grace 0``: the writer, holding the lock, checks that each object its new
+manifest names is still stored, and stores it again if gc took it (bundle/core.py);
+other writers store objects with the lock held, or (fetch, pull) objects that a manifest or
+ref already names. The grace period (a re-put
+refreshes an object's mtime) is a second guard. A store shared by several clones
+(``core.store``) has roots gc cannot see, so it is swept only when the caller says so
+(``allow_shared``).
 
 verify rehashes every object on all cores and lists the objects that the working manifests,
 snapshots, runs and run logs name but the store lacks; ``repair`` fetches both kinds from a

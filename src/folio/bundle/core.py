@@ -213,6 +213,7 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
                         self._apply(work, self._batch[0])
                         self._batch.pop(0)
                     yield work
+                    self._keep_new_objects(current, work)
                     self.repo.write_manifest(work)
                     # Read back under the lock: no other writer can have replaced it since.
                     with open(self._manifest_path, "rb") as f:
@@ -222,6 +223,33 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
             finally:
                 trash, self._trash = self._trash, []
                 _discard_later(trash)
+
+    def _keep_new_objects(self, before: Manifest, after: Manifest) -> None:
+        """Make sure, under the lock, that every object ``after`` names anew is stored.
+
+        Items reach the store before the lock is taken (bundle/_io.py), so a ``folio gc``
+        with a short grace that held the lock meanwhile may have deleted one as named by
+        nothing. gc deletes only under the lock: what is present now stays until the
+        manifest written next names it. A deleted object is stored again from the item's
+        file, which holds the same bytes (checked by hash).
+        """
+        store = self.repo.store
+        named = {e.sha256 for e in before.entries.values()}
+        restored = False
+        for path, entry in after.entries.items():
+            oid = entry.sha256
+            if oid is None or not entry.stored or oid in named or store.has(oid):
+                continue
+            loc = f"{self.target}/{path}"
+            try:
+                got = store.put_file_stat(self.path / path)[0]
+            except FileNotFoundError:
+                got = None
+            if got != oid:
+                raise store.missing([oid], loc)
+            restored = True
+        if restored:
+            store.sync()  # durable before the manifest names it
 
     # -- names -------------------------------------------------------------------------------
     def _lookup(self, name: object, state: _State | None = None) -> tuple[_State, Entry | None]:
