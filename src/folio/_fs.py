@@ -100,20 +100,14 @@ def relative_to(base: Path, path: Path) -> str:
     return "" if rel == "." else rel
 
 
-def open_dir(base: Path, rel: str = "", *, create: bool = False,
-             follow_base: bool = False) -> int:
+def open_dir(base: Path, rel: str = "", *, create: bool = False) -> int:
     """A descriptor of directory ``base/rel``, reached without following any link.
 
-    ``base`` itself is not followed either, unless ``follow_base`` (a remote's configured
-    root may be a link the user made). ``create`` makes missing directories (mkdir does not
-    follow links). The caller closes the descriptor.
+    ``base`` itself is not followed either (only the directories above it are trusted).
+    ``create`` makes missing directories (mkdir does not follow links). The caller closes
+    the descriptor.
     """
-    if follow_base:
-        if create:
-            os.makedirs(base, exist_ok=True)
-        fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    else:
-        fd = _open_component(None, str(base), str(base), create)
+    fd = _open_component(None, str(base), str(base), create)
     try:
         shown = str(base)
         for part in rel.split("/") if rel else ():

@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from folio._fs import atomic_write
-from folio.errors import CorruptObjectError, FolioError
+from folio._fs import read_beneath, write_beneath
+from folio.bounded import read_at_most
+from folio.errors import CorruptObjectError, FolioError, UnsafeLinkError
 from folio.objects.store import is_oid
 from folio.remote.base import PACK_DIR, Backend, idx_key
-from folio.remote.packfile import PackIndex, decode_index
+from folio.remote.packfile import MAX_INDEX_BYTES, PackIndex, decode_index
 
 
 class Slot(NamedTuple):
@@ -77,7 +78,8 @@ def load_catalog(backend: Backend, cache_dir: Path | None, jobs: int = 8) -> Cat
 def remember_index(cache_dir: Path | None, index_bytes: bytes, pack_id: str) -> None:
     """Cache an index we just uploaded, so the next catalog needs no download for it."""
     if cache_dir is not None:
-        atomic_write(cache_dir / f"{pack_id}.idx", index_bytes, durable=False)
+        write_beneath(cache_dir.parent, cache_dir / f"{pack_id}.idx", index_bytes,
+                      durable=False)
 
 
 def _index(backend: Backend, pack_id: str,
@@ -85,9 +87,14 @@ def _index(backend: Backend, pack_id: str,
     key = idx_key(pack_id)
     label = f"{backend.describe()}/{key}"
     cached = cache_dir / f"{pack_id}.idx" if cache_dir is not None else None
-    if cached is not None and cached.is_file():
-        try:
-            return decode_index(cached.read_bytes(), pack_id, str(cached))
+    if cached is not None:
+        try:  # beneath .folio/cache: a link in the cache is refused, never followed
+            return decode_index(read_beneath(cached.parent.parent, cached), pack_id,
+                                str(cached))
+        except OSError:
+            pass  # absent (or unreadable): fetch it
+        except UnsafeLinkError:
+            raise
         except FolioError:
             pass  # a damaged cache entry: fetch it again
     data = read_all(backend, key)
@@ -99,14 +106,10 @@ def _index(backend: Backend, pack_id: str,
     return index
 
 
-def read_all(backend: Backend, key: str) -> bytes:
-    """A whole small object (an index) in memory."""
+def read_all(backend: Backend, key: str, limit: int = MAX_INDEX_BYTES) -> bytes:
+    """A whole small object (an index) in memory, refused past ``limit`` bytes."""
     reader = backend.open(key)
     try:
-        parts = []
-        buf = bytearray(1 << 20)
-        while n := reader.readinto(buf):
-            parts.append(bytes(buf[:n]))
-        return b"".join(parts)
+        return read_at_most(reader, limit, f"{backend.describe()}/{key}")
     finally:
         reader.close()

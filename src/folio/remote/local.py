@@ -3,16 +3,22 @@
 Writes go to a ``.tmp-*`` file beside the final key, are fsynced, then renamed: a killed
 push leaves at most hidden temp files, never a partial object under its real name. Listing
 skips dot-files, so those leftovers stay invisible. Files are read-only, as in the local store.
+
+No symlink inside the remote's tree is ever followed (docs/format.md, "No links under
+.folio/"): writes and deletes open every directory below the root with ``O_NOFOLLOW``, and
+a listing or read that meets a link refuses with one line naming it. The root itself is
+the user's choice and may be a link (a mount point, say).
 """
 
 from __future__ import annotations
 
 import io
 import os
+import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from folio._fs import fsync_dir, remove_readonly, temp_name, write_all
+from folio._fs import remove_beneath, unsafe_entry, write_beneath
 from folio.errors import MissingObjectError, RemoteError
 from folio.hashing import CHUNK
 from folio.remote.base import check_key
@@ -28,7 +34,21 @@ class DirectoryBackend:
         return str(self.root)
 
     def _path(self, key: str) -> Path:
-        return self.root / check_key(key)
+        """Where ``key`` lives; refused if any part of it below the root is a link."""
+        path = self.root / check_key(key)
+        for i in range(key.count("/") + 1):
+            part = self.root.joinpath(*key.split("/")[:i + 1])
+            try:
+                st = os.lstat(part)
+            except FileNotFoundError:
+                break
+            if stat.S_ISLNK(st.st_mode):
+                raise unsafe_entry(part, st)
+        return path
+
+    def _base(self) -> Path:
+        """The root with the links in its own path resolved: what lies below is not."""
+        return Path(os.path.realpath(self.root))
 
     # -- reading --------------------------------------------------------------------------
     def list(self, prefix: str = "") -> Iterator[tuple[str, int]]:
@@ -46,6 +66,8 @@ class DirectoryBackend:
             for entry in entries:
                 if entry.name.startswith("."):
                     continue
+                if entry.is_symlink():
+                    raise unsafe_entry(entry.path)
                 if entry.is_dir(follow_symlinks=False):
                     stack.append(Path(entry.path))
                 elif entry.is_file(follow_symlinks=False):
@@ -53,20 +75,26 @@ class DirectoryBackend:
                     yield key, entry.stat(follow_symlinks=False).st_size
 
     def open(self, key: str) -> io.FileIO:
+        fd = self._open_regular(key)
+        return open(fd, "rb", buffering=0)  # the caller closes it
+
+    def _open_regular(self, key: str) -> int:
+        """A descriptor on ``key``, only if it is a regular file. Opened non-blocking and
+        checked on the descriptor: a FIFO or device put at a key must not hang a pull."""
         try:
-            return open(self._path(key), "rb", buffering=0)  # the caller closes it
+            fd = os.open(self._path(key), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError:
             raise self._missing(key) from None
         except OSError as exc:
             raise self._error(f"cannot read {key}", exc) from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise RemoteError(f"{key} is not a regular file; refused", path=self.describe())
+        os.set_blocking(fd, True)
+        return fd
 
     def get_range(self, key: str, start: int, end: int) -> bytes:
-        try:
-            fd = os.open(self._path(key), os.O_RDONLY)
-        except FileNotFoundError:
-            raise self._missing(key) from None
-        except OSError as exc:
-            raise self._error(f"cannot read {key}", exc) from None
+        fd = self._open_regular(key)
         try:
             parts = []
             pos = start
@@ -89,33 +117,20 @@ class DirectoryBackend:
             self.put_stream(key, iter(lambda: f.read(CHUNK), b""))
 
     def put_stream(self, key: str, chunks: Iterable[bytes | memoryview]) -> None:
-        final = self._path(key)
+        """Write beside the final name, fsync, rename, fsync the directory: a remote is a
+        backup, the bytes are on disk before the name appears. Directories below the root
+        are opened without following a link, so a planted ``ab -> /elsewhere`` is refused."""
+        base = self._base()
         try:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            tmp = temp_name(final.parent)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+            os.makedirs(base, exist_ok=True)
+            write_beneath(base, base / check_key(key), chunks, mode=0o444)
         except OSError as exc:
             raise self._error(f"cannot write {key}", exc) from None
-        try:
-            try:
-                for chunk in chunks:
-                    write_all(fd, chunk)
-                # A remote is a backup: the bytes must be on disk before the name appears.
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, final)
-            fsync_dir(final.parent)
-        except OSError as exc:
-            remove_readonly(tmp)
-            raise self._error(f"cannot write {key}", exc) from None
-        except BaseException:
-            remove_readonly(tmp)
-            raise
 
     def delete(self, key: str) -> None:
+        base = self._base()
         try:
-            remove_readonly(self._path(key))
+            remove_beneath(base, base / check_key(key))
         except OSError as exc:
             raise self._error(f"cannot delete {key}", exc) from None
 
