@@ -8,12 +8,17 @@ Archive format 1 (docs/remotes.md, "Export and import"); ``.tar``, ``.tar.gz``/`
     manifests/<path>         every file of the snapshot's tree (manifests and shards)
     objects/ab/cdef…         every stored object the manifests name, raw bytes
 
-Import trusts nothing in the file. Every entry is checked before anything is written: a
-name that is absolute or contains ``..``, a symlink, hard link, device or FIFO, an
-unexpected or duplicate name, all refuse the whole archive. Manifests are parsed as a
-checkout would; every object is hashed as it streams into the store (``put_stream``) and
-must be one the manifests name. Entries are never extracted to a path, so nothing can land
-outside the store. The tag is created last, as ``snapshot`` would (objects durable first).
+Import trusts nothing in the file. The file itself must be a regular file (checked before
+it is opened: a FIFO or ``/dev/zero`` would block or never end). Every entry is checked
+before anything is written: a name that is absolute, contains ``..``, a control character
+or bytes that are not UTF-8, a symlink, hard link, device or FIFO, an unexpected or
+duplicate name, all refuse the whole archive. Manifests are parsed as a checkout would;
+every object must be one the manifests name, its member header must give the size their
+entries give, and it is read no further than that size (``BoundedReader``) while it is
+hashed into the store (``put_stream``): a member that inflates past it is refused at the
+first extra byte and its staging file removed, so an import never stages more than its
+manifests name. Entries are never extracted to a path, so nothing can land outside the
+store. The tag is created last, as ``snapshot`` would (objects durable first).
 """
 
 from __future__ import annotations
@@ -26,15 +31,18 @@ import stat
 import tarfile
 import time
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from folio._fs import remove_readonly, temp_name
+from folio.bounded import BoundedReader, expected_sizes, read_at_most
 from folio.errors import (
     CorruptObjectError,
     FolioError,
     MissingObjectError,
+    OversizeError,
     TagExistsError,
     summarize_paths,
 )
@@ -60,6 +68,10 @@ OBJECTS = "objects/"
 _SMALL_MAX = 64 << 20  # version file, metadata, one manifest file: far below this
 _COPY = 1 << 20
 _TRAILER_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# What a malformed archive raises from tarfile, zipfile, gzip and zlib: each becomes one line.
+_UNREADABLE = (OSError, tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error,
+               ValueError, NotImplementedError)
 
 
 class ArchiveError(FolioError):
@@ -191,28 +203,32 @@ class _Reader:
         self.label = str(path)
         self.zip: zipfile.ZipFile | None = None
         self.tar: tarfile.TarFile | None = None
+        self.file = _open_regular(path)
         try:
             try:
                 kind = archive_kind(path)
             except ArchiveError:
-                kind = "zip" if zipfile.is_zipfile(path) else "tar"
+                kind = "zip" if zipfile.is_zipfile(self.file) else "tar"
+                self.file.seek(0)
             if kind == "zip":
-                self.zip = zipfile.ZipFile(path)
+                self.zip = zipfile.ZipFile(self.file)
             else:
-                self.tar = tarfile.open(path, "r:*")  # noqa: SIM115 - closed by close()
+                self.tar = tarfile.open(fileobj=self.file, mode="r:*")  # noqa: SIM115
             self.members = self._members()
-        except (OSError, tarfile.TarError, zipfile.BadZipFile, EOFError) as exc:
+        except _UNREADABLE as exc:
             self.close()
-            if isinstance(exc, FileNotFoundError):
-                raise ArchiveError("no such file", path=self.label) from None
-            raise ArchiveError(f"not a readable tar or zip archive ({exc})",
+            raise ArchiveError(f"not a readable tar or zip archive ({_one_line(exc)})",
                                path=self.label) from None
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         if self.zip is not None:
             self.zip.close()
         if self.tar is not None:
             self.tar.close()
+        self.file.close()
 
     def refuse(self, name: str, why: str) -> ArchiveError:
         return ArchiveError(f"refusing archive entry {name!r}: {why}; nothing was imported",
@@ -263,6 +279,12 @@ class _Reader:
             raise self.refuse(name, "it escapes the archive ('..')")
         if not body or "\\" in body or "\0" in body or any(p in ("", ".") for p in parts):
             raise self.refuse(name, "it is not a plain relative path")
+        try:
+            body.encode("utf-8")
+        except UnicodeEncodeError:
+            raise self.refuse(name, "its name is not valid UTF-8") from None
+        if _CONTROL.search(body):
+            raise self.refuse(name, "its name contains a control character")
         return body
 
     def open(self, member: _Member) -> IO[bytes]:
@@ -274,10 +296,56 @@ class _Reader:
         return f
 
     def read_small(self, member: _Member) -> bytes:
+        """A metadata or manifest entry, read no further than its header's size."""
         if member.size > _SMALL_MAX:
             raise self.refuse(member.name, f"larger than {_SMALL_MAX >> 20} MiB")
         with self.open(member) as f:
-            return f.read(_SMALL_MAX + 1)
+            return read_at_most(f, member.size, f"archive entry {member.name}")
+
+
+def _open_regular(path: Path) -> IO[bytes]:
+    """The archive opened for reading, only if it is a regular file.
+
+    Checked with stat before any open (opening a FIFO blocks until a writer comes, and
+    ``/dev/zero`` never ends), and again on the descriptor, opened non-blocking, in case the
+    name was swapped in between.
+    """
+    label = str(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ArchiveError("no such file", path=label) from None
+    except OSError as exc:
+        raise ArchiveError(f"cannot read: {exc.strerror or exc}", path=label) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ArchiveError(f"not a regular file ({_kind(st.st_mode)}); import reads an archive "
+                           "file made by `folio export`", path=label)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise ArchiveError(f"cannot read: {exc.strerror or exc}", path=label) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise ArchiveError(f"not a regular file ({_kind(mode)})", path=label)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a file"
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def import_archive(repo: Repo, source: str | os.PathLike[str], tag: str | None = None
@@ -286,8 +354,8 @@ def import_archive(repo: Repo, source: str | os.PathLike[str], tag: str | None =
     reader = _Reader(Path(source))
     try:
         return _import(repo, reader, tag)
-    except (OSError, tarfile.TarError, zipfile.BadZipFile, EOFError) as exc:
-        raise ArchiveError(f"cannot read the archive ({exc}); nothing was imported",
+    except _UNREADABLE as exc:
+        raise ArchiveError(f"cannot read the archive ({_one_line(exc)}); nothing was imported",
                            path=reader.label) from None
     finally:
         reader.close()
@@ -326,10 +394,18 @@ def _import(repo: Repo, reader: _Reader, tag: str | None) -> ArchiveResult:
     from folio.revisions import parse_tree
 
     parse_tree(tree, f"{reader.label}:manifests/")  # targets inside .git/.folio, overlaps
+    from folio.checkout import check_manifest_links
+
+    check_manifest_links(repo.root, parsed)  # links leading out of the repo, into .git
     needed = roots.manifest_oids(parsed)
+    sizes = expected_sizes(parsed, f"{reader.label}:manifests/")
     extra = sorted(set(objects) - set(needed))
     if extra:
         raise reader.refuse(objects[extra[0]].name, "no manifest of the snapshot names it")
+    for oid, member in objects.items():
+        if member.size != sizes[oid]:
+            raise reader.refuse(member.name, f"its header gives {member.size} bytes but the "
+                                f"manifests give that object {sizes[oid]}")
     lacking = [o for o in needed if o not in objects and not repo.store.has(o)]
     if lacking:
         raise ArchiveError(f"the archive lacks {len(lacking)} object(s) its manifests name "
@@ -339,11 +415,14 @@ def _import(repo: Repo, reader: _Reader, tag: str | None) -> ArchiveResult:
     for oid, member in sorted(objects.items(), key=lambda kv: _position(kv[1])):
         try:
             with reader.open(member) as f:
-                repo.store.put_stream(_ReadInto(f), oid, f"{reader.label}:{member.name}")
+                bounded = BoundedReader(f, sizes[oid], f"archive entry {member.name}")
+                repo.store.put_stream(bounded, oid, f"{reader.label}:{member.name}")
         except CorruptObjectError as exc:
             raise ArchiveError(f"corrupt archive entry {member.name} (its bytes hash to "
                                f"{(exc.got or '?')[:12]}); no tag was created",
                                path=reader.label) from None
+        except OversizeError as exc:
+            raise ArchiveError(f"{exc.message}; no tag was created", path=reader.label) from None
         total += member.size
     repo.store.sync()  # durable before the tag names them
     trailers = {k: v for k, v in meta["trailers"].items() if k not in (TRAILER_KIND, TRAILER_NAME)}
@@ -364,18 +443,6 @@ def _position(member: _Member) -> int:
     """Read entries in archive order: seeking backwards in a .tar.gz decompresses again."""
     handle = member.handle
     return int(getattr(handle, "offset", None) or getattr(handle, "header_offset", 0))
-
-
-class _ReadInto:
-    """``readinto`` over an archive member's file object (what put_stream reads)."""
-
-    def __init__(self, f: IO[bytes]) -> None:
-        self._f = f
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:
-        data = self._f.read(len(buffer))
-        buffer[:len(data)] = data
-        return len(data)
 
 
 def _read_meta(reader: _Reader, files: dict[str, _Member]) -> dict[str, Any]:

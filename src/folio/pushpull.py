@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from folio import roots
+from folio.bounded import expected_sizes
 from folio.errors import (
     FolioError,
     MissingObjectError,
@@ -147,17 +148,17 @@ def fetch(repo: Repo, revs: Sequence[str] = (), *, all_versions: bool = False,
     data that is all here just checks it out).
     """
     fetched_refs = None
+    sizes: dict[str, int] = {}  # what each entry says: no download may exceed it
     if all_versions:
         wanted = list(roots.history_objects(repo))
     elif revs:
-        named: dict[str, str] = {}
         for rev in revs:
             side, fetched = resolve_version(repo, rev, git_remote)
             fetched_refs = fetched_refs or fetched
-            roots.manifest_oids(side.manifests.values(), f"{rev}:", named)
-        wanted = list(named)
+            expected_sizes(side.manifests.values(), f"{rev}:", sizes)
+        wanted = list(sizes)
     else:
-        wanted = list(roots.named_objects(repo, refs=False))
+        wanted = list(expected_sizes(repo.manifests().values(), "", sizes))
     if remote is None and all(repo.store.has(o) for o in wanted):
         try:
             spec, backend = open_remote(repo)
@@ -167,7 +168,7 @@ def fetch(repo: Repo, revs: Sequence[str] = (), *, all_versions: bool = False,
     else:
         spec, backend = open_remote(repo, remote)
     stats = pull_objects(repo.store, backend, wanted, jobs=jobs or DEFAULT_JOBS,
-                         progress=progress, cache_dir=cache_dir(repo))
+                         progress=progress, cache_dir=cache_dir(repo), sizes=sizes)
     return TransferResult(action, spec.name, backend.describe(), len(wanted), stats,
                           fetched_refs=fetched_refs)
 

@@ -1,15 +1,23 @@
 """Readable rendering of a manifest file, for git's diff driver (``folio textconv``).
 
 git hands us one file (maybe a temporary copy), so this works line by line and never
-fails: a line it cannot read is shown as it is.
+fails: a line it cannot read is shown as it is. What it reads is bounded: only a regular
+file (a FIFO would block, ``/dev/zero`` never ends), of at most ``MAX_BYTES``.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
+from folio.bounded import read_at_most
+from folio.errors import FolioError, OversizeError
 from folio.units import human_bytes
+
+# Far above any manifest file (a shard holds a few thousand lines); git hands us one file.
+MAX_BYTES = 256 << 20
 
 
 def render_line(obj: object) -> str:
@@ -39,12 +47,7 @@ def render_line(obj: object) -> str:
 
 
 def render(path: Path) -> str:
-    from folio.errors import FolioError
-
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise FolioError(f"cannot read: {exc.strerror}", path=path) from None
+    data = read_manifest_file(path)
     out = []
     for raw in data.splitlines():
         try:
@@ -52,3 +55,23 @@ def render(path: Path) -> str:
         except (ValueError, TypeError, OverflowError, RecursionError):  # not folio's: show it
             out.append(raw.decode("utf-8", "replace"))
     return "".join(line + "\n" for line in out)
+
+
+def read_manifest_file(path: Path) -> bytes:
+    """The bytes of ``path`` if it is a regular file of at most MAX_BYTES, else one error."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # before open: a FIFO's open blocks
+            raise FolioError("not a regular file; textconv renders a manifest file", path=path)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise FolioError(f"cannot read: {exc.strerror}", path=path) from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped after the stat
+            raise FolioError("not a regular file; textconv renders a manifest file", path=path)
+        try:
+            return read_at_most(f, MAX_BYTES, "the file")
+        except OversizeError:
+            raise FolioError(f"larger than {MAX_BYTES >> 20} MiB: not a manifest file",
+                             path=path) from None
+        except OSError as exc:
+            raise FolioError(f"cannot read: {exc.strerror}", path=path) from None

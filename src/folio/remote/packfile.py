@@ -29,6 +29,10 @@ VERSION = 1
 _HEADER = struct.Struct(">8sIIQ32s")
 _ENTRY = struct.Struct(">32sQQ")
 _TRAILER = 32
+# A pull reads an index whole, so its size is bounded: folio writes at most 50,000 entries
+# (remote/plan.py); this leaves room for other writers and refuses a hostile giant.
+MAX_INDEX_ENTRIES = 1 << 20
+MAX_INDEX_BYTES = _HEADER.size + MAX_INDEX_ENTRIES * _ENTRY.size + _TRAILER
 
 
 class PackEntry(NamedTuple):
@@ -67,6 +71,8 @@ def decode_index(data: bytes, pack_id: str, label: str) -> PackIndex:
     if len(data) < _HEADER.size + _TRAILER or data[:8] != MAGIC:
         raise _corrupt(label, pack_id, "not a folio pack index")
     _, version, count, pack_size, raw_id = _HEADER.unpack_from(data)
+    if count > MAX_INDEX_ENTRIES:
+        raise _corrupt(label, pack_id, f"pack index lists more than {MAX_INDEX_ENTRIES} objects")
     if version != VERSION:
         raise RemoteError(f"pack index format {version} is not one this folio understands "
                           f"({VERSION}); upgrade folio", path=label)

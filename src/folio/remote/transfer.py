@@ -6,6 +6,10 @@ Ordering invariants (docs/remotes.md):
   byte. A killed push leaves complete objects plus invisible garbage; a rerun sends the rest.
 - pull: every object is hashed before it enters the store (loose ones by put_stream while
   they stream to staging, pack slices in memory); one syncfs at the end makes them durable.
+- pull reads no object further than the size its manifest entry gives (``sizes``; else
+  the remote's listing): a loose object or pack slot listed larger is refused before any
+  byte moves, and one that streams longer is cut off at the first extra byte, its staging
+  file removed. A remote cannot fill the disk past what the manifests name.
 - Nothing pushed is unverified either: local objects are re-hashed as they are read.
 """
 
@@ -13,12 +17,19 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from folio.errors import CorruptObjectError, MissingObjectError, ObjectError, summarize_paths
+from folio.bounded import BoundedReader
+from folio.errors import (
+    CorruptObjectError,
+    MissingObjectError,
+    ObjectError,
+    OversizeError,
+    summarize_paths,
+)
 from folio.hashing import EMPTY_SHA256
 from folio.objects.store import ObjectStore, VerifyingReader, is_oid
 from folio.progress import NULL, Progress
@@ -114,12 +125,16 @@ def _chunks(reader: VerifyingReader) -> Iterator[bytes]:
 
 # -- pull ---------------------------------------------------------------------------------
 def pull(store: ObjectStore, backend: Backend, oids: Iterable[str], *, jobs: int = 8,
-         progress: Progress = NULL, cache_dir: Path) -> TransferStats:
+         progress: Progress = NULL, cache_dir: Path,
+         sizes: Mapping[str, int] | None = None) -> TransferStats:
     """Fetch the objects among ``oids`` that the local store lacks, verifying each one.
 
+    ``sizes`` (``oid -> size`` from the manifest entries) bounds each download; an object
+    the remote holds at another size is refused, naming it, before anything is fetched.
     Everything the remote has is fetched even when some objects are missing there; then
     MissingObjectError names the first few missing ones.
     """
+    sizes = sizes or {}
     stats = TransferStats()
     need = []
     for oid in _unique(oids):
@@ -136,10 +151,16 @@ def pull(store: ObjectStore, backend: Backend, oids: Iterable[str], *, jobs: int
         return stats
     catalog = load_catalog(backend, cache_dir, jobs)
     missing = [o for o in need if o not in catalog]
-    tasks = [(size, _task(_pull_loose, store, backend, oid, size))
+    tasks = [(size, _task(_pull_loose, store, backend, oid, size, sizes.get(oid)))
              for oid in need if (size := catalog.loose.get(oid)) is not None]
     packed = [(o, catalog.packed[o]) for o in need if o in catalog.packed
               and o not in catalog.loose]
+    for oid in need:  # every size checked before the first download starts
+        if oid in catalog.loose:
+            _check_size(backend, oid, loose_key(oid), catalog.loose[oid], sizes.get(oid))
+    for oid, slot in packed:
+        _check_size(backend, oid, f"{pack_key(slot.pack_id)}@{slot.offset}", slot.length,
+                    sizes.get(oid))
     for span in read_spans(packed):
         tasks.append((span.end - span.start, _task(_pull_span, store, backend, span)))
     try:
@@ -151,15 +172,34 @@ def pull(store: ObjectStore, backend: Backend, oids: Iterable[str], *, jobs: int
     return stats
 
 
-def _pull_loose(store: ObjectStore, backend: Backend, oid: str, size: int) -> TransferStats:
+def _pull_loose(store: ObjectStore, backend: Backend, oid: str, size: int,
+                expected: int | None = None) -> TransferStats:
+    """One loose object, read no further than ``expected`` (else its listed ``size``)."""
     key = loose_key(oid)
+    limit = size if expected is None else expected
+    _check_size(backend, oid, key, size, expected)
     reader = backend.open(key)
     try:
         with _named(backend, oid, key):
-            store.put_stream(reader, oid, f"{backend.describe()}/{key}")
+            bounded = BoundedReader(reader, limit, f"object {oid} on remote "
+                                    f"{backend.describe()} ({key})")
+            store.put_stream(bounded, oid, f"{backend.describe()}/{key}")
     finally:
         reader.close()
     return TransferStats(moved=1, moved_bytes=size, requests=1)
+
+
+def _check_size(backend: Backend, oid: str, where: str, size: int,
+                expected: int | None) -> None:
+    """Refuse, before any byte moves, an object the remote holds at another size than its
+    entry's: larger would fill the disk, smaller cannot hash right."""
+    if expected is None or size == expected:
+        return
+    message = (f"object {oid} on remote {backend.describe()} is {size} bytes but its "
+               f"manifest entry says {expected}; it was not fetched")
+    if size > expected:
+        raise OversizeError(message, path=where)
+    raise CorruptObjectError(message, path=where, expected=oid)
 
 
 def _pull_span(store: ObjectStore, backend: Backend, span: Span) -> TransferStats:
@@ -211,23 +251,28 @@ def remote_has(backend: Backend, oids: Iterable[str], *, cache_dir: Path | None 
 
 
 def fetch_object(backend: Backend, oid: str, store: ObjectStore, *,
-                 cache_dir: Path | None = None) -> bool:
+                 cache_dir: Path | None = None, size: int | None = None) -> bool:
     """Replace a missing or corrupt local copy of ``oid`` with the remote one (verify --repair).
 
     Returns False when the local copy was already sound. The corrupt copy is deleted only
-    once the remote is known to hold the object.
+    once the remote is known to hold the object (at ``size``, when given).
     """
     if store.has(oid) and store.verify(oid):
         return False
     catalog = load_catalog(backend, cache_dir, 1)
     if oid not in catalog:
         raise _missing_error(backend, catalog, [oid])
+    slot: Slot | None = catalog.packed.get(oid)
+    if oid in catalog.loose:
+        _check_size(backend, oid, loose_key(oid), catalog.loose[oid], size)
+    elif slot is not None:
+        _check_size(backend, oid, pack_key(slot.pack_id), slot.length, size)
     if store.has(oid):
         store.delete(oid)
     if oid in catalog.loose:
-        _pull_loose(store, backend, oid, catalog.loose[oid])
+        _pull_loose(store, backend, oid, catalog.loose[oid], size)
     else:
-        slot: Slot = catalog.packed[oid]
+        assert slot is not None
         _pull_span(store, backend, Span(slot.pack_id, slot.offset, slot.offset + slot.length,
                                         [(oid, slot)]))
     store.sync()
