@@ -1,4 +1,4 @@
-"""CLI for remotes, push / pull / fetch, gc, verify, export and import (docs/remotes.md).
+"""CLI for remotes, accept, push / pull / fetch, gc, verify, export and import (docs/remotes.md).
 
 Thin: each command calls one ``Repo`` method and prints its result; progress on a terminal
 (stderr), nothing extra when piped; failures are one line and exit 1 (FolioGroup).
@@ -63,18 +63,20 @@ def remote() -> None:
 @click.option("--profile", help="AWS profile for credentials (needs boto3).")
 @click.option("--allow-http", is_flag=True, help="Allow a plain http:// endpoint.")
 @click.option("--local", is_flag=True,
-              help="Write to .folio/config.local.toml (this clone only) instead of config.toml.")
+              help="Write to .git/folio/config.toml (this clone only) instead of the "
+                   "committed .folio/config.toml.")
 def remote_add(name: str, url: str, make_default: bool, endpoint: str | None,
                region: str | None, profile: str | None, allow_http: bool, local: bool) -> None:
     """Add remote NAME at URL: s3://bucket/prefix, file:///path or a directory path.
 
     Credentials are never stored: they come from AWS_* variables, --profile or an
-    instance role.
+    instance role. Adding it here accepts it in this clone; other clones accept it once
+    with `folio accept`.
     """
     repo = open_repo()
     spec = repo.add_remote(name, url, default=make_default, endpoint=endpoint, region=region,
                            profile=profile, allow_http=allow_http, local=local)
-    where = ".folio/config.local.toml" if local else ".folio/config.toml"
+    where = str(repo.config.local_path) if local else ".folio/config.toml"
     click.echo(f"Added remote {spec.name} -> {spec.url} in {where}"
                + (" (default)" if spec.default else ""))
 
@@ -93,7 +95,44 @@ def remote_list(as_json: bool) -> None:
         options = " ".join(f"{k}={v}" for k, v in sorted(s.options.items()))
         extra = f"  ({options})" if options else ""
         local = "  [local]" if s.local else ""
-        click.echo(f"{'*' if s.default else ' '} {s.name}  {s.url}{extra}{local}")
+        pending = "" if s.accepted else f"  [not accepted: `folio accept remotes.{s.name}`]"
+        click.echo(f"{'*' if s.default else ' '} {s.name}  {s.url}{extra}{local}{pending}")
+
+
+# -- accept -------------------------------------------------------------------------------------
+@click.command("accept")
+@click.argument("keys", nargs=-1, metavar="[KEY]...")
+@click.option("-n", "--dry-run", is_flag=True, help="Only list what is pending; accept nothing.")
+@json_option
+def accept(keys: tuple[str, ...], dry_run: bool, as_json: bool) -> None:
+    """Accept what the committed config asks for: a store path, a hardlink or symlink
+    link mode, remotes (their URL and options).
+
+    Until accepted in this clone, a committed core.store is refused, core.link falls back
+    to auto, and a remote is refused for push, pull and fetch: a commit (a pull request, a
+    `git pull`) must not decide where your data goes. KEY is core.store, core.link or
+    remotes.NAME; without KEY, everything pending.
+    """
+    from folio.config import select_pending
+
+    repo = open_repo()
+    chosen = list(keys) or None
+    pending = (select_pending(repo.pending_settings(), chosen) if dry_run
+               else repo.accept(chosen))
+    if as_json:
+        emit_json({"dry_run": dry_run, "settings": [p.to_json() for p in pending]})
+        return
+    if not pending:
+        click.echo("Nothing to accept: this clone uses every setting the committed config "
+                   "asks for.")
+        return
+    click.echo("Pending (the committed config asks for it; not accepted in this clone):"
+               if dry_run else "Accepted in this clone:")
+    for p in pending:
+        before = f"  (accepted before: {p.previous()})" if p.accepted is not None else ""
+        click.echo(f"  {p.describe()}{before}")
+    if dry_run:
+        click.echo("`folio accept` accepts them all; `folio accept KEY` one of them.")
 
 
 @remote.command("remove")
@@ -304,7 +343,7 @@ def export(tag: str, file: str, as_json: bool) -> None:
 
 
 @click.command("import")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file")  # not click.Path: a directory or FIFO gets folio's one-line refusal
 @click.option("--tag", help="Create this tag instead of the archived one.")
 @json_option
 def import_command(file: str, tag: str | None, as_json: bool) -> None:
@@ -318,7 +357,7 @@ def import_command(file: str, tag: str | None, as_json: bool) -> None:
                f"`folio checkout {result.tag}` puts the data in place.")
 
 
-COMMANDS = (remote, push, pull, fetch, gc, verify, export, import_command)
+COMMANDS = (remote, accept, push, pull, fetch, gc, verify, export, import_command)
 
 
 def register(group: click.Group) -> None:

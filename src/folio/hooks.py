@@ -11,6 +11,9 @@ here, in Python, and tested:
 - ``pre-push``: the objects named by the manifests of the pushed commits must be available:
   pushed to the default remote when folio has remotes (``Repo.push``), else in the local store.
 
+No hook accepts anything (``folio accept``): a committed store, link mode or remote this
+clone has not accepted is a one-line warning, and git goes on.
+
 Installing never clobbers: a hook already in place is moved to ``NAME.local`` and called
 first from ours; ``--uninstall`` removes exactly our files and moves it back.
 """
@@ -31,6 +34,7 @@ from folio._fs import atomic_write
 from folio.errors import (
     ConfigError,
     FolioError,
+    NotAcceptedError,
     NotARepositoryError,
     UnknownRevisionError,
     summarize_paths,
@@ -195,7 +199,19 @@ def _open_repo(hook: str) -> Repo | None:
 
 
 def run_hook(name: str, args: Sequence[str], stdin: Iterable[str] = ()) -> int:
-    """Entry point of ``folio hook NAME ARGS...``; returns the exit code for git."""
+    """Entry point of ``folio hook NAME ARGS...``; returns the exit code for git.
+
+    A setting this clone has not accepted stops folio's part, never git's: a hook must not
+    accept on the user's behalf, nor fail a commit or push over what a pull brought.
+    """
+    try:
+        return _run_hook(name, args, stdin)
+    except NotAcceptedError as exc:
+        _say(f"folio: warning: {name} hook skipped: {exc}")
+        return 0
+
+
+def _run_hook(name: str, args: Sequence[str], stdin: Iterable[str]) -> int:
     if name == "post-checkout":
         # post-checkout PREV NEW FLAG: FLAG is 1 for a branch checkout, 0 for files.
         if len(args) < 3 or args[2] != "1":
@@ -332,5 +348,13 @@ def push_to_default_remote(repo: Repo, oids: set[str]) -> bool:
 
 
 def default_remote_has(repo: Repo) -> Any:
-    """A ``remote_has(oids)`` for ``folio check`` when a default remote exists, else None."""
-    return None if repo.default_remote() is None else repo.remote_has
+    """A ``remote_has(oids)`` for ``folio check`` when a usable default remote exists, else
+    None (check against the local store); a default remote not accepted here says so."""
+    name = repo.default_remote()
+    if name is None:
+        return None
+    refusal = repo.config.remote_refusal(name)
+    if refusal is not None:
+        _say(f"folio: warning: pre-commit: {refusal.refusal()}; checking the local store only")
+        return None
+    return repo.remote_has

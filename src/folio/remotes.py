@@ -2,8 +2,14 @@
 
 A remote is a table ``[remotes.NAME]`` with ``url`` and, for S3, ``endpoint``, ``region``,
 ``profile`` and ``allow_http``; never a credential (folio.remote.urls refuses those). The
-committed ``config.toml`` is the team's list; ``config.local.toml`` (``--local``) adds or
-overrides remotes for one machine. The default is ``core.remote``, else the only remote.
+committed ``config.toml`` is the team's list; the local config ``.git/folio/config.toml``
+(``--local``) adds remotes for one clone, or replaces a committed one of the same name.
+The default is ``core.remote``, else the only remote.
+
+A committed remote is used (push, pull, fetch, verify against it) only once this clone
+has accepted its table, URL and options alike (``folio accept``): fetching sends signed
+requests too, so a pull request must not be able to point either direction elsewhere.
+Adding a remote with ``folio remote add`` accepts it.
 """
 
 from __future__ import annotations
@@ -13,15 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from folio.config import Config, _load
-from folio.errors import ConfigError, RemoteError
+from folio.config import REMOTES, Config, _load
+from folio.errors import ConfigError, NotAcceptedError, RemoteError
 from folio.remote.urls import open_backend
 
 if TYPE_CHECKING:
     from folio.remote.base import Backend
     from folio.repo import Repo
 
-SECTION = "remotes"
+SECTION = REMOTES
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 DEFAULT_JOBS = 8  # network transfers wait on round trips, not on the two cores
 
@@ -34,11 +40,12 @@ class RemoteSpec:
     url: str
     options: dict[str, Any] = field(default_factory=dict)
     default: bool = False
-    local: bool = False  # defined (or overridden) in config.local.toml
+    local: bool = False  # defined (or replaced) in the local config
+    accepted: bool = True  # False: committed and not accepted here (`folio accept`)
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "url": self.url, "options": self.options,
-                "default": self.default, "local": self.local}
+                "default": self.default, "local": self.local, "accepted": self.accepted}
 
 
 def check_name(name: str) -> str:
@@ -65,13 +72,15 @@ def _fresh(repo: Repo) -> Config:
 def list_remotes(repo: Repo) -> list[RemoteSpec]:
     """Every remote, sorted by name, with its default flag."""
     config = _fresh(repo)
-    local_names = set(_table(_load(config.local_path), config.local_path))
+    local_names = set(_table(config.local, config.local_path))
     specs = []
     for name, body in sorted(_table(config.raw, config.path).items()):
+        where = config.local_path if name in local_names else config.path
         if not isinstance(body, dict) or not isinstance(body.get("url"), str):
-            raise ConfigError(f"remote {name!r} needs a url = \"...\" string", path=config.path)
+            raise ConfigError(f"remote {name!r} needs a url = \"...\" string", path=where)
         options = {k: v for k, v in body.items() if k != "url"}
-        specs.append(RemoteSpec(name, body["url"], options, local=name in local_names))
+        specs.append(RemoteSpec(name, body["url"], options, local=name in local_names,
+                                accepted=config.remote_refusal(name) is None))
     default = _default_name(repo, specs)
     for spec in specs:
         spec.default = spec.name == default
@@ -112,8 +121,14 @@ def get_remote(repo: Repo, name: str | None = None) -> RemoteSpec:
 
 
 def open_remote(repo: Repo, name: str | None = None) -> tuple[RemoteSpec, Backend]:
-    """The remote's spec and a backend for it; relative directory URLs are from the repo root."""
+    """The remote's spec and a backend for it; relative directory URLs are from the repo root.
+
+    A committed remote this clone has not accepted is refused before any request is made.
+    """
     spec = get_remote(repo, name)
+    refusal = repo.config.remote_refusal(spec.name)
+    if refusal is not None:
+        raise NotAcceptedError(refusal.refusal(), path=f".folio/{repo.config.path.name}")
     return spec, open_backend(spec.url, spec.options, base=repo.root)
 
 
@@ -148,11 +163,14 @@ def add_remote(repo: Repo, name: str, url: str, *, default: bool = False,
         repo.config.update([SECTION, name], {"url": url, **options}, local=local)
         if default:
             repo.config.update(["core"], {"remote": name}, local=local)
+        if not local:  # the user chose it here: accepted by that act
+            repo.config.record_accepted(f"{SECTION}.{name}", repo.config.shared[SECTION][name])
     return get_remote(repo, name)
 
 
 def remove_remote(repo: Repo, name: str) -> RemoteSpec:
-    """Forget a remote (from both config files); unset it as default where it was."""
+    """Forget a remote (from both config files, and its acceptance); unset it as default
+    where it was."""
     spec = get_remote(repo, check_name(name))
     config = repo.config
     with repo.lock.hold("folio remote remove"):
@@ -166,4 +184,5 @@ def remove_remote(repo: Repo, name: str) -> RemoteSpec:
             for table in (SECTION, "core"):  # drop tables this left empty
                 if _load(path).get(table) == {}:
                     config.update([table], None, local=local)
+        config.forget_accepted(f"{SECTION}.{name}")
     return spec

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from folio import layout, quick
 from folio import manifest as mf
@@ -24,6 +24,7 @@ from folio.config import DEFAULT_TEXT, Config
 from folio.errors import (
     FolioError,
     ManifestError,
+    NotAcceptedError,
     NotARepositoryError,
     OverlapError,
     PathError,
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
     from folio.bundle import Folio
     from folio.capture import Capture
     from folio.checkout import CheckoutResult
+    from folio.config import PendingSetting
     from folio.diff import DiffResult
     from folio.git.repo import GitRepo
     from folio.maintenance import GcResult, VerifyResult
@@ -104,6 +106,20 @@ class AddResult:
                 "deleted": len(self.deleted)}
 
 
+class RefusedStore:
+    """Stands for a ``core.store`` this clone has not accepted: any use raises the refusal,
+    while commands that need no object (accept, remote list, tags) still work."""
+
+    def __init__(self, error: NotAcceptedError) -> None:
+        object.__setattr__(self, "_error", error)
+
+    def __getattribute__(self, name: str) -> object:
+        if name.startswith("__"):  # repr, isinstance: not a use of the store
+            return object.__getattribute__(self, name)
+        error = object.__getattribute__(self, "_error")
+        raise NotAcceptedError(error.message, path=error.path)
+
+
 class Repo:
     """A git work tree with folio initialised (or a fresh clone whose config is committed)."""
 
@@ -116,14 +132,23 @@ class Repo:
                                       "run `folio init`", path=self.root)
         self.config = Config.load(self.folio_dir)
         self.manifests_dir = self.folio_dir / "manifests"
-        store_path = self.config.store_path
+        self.store = self._choose_store()
+        self.lock = RepoLock(self.folio_dir, self.config.lock_timeout)
+
+    def _choose_store(self) -> ObjectStore:
+        """The local store, or ``core.store``: a committed one only once it is accepted
+        here (a commit must not choose where this clone writes its objects)."""
+        try:
+            store_path = self.config.store_path
+        except NotAcceptedError as exc:
+            return cast(ObjectStore, RefusedStore(exc))
         if store_path:
             store_root = (self.root / os.path.expanduser(store_path)).resolve()
-            self.store = ObjectStore(store_root, store_root / "tmp")
+            store = ObjectStore(store_root, store_root / "tmp")
         else:
-            self.store = ObjectStore(self.folio_dir / "objects", self.folio_dir / "tmp")
-        layout.check_store(self.store.root, self.store.staging, self.root)
-        self.lock = RepoLock(self.folio_dir, self.config.lock_timeout)
+            store = ObjectStore(self.folio_dir / "objects", self.folio_dir / "tmp")
+        layout.check_store(store.root, store.staging, self.root)
+        return store
 
     # -- set-up -------------------------------------------------------------------------------
     @classmethod
@@ -718,6 +743,20 @@ class Repo:
         from folio import remotes
 
         return remotes.remove_remote(self, name)
+
+    def pending_settings(self) -> list[PendingSetting]:
+        """What the committed config asks for (store, risky link mode, remotes) that this
+        clone has not accepted; none of it takes effect until :meth:`accept`."""
+        return Config.load(self.folio_dir).pending()
+
+    def accept(self, keys: Iterable[str] | None = None) -> list[PendingSetting]:
+        """Accept the pending settings (all, or the keys named: ``core.store``,
+        ``core.link``, ``remotes.NAME``) in this clone; returns what was accepted."""
+        with self.lock.hold("folio accept"):
+            self.config = Config.load(self.folio_dir)
+            accepted = self.config.accept(keys)
+        self.store = self._choose_store()
+        return accepted
 
     def default_remote(self) -> str | None:
         """``core.remote``, else the only remote, else None."""
