@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat as statmod
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,7 +32,7 @@ from folio.errors import (
 )
 from folio.hashing import parallel_map
 from folio.manifest import Entry, Manifest
-from folio.paths import check_no_symlinked_parent, is_within
+from folio.paths import check_link_targets, check_no_symlinked_parent, is_within
 from folio.progress import NULL, Progress
 from folio.recovery import RecoveryRecord
 from folio.revisions import Side, check_no_overlap
@@ -84,6 +84,7 @@ class _Plan:
     unchanged: int = 0
     # deleted location -> the directory above which nothing is pruned (None: prune nothing)
     prune_stop: dict[str, str | None] = field(default_factory=dict)
+    want: dict[str, Entry] = field(default_factory=dict)  # every in-scope entry of the goal
 
 
 def checkout(repo: Repo, side: Side, paths: Sequence[str] | None, *, force: bool,
@@ -111,6 +112,7 @@ def checkout(repo: Repo, side: Side, paths: Sequence[str] | None, *, force: bool
         check_no_overlap(final, side.label)
         cache = repo.stat_cache()
         plan = _plan_files(repo, current, new, paths, cache, progress, jobs)
+        _check_planned_links(repo.root, plan, final, paths)
         if plan.missing:
             raise repo.store.missing(sorted(set(plan.missing)), side.label)
         if plan.unsaved and not force:
@@ -205,9 +207,9 @@ def _plan_files(repo: Repo, current: dict[str, Manifest], new: dict[str, Manifes
                 loc = m.location(entry.path)
                 if in_scope(loc):
                     want[loc] = entry
-    _check_wanted(repo.root, want)
+    _check_wanted(want)
     have: dict[str, FileState] = {}
-    plan = _Plan()
+    plan = _Plan(want=want)
     scanned: set[tuple[str, str]] = set()
     for target, target_new in new.items():
         for m in (current.get(target), target_new):
@@ -284,24 +286,58 @@ def _same(entry: Entry, state: FileState, sha: str | None) -> bool:
     return state.link is None and sha == entry.sha256
 
 
-def _check_wanted(root: Path, want: dict[str, Entry]) -> None:
-    """Refuse what a hostile manifest could use to write outside the data."""
-    for loc, entry in want.items():
+def _check_wanted(want: Mapping[str, Entry]) -> None:
+    """Refuse a file listed below another entry: under a link of the same manifest
+    (``d -> .`` and ``d/pwned``), it would be written wherever the link leads."""
+    for loc in want:
         parts = loc.split("/")
         for i in range(1, len(parts)):
             if "/".join(parts[:i]) in want:
                 raise ManifestError(f"{'/'.join(parts[:i])!r} is listed both as a file and "
                                     "as a directory", path=loc)
-        if entry.is_link:
-            _check_link(root, loc, entry.link)  # type: ignore[arg-type]
 
 
-def _check_link(root: Path, loc: str, link: str) -> None:
-    base = os.path.dirname(os.path.join(str(root), loc))
-    target = os.path.normpath(os.path.join(base, link))
-    rel = os.path.relpath(target, str(root))
-    if rel == ".." or rel.startswith("../") or rel.split("/", 1)[0].lower() == ".git":
-        raise PathError(f"symlink target {link!r} leads outside the repository", path=loc)
+def _check_planned_links(root: Path, plan: _Plan, final: Mapping[str, Manifest],
+                         paths: Sequence[str] | None) -> None:
+    """Refuse the checkout if a link would resolve outside the repo or into .git/.folio.
+
+    Resolved over the tree as it will be (docs/linking.md): the goal's links and files,
+    the paths the plan deletes gone, the disk for the rest. With paths, the links of
+    every tracked target out of scope are checked too: a new link can change where an
+    old one leads (``d -> .`` under ``e -> d/../..``).
+    """
+    planned: dict[str, str | None] = {loc: e.link for loc, e in plan.want.items()}
+    for loc in plan.skipped:
+        del planned[loc]  # not restored: the working file stays as it is
+    planned.update(dict.fromkeys(plan.deletes))
+    links = {loc: link for loc, link in planned.items() if link is not None}
+    if paths is not None:
+        links.update(_links_out_of_scope(root, final, plan.want))
+    check_link_targets(root, links, planned)
+
+
+def _links_out_of_scope(root: Path, final: Mapping[str, Manifest],
+                        want: Mapping[str, Entry]) -> dict[str, str]:
+    """Tracked links checkout leaves alone that are links on disk now."""
+    out = {}
+    for m in final.values():
+        for entry in m.entries.values():
+            if entry.link is None:
+                continue
+            loc = m.location(entry.path)
+            if loc not in want and os.path.islink(root / loc):
+                out[loc] = os.readlink(root / loc)
+    return out
+
+
+def check_manifest_links(root: Path, manifests: Iterable[Manifest]) -> None:
+    """Refuse manifests whose links would resolve outside the repo or into .git/.folio
+    once checked out here (import checks a snapshot with this before writing it)."""
+    want = {m.location(e.path): e for m in manifests for e in m.entries.values()}
+    _check_wanted(want)
+    planned = {loc: e.link for loc, e in want.items()}
+    check_link_targets(root, {loc: e.link for loc, e in want.items() if e.link is not None},
+                       planned)
 
 
 # -- doing it -----------------------------------------------------------------------------------

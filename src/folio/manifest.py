@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from folio.errors import FormatVersionError, ManifestError, PathError, ShardMissingError
 from folio.objects.store import OID_PATTERN, is_oid
-from folio.paths import SUSPECT_PATH, check_target, validate_relpath
+from folio.paths import MAX_LINK_TARGET, SUSPECT_PATH, check_target, validate_relpath
 
 FORMAT_VERSION = 1
 SUFFIX = ".folio"
@@ -330,8 +330,9 @@ def _entry_slow(obj: dict[str, Any], source: str, line: int) -> Entry:
     size = obj.get("size", 0)
     sha = obj.get("sha256")
     if link is not None:
-        if not isinstance(link, str) or not link or "\x00" in link:
-            raise bad(f"entry {path!r}: invalid link target")
+        if not _sane_link(link):
+            raise bad(f"entry {path!r}: invalid link target (empty, NUL, not UTF-8 or "
+                      f"longer than {MAX_LINK_TARGET} bytes)")
     else:
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise bad(f"entry {path!r}: size must be a non-negative integer")
@@ -352,6 +353,17 @@ def _entry_slow(obj: dict[str, Any], source: str, line: int) -> Entry:
     return Entry(path=path, size=size if link is None else 0, sha256=sha if link is None else None,
                  type=kind, stored=stored, link=link, uri=uri, meta=meta or None,
                  executable=executable and link is None)
+
+
+def _sane_link(link: object) -> bool:
+    """A link target the kernel would store: a non-empty string, no NUL, at most
+    :data:`MAX_LINK_TARGET` bytes of UTF-8."""
+    if not isinstance(link, str) or not link or "\x00" in link:
+        return False
+    try:
+        return len(link.encode("utf-8")) <= MAX_LINK_TARGET
+    except UnicodeEncodeError:  # a lone surrogate from a JSON escape
+        return False
 
 
 def _entries(lines: Iterable[tuple[int, dict[str, Any]]], source: str,

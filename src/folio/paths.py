@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 
 from folio.errors import ItemNameError, PathError
@@ -99,14 +100,126 @@ def check_target(posix: str, shown: str | None = None) -> str:
     return posix
 
 
-def link_stays_inside(root: Path, link: Path) -> bool:
-    """True when the symlink ``link`` resolves to a place inside the repo (and not .git)."""
+# The kernel's bound on symlinks followed in one path lookup (Linux MAXSYMLINKS): a chain
+# longer than this fails with ELOOP, so it resolves nowhere and is refused as a loop.
+MAX_LINKS = 40
+# Longest symlink target the kernel stores (PATH_MAX less its NUL); manifests may not say more.
+MAX_LINK_TARGET = 4095
+# What a lookup of one component found, when not a link's target: not there; there and no
+# link; planned as a file or a removal (so nothing is below it).
+_MISSING, _PLAIN, _OPAQUE = 0, 1, 2
+
+
+def link_problem(root: Path, rel: str, planned: Mapping[str, str | None] | None = None
+                 ) -> str | None:
+    """Why the repo path ``rel`` must not be trusted as a link, or None when it may.
+
+    ``rel`` is resolved as the kernel would (:func:`resolve_in_repo`) over the links a
+    caller is about to create (``planned``) and the disk; it must end inside the repo,
+    with no ``.git`` component (any case) and not in ``.folio/``. The answer is a phrase
+    for an error message ("leads outside the repository").
+    """
+    parts = resolve_in_repo(root, rel, planned)
+    if parts is None:
+        return f"leads into a loop (more than {MAX_LINKS} links to follow)"
+    if parts and parts[0] == "..":
+        return "leads outside the repository"
+    if any(part.lower() == ".git" for part in parts):
+        return "leads into .git/"
+    if parts and parts[0].lower() == ".folio":
+        return "leads into .folio/"
+    return None
+
+
+def resolve_in_repo(root: Path, rel: str, planned: Mapping[str, str | None] | None = None
+                    ) -> list[str] | None:
+    """Where the repo path ``rel`` leads: components relative to the repo's real root
+    (``[".."]`` for anywhere outside it), or None for a loop.
+
+    Component by component, as the kernel does (and ``os.path.realpath``): a prefix that
+    is a link is replaced by its target before the next component, so the ``..`` after it
+    climbs from where the link leads, not from where it stands; an absolute target starts
+    again at ``/``; more than :data:`MAX_LINKS` links is a loop. ``planned`` maps repo
+    paths to what they are about to be: a link target, or None for a file or nothing
+    (below which nothing exists); it is looked up before the disk (``lstat``/``readlink``).
+    A component that does not exist is taken as a plain directory, so what follows it is
+    resolved lexically: that is where the path leads once someone creates it as one.
+    """
+    top = _split(os.path.realpath(root))
+    cur = list(top)
+    todo = _split(rel)[::-1]  # a stack: the next component last
+    lexical_from: int | None = None  # components past this depth do not exist
+    followed = 0
+    while todo:
+        name = todo.pop()
+        if name == "..":
+            if cur:
+                cur.pop()
+            if lexical_from is not None and len(cur) <= lexical_from:
+                lexical_from = None
+            continue
+        cur.append(name)
+        if lexical_from is not None and len(cur) > lexical_from:
+            continue
+        found = _lookup(cur, top, planned or {})
+        if isinstance(found, str):
+            followed += 1
+            if followed > MAX_LINKS:
+                return None
+            cur.pop()
+            if found.startswith("/"):
+                cur = []
+            todo.extend(_split(found)[::-1])
+        elif found == _MISSING:
+            lexical_from = len(cur) - 1
+        elif found == _OPAQUE:
+            lexical_from = len(cur)
+    if cur[:len(top)] != top:
+        return [".."]
+    return cur[len(top):]
+
+
+def _split(path: str) -> list[str]:
+    return [part for part in path.split("/") if part not in ("", ".")]
+
+
+def _lookup(parts: list[str], top: list[str],
+            planned: Mapping[str, str | None]) -> str | int:
+    """What the absolute path ``parts`` is: a link's target, or :data:`_PLAIN`,
+    :data:`_MISSING` or :data:`_OPAQUE`; ``planned`` first, inside the repo."""
+    if len(parts) > len(top) and parts[:len(top)] == top:
+        rel = "/".join(parts[len(top):])
+        if rel in planned:
+            target = planned[rel]
+            return _OPAQUE if target is None else target
+    path = "/" + "/".join(parts)
     try:
-        target = link.resolve()
-        rel = target.relative_to(root.resolve())
-    except (ValueError, OSError, RuntimeError):
+        st = os.lstat(path)
+        if not stat.S_ISLNK(st.st_mode):
+            return _PLAIN
+        return os.readlink(path)
+    except OSError:  # gone, not a directory, unreadable, too long: the kernel stops here
+        return _MISSING
+
+
+def check_link_targets(root: Path, links: Mapping[str, str],
+                       planned: Mapping[str, str | None] | None = None) -> None:
+    """Refuse the first of ``links`` (repo path -> target) that :func:`link_problem` finds
+    leads somewhere folio must not reach."""
+    for loc in sorted(links):
+        problem = link_problem(root, loc, planned)
+        if problem is not None:
+            raise PathError(f"symlink target {links[loc]!r} {problem}", path=loc)
+
+
+def link_stays_inside(root: Path, link: Path) -> bool:
+    """True when ``link`` (a path below ``root``, through links or a link itself) resolves
+    inside the repo, and not into .git or .folio."""
+    try:
+        rel = link.relative_to(root).as_posix()
+    except ValueError:
         return False
-    return rel.parts[:1] != (".git",)
+    return link_problem(root, "" if rel == "." else rel) is None
 
 
 def is_within(path: str, ancestor: str) -> bool:

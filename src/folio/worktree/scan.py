@@ -18,7 +18,7 @@ from folio.errors import FolioError, PathError
 from folio.hashing import parallel_map
 from folio.manifest import Entry, Manifest
 from folio.objects.store import ObjectStore, is_oid
-from folio.paths import link_stays_inside, validate_relpath
+from folio.paths import link_problem, link_stays_inside, validate_relpath
 from folio.progress import NULL, Progress
 from folio.worktree.index import StatCache, StatLike, stat_fields
 
@@ -178,10 +178,12 @@ def _link_state(repo_root: Path, path: Path, rel: str, st: os.stat_result,
                 object_st = None  # dangling: the object is gone; report it as a link
             if object_st is not None and statmod.S_ISREG(object_st.st_mode):
                 return FileState.of(rel, object_st, oid=os.path.basename(fan_dir) + name)
-    if not link_stays_inside(repo_root, path):
-        raise PathError("is a symlink that leads outside the repository",
-                        path=path.relative_to(repo_root).as_posix())
-    return FileState.of(rel, st, link=os.readlink(path))
+    link = os.readlink(path)
+    where = path.relative_to(repo_root).as_posix()
+    problem = link_problem(repo_root, where)
+    if problem is not None:
+        raise PathError(f"is a symlink that {problem} (target {link!r})", path=where)
+    return FileState.of(rel, st, link=link)
 
 
 def entry_for(state: FileState, sha: str | None, before: Entry | None,
