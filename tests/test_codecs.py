@@ -253,7 +253,7 @@ def test_pickle_needs_trust_to_load() -> None:
     with pytest.raises(PickleNotAllowedError) as error:
         codecs.decode(name, bytearray(sink.data), meta, allow_pickle=False)
     assert "allow_pickle=True" in str(error.value)
-    assert "`trust_pickles = true` in .folio/config.local.toml" in str(error.value)
+    assert "`trust_pickles = true` in this clone's local config" in str(error.value)
     assert codecs.decode(name, bytearray(sink.data), meta, allow_pickle=True) == value
 
 

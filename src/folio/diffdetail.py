@@ -9,12 +9,13 @@ to ``MAX_COMPARE_ROWS``. pyarrow and numpy are imported on first use, so the CLI
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
+
+from folio.errors import UntrustedDataError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -75,11 +76,18 @@ def detail(path: str, old: bytes | None, new: bytes | None, *,
     for label, data in (("old", old), ("new", new)):
         try:
             sides.append(None if data is None else loader(data, fmt))
-        except Exception:  # arbitrary bytes: any parser error means "not this format"
+        except UntrustedDataError:
+            return _not_comparable(path, fmt, f"the {label} version is not read: it holds data "
+                                   "that could run code or hold pointers when read")
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:  # arbitrary bytes: any parser error (a native panic too)
             return _not_comparable(path, fmt, f"the {label} version is not readable as {fmt}")
     try:
         info = compare(sides[0], sides[1], max_items)
-    except Exception as exc:  # a diff must never crash on data; say what went wrong instead
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # a diff must never crash on data; say what went wrong
         return _not_comparable(path, fmt, f"comparison failed: {type(exc).__name__}")
     return Detail(path, _KINDS[fmt], {"format": fmt, **info})
 
@@ -129,7 +137,11 @@ def _load_table(data: bytes, fmt: str) -> _Table:
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
+        from folio.codecs import _parquet_trust
+
+        _parquet_trust.check_footer(data)  # before pyarrow deserialises extension types
         pf = pq.ParquetFile(pa.BufferReader(data))
+        _parquet_trust.check_schema(pf.schema_arrow)
         return _Table(pf.metadata.num_rows, pf.schema_arrow,
                       lambda: pf.read(use_threads=False))
     import pyarrow.csv as pcsv
@@ -250,10 +262,11 @@ def _render_table(info: dict[str, Any]) -> list[str]:
 # -- arrays (npy) ---------------------------------------------------------------------------
 
 def _load_array(data: bytes, fmt: str) -> np.ndarray:
-    import numpy as np
+    from folio.codecs import npy
 
-    # read_array, not np.load: only the .npy format (np.load would also open .npz zips).
-    return np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
+    # The codec's checked reader: never a pickle, never a body read as pointers, and a
+    # header's size checked against the body before anything is allocated.
+    return npy.load(data)
 
 
 def _compare_arrays(old: np.ndarray | None, new: np.ndarray | None,

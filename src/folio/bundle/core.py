@@ -534,17 +534,19 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
         return bool(allow_pickle) or self.repo.config.trust_pickles
 
     def _decode(self, entry: Entry, name: str, allow_pickle: bool) -> Any:
+        """Read and decode one item; every refusal or reader failure names it (registry)."""
         trusted = self._trusted(allow_pickle)
+        label = f"{self.target}/{entry.path}"
         if entry.type == REFERENCE_TYPE:
-            return self._read_reference(entry, name, trusted)
-        codec = codecs.codec_by_name(entry.type) if entry.type else _typed.codec_for_file(
-            entry.path)
+            return self._read_reference(entry, name, trusted, label)
+        codec = codecs.codec_by_name(entry.type, item=label) if entry.type else \
+            _typed.codec_for_file(entry.path)
         if codec.needs_trust and not trusted:  # refuse before reading a byte
-            return codecs.decode(codec.name, bytearray(), {}, allow_pickle=False)
+            return codecs.decode(codec.name, bytearray(), {}, allow_pickle=False, item=label)
         data = self._read_bytes(entry, name)
         meta = meta_of(entry).get("codec") if entry.type else None
         return codecs.decode(codec.name, data, meta if isinstance(meta, dict) else {},
-                             allow_pickle=trusted)
+                             allow_pickle=trusted, item=label)
 
     def _read_bytes(self, entry: Entry, name: str) -> bytearray:
         if entry.sha256 is None:
@@ -579,7 +581,7 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
                           "returning the recorded content (add it again to record the change)",
                           BundleWarning, stacklevel=5)
 
-    def _read_reference(self, entry: Entry, name: str, trusted: bool) -> Any:
+    def _read_reference(self, entry: Entry, name: str, trusted: bool, label: str) -> Any:
         uri = entry.uri or ""
         local = _local_path(uri, self.repo.root)
         if local is None:
@@ -592,7 +594,7 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
             raise FolioError(f"item {name!r}: cannot read the referenced file: "
                              f"{exc.strerror or exc}", path=str(local)) from None
         codec = _typed.codec_for_file(local.name)
-        return codecs.decode(codec.name, data, {}, allow_pickle=trusted)
+        return codecs.decode(codec.name, data, {}, allow_pickle=trusted, item=label)
 
     # -- the mapping protocol (AutoStore) -------------------------------------------------------
     def __getitem__(self, name: str) -> Any:

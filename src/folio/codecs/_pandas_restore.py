@@ -12,10 +12,18 @@ from __future__ import annotations
 from typing import Any
 
 from folio.codecs._pandas_hints import read_hints
+from folio.codecs.base import TRUST_HINT
+from folio.errors import CodecError, UntrustedDataError
 
 
-def to_pandas(table: Any) -> Any:
-    """``table.to_pandas()``, then the original object dtypes, lists, NaNs and index freq."""
+def to_pandas(table: Any, *, trusted: bool = False) -> Any:
+    """``table.to_pandas()``, then the original object dtypes, lists, NaNs and index freq.
+
+    Untrusted, the "pandas" metadata may name only dtypes pandas itself defines (see
+    :func:`check_dtypes`): the file chooses which dtype builds the column.
+    """
+    if not trusted:
+        check_dtypes(table.schema.pandas_metadata or {})
     frame = table.to_pandas()
     info = table.schema.pandas_metadata or {}
     hints = read_hints(table)
@@ -41,6 +49,38 @@ def to_pandas(table: Any) -> Any:
     if freq is not None:
         frame.index = type(frame.index)(frame.index, freq=freq)
     return frame
+
+
+def check_dtypes(info: dict[str, Any]) -> None:
+    """Refuse "pandas" metadata naming an extension dtype that pandas does not define.
+
+    pyarrow gives each column the dtype its ``numpy_type`` names and lets that dtype's
+    ``__from_arrow__`` build the column from the file's bytes. pandas' own dtypes (nullable
+    ints, strings, categoricals, periods, intervals, ``[pyarrow]``) only convert values; a
+    dtype some other installed library registered runs that library's code on them, which
+    is what trusting an item is for. Object columns of strings and the like stay plain.
+    """
+    import pandas as pd
+
+    if not isinstance(info, dict):
+        raise CodecError("stored Parquet has malformed pandas metadata")
+    metas = [*info.get("columns", []), *info.get("column_indexes", [])]
+    for meta in metas:
+        name = meta.get("numpy_type") if isinstance(meta, dict) else None
+        if not isinstance(name, str):
+            raise CodecError("stored Parquet has malformed pandas metadata (a numpy_type that "
+                             "is not a string)")
+        try:
+            dtype = pd.api.types.pandas_dtype(name)
+        except (TypeError, ValueError):
+            continue  # pyarrow fails on it too: a plain error, not a foreign dtype
+        origin = type(dtype).__module__
+        if isinstance(dtype, pd.api.extensions.ExtensionDtype) and not (
+                origin == "pandas" or origin.startswith("pandas.")):
+            raise UntrustedDataError(
+                f"this table's pandas metadata asks for the dtype {ascii(name)[:60]} "
+                f"(from {origin}), which builds columns with that library's code; {TRUST_HINT}"
+            )
 
 
 def _field_name(meta: dict[str, Any]) -> Any:

@@ -13,6 +13,7 @@ import base64
 import io
 from typing import Any, BinaryIO
 
+from folio.codecs import _parquet_trust
 from folio.codecs._io import SinkWriter
 from folio.errors import CodecError
 
@@ -30,16 +31,24 @@ def write(table: Any, sink: BinaryIO) -> None:
         raise CodecError(f"Parquet cannot store this table: {_first_line(exc)}") from exc
 
 
-def read(data: bytes | bytearray | memoryview) -> Any:
-    """Read a whole Parquet file from memory without copying it, restoring exact Arrow types."""
+def read(data: bytes | bytearray | memoryview, *, trusted: bool = False) -> Any:
+    """Read a whole Parquet file from memory without copying it, restoring exact Arrow types.
+
+    Untrusted, the footer is checked first (:mod:`_parquet_trust`): extension types other
+    than a few known safe ones are refused before pyarrow would deserialise them.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    if not trusted:
+        _parquet_trust.check_footer(data)
     try:
         parquet = pq.ParquetFile(pa.BufferReader(pa.py_buffer(data)))
         table = parquet.read()
     except (pa.ArrowInvalid, OSError) as exc:
         raise CodecError(f"stored Parquet is unreadable: {_first_line(exc)}") from exc
+    if not trusted:
+        _parquet_trust.check_schema(table.schema)
     stored = _stored_schema(parquet.metadata.metadata or {})
     return table if stored is None else _restore_types(table, stored)
 
@@ -48,7 +57,7 @@ def schema_changes(table: Any) -> list[str]:
     """How the schema of ``table`` would differ after a Parquet round trip, one line each."""
     buffer = io.BytesIO()
     write(table.slice(0, 0), buffer)
-    back = read(buffer.getbuffer())
+    back = read(buffer.getbuffer(), trusted=True)  # the bytes just made from ``table``
     if back.schema.names != table.schema.names:
         return [f"column names {table.schema.names} read back as {back.schema.names}"]
     return [

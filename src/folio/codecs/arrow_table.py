@@ -36,6 +36,7 @@ class ArrowCodec:
     extensions = (".pq",)
     priority = 100
     needs_trust = False
+    checks_trust = True  # extension types: see _parquet_trust
 
     def can_encode(self, obj: object) -> bool:
         return type_is(obj, "pyarrow", "Table")
@@ -48,5 +49,5 @@ class ArrowCodec:
         _parquet.write(obj, sink)
         return table_meta(obj)
 
-    def decode(self, data: bytearray, meta: dict[str, Any]) -> object:
-        return _parquet.read(data)
+    def decode(self, data: bytearray, meta: dict[str, Any], *, trusted: bool = False) -> object:
+        return _parquet.read(data, trusted=trusted)

@@ -25,6 +25,11 @@ class Codec(Protocol):
     receives a bytearray it now owns: wrapping it without a copy is allowed and encouraged.
     A codec may also define ``extensions`` (a tuple) when several file extensions should
     select it from an item name; ``extension`` is always the first of them.
+
+    ``needs_trust`` marks a format whose every item can run code (pickle). A format where
+    only some items are dangerous (an .npy of Python objects, Parquet with extension types)
+    sets ``checks_trust = True`` instead and takes ``decode(data, meta, *, trusted)``: it
+    must raise :class:`~folio.errors.UntrustedDataError` for those items unless trusted.
     """
 
     name: str
@@ -43,6 +48,10 @@ class Codec(Protocol):
     def decode(self, data: bytearray, meta: dict[str, Any]) -> object:
         """Rebuild the value from the bytes ``encode`` wrote and the metadata it returned."""
         ...
+
+
+TRUST_HINT = ("if you trust where it came from, pass allow_pickle=True or set "
+              "`trust_pickles = true` in this clone's local config (.git/folio/config.toml)")
 
 
 def extensions_of(codec: Codec) -> tuple[str, ...]:

@@ -33,6 +33,7 @@ class PandasCodec:
     extensions = (".pq",)
     priority = 100
     needs_trust = False
+    checks_trust = True  # extension types and dtypes: see _parquet_trust, _pandas_restore
 
     def can_encode(self, obj: object) -> bool:
         return type_is(obj, "pandas", "DataFrame") or type_is(obj, "pandas", "Series")
@@ -50,9 +51,9 @@ class PandasCodec:
         _parquet.write(table, sink)
         return _describe(pd, obj)
 
-    def decode(self, data: bytearray, meta: dict[str, Any]) -> object:
+    def decode(self, data: bytearray, meta: dict[str, Any], *, trusted: bool = False) -> object:
         require("pandas", self.name)
-        frame = to_pandas(_parquet.read(data))
+        frame = to_pandas(_parquet.read(data, trusted=trusted), trusted=trusted)
         if not meta.get("series"):
             return frame
         series = frame.iloc[:, 0]
@@ -106,7 +107,7 @@ def _check_round_trip(pd: Any, frame: Any, table: Any) -> None:
     rows = min(1, len(frame))
     buffer = io.BytesIO()
     _parquet.write(_head(table, rows), buffer)
-    back = to_pandas(_parquet.read(buffer.getbuffer()))
+    back = to_pandas(_parquet.read(buffer.getbuffer(), trusted=True), trusted=True)  # own bytes
     head = frame.iloc[:rows]
     if not (back.columns.equals(head.columns) and back.columns.dtype == head.columns.dtype):
         raise CodecError(f"column labels {list(head.columns)[:5]} would read back as "

@@ -27,6 +27,7 @@ class PolarsCodec:
     extensions = (".pq",)
     priority = 100
     needs_trust = False
+    checks_trust = True  # extension types: see _parquet_trust
 
     def can_encode(self, obj: object) -> bool:
         return type_is(obj, "polars", "DataFrame") or type_is(obj, "polars", "Series")
@@ -47,14 +48,18 @@ class PolarsCodec:
         return {"rows": obj.height, "columns": obj.width,
                 "schema": {name: str(dtype) for name, dtype in obj.schema.items()}}
 
-    def decode(self, data: bytearray, meta: dict[str, Any]) -> object:
-        frame = _read(require("polars", self.name), data)
+    def decode(self, data: bytearray, meta: dict[str, Any], *, trusted: bool = False) -> object:
+        frame = _read(require("polars", self.name), data, trusted=trusted)
         return frame.to_series() if meta.get("series") else frame
 
 
-def _read(pl: Any, data: bytearray | memoryview) -> Any:
+def _read(pl: Any, data: bytearray | memoryview, *, trusted: bool) -> Any:
+    """pyarrow's read (footer checked unless trusted), else polars' own reader.
+
+    A panic inside polars is a BaseException; the codec registry makes it a CodecError.
+    """
     try:
-        table = _parquet.read(data)
+        table = _parquet.read(data, trusted=trusted)
     except NotImplementedError:  # pyarrow has no 128-bit integers: polars reads its own
         return pl.read_parquet(BufferReader(data))
     return pl.from_arrow(table)
@@ -64,7 +69,7 @@ def _warn_changes(pl: Any, frame: Any) -> None:
     """Round-trip zero rows and name every column whose dtype would change."""
     buffer = io.BytesIO()
     frame.head(0).write_parquet(buffer)
-    back = _read(pl, buffer.getbuffer())
+    back = _read(pl, buffer.getbuffer(), trusted=True)  # the bytes just made from ``frame``
     changes = [f"column {name!r}: {dtype} reads back as {back.schema.get(name)}"
                for name, dtype in frame.schema.items() if back.schema.get(name) != dtype]
     if changes:

@@ -12,7 +12,7 @@ from pathlib import PurePosixPath
 from typing import Any, BinaryIO
 
 from folio.codecs._detect import type_name
-from folio.codecs.base import Codec, extensions_of
+from folio.codecs.base import TRUST_HINT, Codec, extensions_of
 from folio.errors import CodecError, FolioError, PickleNotAllowedError, UnsupportedTypeError
 
 _lock = threading.Lock()
@@ -52,13 +52,14 @@ def registered_codecs() -> list[Codec]:
     return [codec for _, _, codec in _entries]
 
 
-def codec_by_name(name: str) -> Codec:
-    """The codec that reads items of type ``name``."""
+def codec_by_name(name: str, *, item: str | None = None) -> Codec:
+    """The codec that reads items of type ``name`` (``item`` names the item in the error)."""
     for _, _, codec in _entries:
         if codec.name == name:
             return codec
     raise CodecError(
-        f"unknown item type {name!r}; written by a newer folio or a codec not registered here"
+        f"unknown item type {ascii(name)[:80]}; written by a newer folio or a codec not "
+        "registered here", path=item
     )
 
 
@@ -109,20 +110,31 @@ def encode(
     return chosen, meta
 
 
-def decode(name: str, data: bytearray, meta: dict[str, Any], *, allow_pickle: bool) -> object:
-    """Read an item of type ``name`` back; codecs that can run code need ``allow_pickle``."""
-    codec = codec_by_name(name)
-    if codec.needs_trust and not allow_pickle:
-        raise PickleNotAllowedError(
-            f"item type {name!r} can run code when loaded; if you trust where it came from, "
-            "pass allow_pickle=True or set `trust_pickles = true` in .folio/config.local.toml"
-        )
+def decode(name: str, data: bytearray, meta: dict[str, Any], *, allow_pickle: bool,
+           item: str | None = None) -> object:
+    """Read an item of type ``name`` back; codecs that can run code need ``allow_pickle``.
+
+    This is the one place a reader's failure becomes an error: whatever the codec or the
+    library below it raises on hostile bytes (a ValueError, an ArrowInvalid, a MemoryError
+    for a size it was told, a panic from native code, which is a BaseException) leaves as
+    one FolioError naming ``item``. Only an interrupt or an exit passes through as it is.
+    """
     try:
+        codec = codec_by_name(name)
+        if codec.needs_trust and not allow_pickle:
+            raise PickleNotAllowedError(f"item type {name!r} can run code when loaded; "
+                                        f"{TRUST_HINT}")
+        if getattr(codec, "checks_trust", False):
+            return codec.decode(data, meta, trusted=allow_pickle)  # type: ignore[call-arg]
         return codec.decode(data, meta)
-    except (FolioError, MemoryError):
+    except FolioError as exc:
+        if exc.path is None:
+            exc.path = item
         raise
-    except Exception as exc:
-        raise CodecError(f"cannot read {name!r} item: {_reason(exc)}") from exc
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:
+        raise CodecError(f"cannot read {name!r} item: {_reason(exc)}", path=item) from exc
 
 
 def _accepts(codec: Codec, obj: object) -> bool:
