@@ -45,7 +45,11 @@ class RepoLock:
                 raise LockTimeoutError(
                     f"timed out after {self.timeout:g}s waiting for the repository lock, "
                     f"held by {self.describe_holder()}", path=self.path) from None
-            self._write_info(command)
+            try:
+                self._write_info(command)
+            except BaseException:  # a link planted at lock.info: refuse, and let go
+                self._lock.release()
+                raise
         self._depth += 1
         try:
             yield

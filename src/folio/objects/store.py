@@ -149,9 +149,8 @@ class ObjectStore:
     def _prepare(self, oid: str) -> str:
         fan = oid[:2]
         if fan not in self._made_dirs:
-            directory = os.path.join(self.root, fan)
-            os.makedirs(directory, exist_ok=True)
-            _check_real_dir(directory)  # once per process: objects never go through a link
+            # once per process and directory: objects are never written through a link
+            _make_real_dirs(str(self.root), os.path.join(self.root, fan))
             self._made_dirs.add(fan)
         return f"{self.root}/{fan}/{oid[2:]}"
 
@@ -162,9 +161,7 @@ class ObjectStore:
         directory = getattr(self._thread, "staging", None)
         if directory is None:
             directory = f"{self.staging}/t{next(_slots) % STAGING_SLOTS}"
-            os.makedirs(directory, exist_ok=True)
-            _check_real_dir(str(self.staging))
-            _check_real_dir(directory)
+            _make_real_dirs(str(self.staging), directory)
             self._thread.staging = directory
         return directory
 
@@ -178,7 +175,7 @@ class ObjectStore:
             except FileExistsError:  # debris of a killed process that had our pid
                 continue
             except FileNotFoundError:  # someone removed the staging directory meanwhile
-                os.makedirs(directory, exist_ok=True)
+                _make_real_dirs(str(self.staging), directory)
         tmp = str(temp_name(Path(directory)))
         return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
 
@@ -370,10 +367,16 @@ def _present(path: str | Path) -> bool:
         return False
 
 
-def _check_real_dir(path: str) -> None:
-    st = os.lstat(path)
-    if not stat.S_ISDIR(st.st_mode):
-        raise unsafe_entry(path, st)
+def _make_real_dirs(top: str, *below: str) -> None:
+    """Make ``top`` (and its parents), then each of ``below`` in turn, refusing any that
+    is a link: each is checked before anything is made inside it."""
+    os.makedirs(os.path.dirname(top), exist_ok=True)
+    for path in (top, *below):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(path)
+        st = os.lstat(path)
+        if not stat.S_ISDIR(st.st_mode):
+            raise unsafe_entry(path, st)
 
 
 def _open_object(path: Path) -> int:
@@ -391,7 +394,8 @@ def _replace(tmp: str | Path, final: str) -> None:
     try:
         os.replace(tmp, final)
     except FileNotFoundError:
-        os.makedirs(os.path.dirname(final), exist_ok=True)
+        fan = os.path.dirname(final)
+        _make_real_dirs(os.path.dirname(fan), fan)
         os.replace(tmp, final)
 
 
