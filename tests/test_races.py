@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import write
+from tests.conftest import run_folio, write
+from tests.reliability import harness as h
 
 from folio import manifest as mf
 from folio.maintenance import verify
@@ -143,3 +145,65 @@ def test_gc_grace_0_beside_bundle_writers_deletes_nothing_a_manifest_names(repo:
         for k in range(40):
             got = bundle.get_data(f"w{w}/i{k}")
             assert got.shape == (2000 + k,) and int(got[0]) == w * 1000 + k
+
+
+# -- an interrupted untrack, finished by running it again ----------------------------------------
+UNTRACKED = 300
+
+
+def _untrack_template(root: Path) -> list[str]:
+    h.init_repo(root)
+    repo = Repo(root)
+    _sharded_tree(root)
+    names = [f"t/{i:03d}.txt" for i in range(UNTRACKED)]
+    for name in names:
+        write(root / name, name + "\n")
+    repo.add(["big", *names], cwd=root)
+    return ["big", *names]
+
+
+def _leftovers(root: Path, targets: list[str]) -> list[str]:
+    """Shard directories and .gitignore lines of untracked targets."""
+    ignored = set((root / ".gitignore").read_text().splitlines())
+    shards = root / ".folio/manifests" / ("big" + mf.SHARD_DIR_SUFFIX)
+    return [t for t in targets if "/" + t in ignored] + ([str(shards)] if shards.exists() else [])
+
+
+def _untracked_fully(root: Path, targets: list[str], full: bool) -> None:
+    assert Repo(root).targets() == []
+    assert _leftovers(root, targets) == []
+    assert (root / "t/299.txt").read_text() == "t/299.txt\n", "untrack must keep the data"
+    assert len(list((root / "big").rglob("*.txt"))) == DIRS * PER_DIR
+    if full:  # rehashes every object: not after every trial
+        assert run_folio(root, "verify").returncode == 0
+
+
+def test_an_untrack_killed_at_any_point_is_finished_by_running_it_again(
+        tmp_path: Path) -> None:
+    template = tmp_path / "template"
+    targets = _untrack_template(template / "repo")
+    argv = [*h.FOLIO, "untrack", *targets]
+    measured = h.clone_dir(template, tmp_path / "measured") / "repo"
+    duration = h.timed_run(measured, argv)
+    low, high = h.startup_time(measured), duration
+    rng = random.Random(11)
+    partial = 0  # kills that left some targets untracked and others not
+    for trial in range(8):
+        root = h.clone_dir(template, tmp_path / f"t{trial}") / "repo"
+        delay = rng.uniform(low, high)
+        h.kill_after(root, argv, delay)
+        left = len(Repo(root).targets())
+        done = left == 0 and not _leftovers(root, targets)
+        partial += 0 < left < len(targets) or (left == 0 and not done)
+        if done:  # aim the next kills inside the command's work (the machine may be busy)
+            high = max(low, delay)
+        elif left == len(targets):
+            low = min(delay, high)
+        rerun = run_folio(root, "untrack", *targets)
+        what = f"trial {trial} (kill at {delay:.3f}s)"
+        if done:  # killed after the last step: nothing to finish, an untracked name
+            assert rerun.stderr == "folio: error: big: is not a tracked target\n", what
+        else:
+            assert rerun.returncode == 0, f"{what}: {rerun.stderr}"
+        _untracked_fully(root, targets, full=trial % 4 == 0)
+    assert partial >= 2, "the kills must land inside the command, half-way"

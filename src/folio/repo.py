@@ -332,18 +332,50 @@ class Repo:
 
     def untrack(self, paths: Sequence[str | os.PathLike[str]],
                 cwd: Path | None = None) -> list[str]:
-        """Stop tracking targets: remove their manifests and .gitignore lines, keep the data."""
+        """Stop tracking targets: remove their manifests and .gitignore lines, keep the data.
+
+        Resumable: each target's main manifest file goes first (untracked from then on),
+        then its shards, then the .gitignore lines; naming again a target an untrack killed
+        half-way (shards or its line left) finishes it.
+        """
         with self.lock.hold():
             tracked = set(self.targets())
-            chosen = self.resolve_paths(paths, cwd)
+            chosen = self._untrack_targets(paths, cwd, tracked)
             for target in chosen:
-                if target not in tracked:
-                    raise PathError("is not a tracked target", path=target)
-            for target in chosen:
-                remove_beneath(self.folio_dir, self.manifest_path(target))
+                if target in tracked:
+                    remove_beneath(self.folio_dir, self.manifest_path(target))
                 self._remove_shards(target)
             self._unignore_in_git(chosen)
         return chosen
+
+    def _untrack_targets(self, paths: Sequence[str | os.PathLike[str]], cwd: Path | None,
+                         tracked: set[str]) -> list[str]:
+        """The targets ``paths`` name: tracked ones, or ones an interrupted untrack left."""
+        chosen: list[str] = []
+        for raw in paths:
+            try:
+                found = self.resolve_paths([raw], cwd)
+            except PathError:  # gone from disk and from the manifests: left half-untracked?
+                found = [repo_relative(self.root, raw, cwd or Path.cwd())]
+                if not self._untrack_unfinished(found[0]):
+                    raise
+            for target in found:
+                if target not in tracked and not self._untrack_unfinished(target):
+                    raise PathError("is not a tracked target", path=target)
+            chosen += found
+        return sorted(set(chosen))
+
+    def _untrack_unfinished(self, target: str) -> bool:
+        """An untracked target whose shards or folio .gitignore line remain."""
+        if os.path.lexists(self.manifests_dir / (target + mf.SHARD_DIR_SUFFIX)):
+            return True
+        try:
+            lines = (self.root / ".gitignore").read_text(encoding="utf-8").splitlines()
+        except (FileNotFoundError, UnicodeDecodeError):
+            return False
+        if GITIGNORE_HEADER not in lines:
+            return False
+        return "/" + _gitignore_escape(target) in lines[lines.index(GITIGNORE_HEADER):]
 
     def _capture(self, targets: list[str], store_copy: bool | None, progress: Progress,
                  jobs: int | None) -> list[AddResult]:
