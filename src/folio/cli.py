@@ -16,6 +16,8 @@ import click
 from folio.cli_common import (
     echo_checkout,
     emit_json,
+    escape,
+    escaped_output,
     human_bytes,
     json_option,
     open_repo,
@@ -34,7 +36,13 @@ class FolioGroup(click.Group):
 
     So does an OSError, which is the machine speaking (a full disk, a read-only or vanished
     file system, a permission): one line naming the file where the system names one.
+    Everything printed while a command runs, usage errors included, has its control
+    characters escaped (cli_common.escaped_output; docs/cli.md, "Output").
     """
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        with escaped_output():
+            return super().main(*args, **kwargs)
 
     def invoke(self, ctx: click.Context) -> Any:
         from folio.errors import FolioError
@@ -42,7 +50,7 @@ class FolioGroup(click.Group):
         try:
             return super().invoke(ctx)
         except FolioError as exc:
-            click.echo(f"folio: error: {exc}", err=True)
+            _error_line(str(exc))
             ctx.exit(1)
         except BrokenPipeError:
             sys.stderr.close()
@@ -52,8 +60,13 @@ class FolioGroup(click.Group):
             ctx.exit(130)
         except OSError as exc:
             where = f"{exc.filename}: " if exc.filename else ""
-            click.echo(f"folio: error: {where}{exc.strerror or exc}", err=True)
+            _error_line(f"{where}{exc.strerror or exc}")
             ctx.exit(1)
+
+
+def _error_line(message: str) -> None:
+    """The one line of a failure: a newline in a name cannot start a second one."""
+    click.echo(f"folio: error: {escape(message, keep_layout=False)}", err=True)
 
 
 @click.group(cls=FolioGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -163,7 +176,7 @@ def ls_command(targets: tuple[str, ...], as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file")  # not click.Path: a directory or FIFO gets folio's one-line refusal
 def textconv(file: str) -> None:
     """Render a manifest file readably (git's diff driver for *.folio files)."""
     from folio.textconv import render
