@@ -10,6 +10,7 @@ directories refused by the real CLI with one line naming the link and nothing wr
 from __future__ import annotations
 
 import errno
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -30,8 +31,10 @@ from tests.test_hostile import (
     manifest,
 )
 
+from folio.errors import ManifestError
 from folio.git.repo import GitRepo
-from folio.paths import MAX_LINKS, link_problem, resolve_in_repo
+from folio.manifest import parse
+from folio.paths import MAX_LINK_TARGET, MAX_LINKS, link_problem, resolve_in_repo
 from folio.repo import Repo
 
 OUTSIDE = "leads outside the repository"
@@ -234,6 +237,19 @@ def test_random_trees_of_links_get_the_kernels_verdict(links: dict[str, tuple[st
             os.unlink(root / loc)
         for loc in links:
             assert verdict(link_problem(root, loc, planned)) == on_disk[loc], (loc, links)
+
+
+# -- what a manifest may say ---------------------------------------------------------------------
+@pytest.mark.parametrize("link", ["", "a\x00b", "\ud800", "x" * (MAX_LINK_TARGET + 1)],
+                         ids=["empty", "nul", "surrogate", "too-long"])
+def test_a_manifest_link_target_must_be_one_the_kernel_would_store(link: str) -> None:
+    header = b'{"folio": 1, "kind": "dir", "target": "data"}\n'
+    line = json.dumps({"path": "l", "link": link}).encode() + b"\n"
+    with pytest.raises(ManifestError, match="invalid link target") as exc:
+        parse(header + line, "data.folio")
+    assert exc.value.line == 2
+    longest = json.dumps({"path": "l", "link": "x" * MAX_LINK_TARGET}).encode() + b"\n"
+    assert parse(header + longest, "data.folio").entries["l"].link == "x" * MAX_LINK_TARGET
 
 
 # -- end to end ----------------------------------------------------------------------------------
