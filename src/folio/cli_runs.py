@@ -82,8 +82,11 @@ def runs_command(run_id: str | None, status: str | None, name: str | None, show_
 
                 raise FolioError(f"run {run.id} has no log")
             data = repo.store.read_bytes(run.log, label=f"log of run {run.id}")
-            sys.stdout.buffer.write(data)
-            sys.stdout.flush()
+            if sys.stdout.isatty():  # a log may come from someone else's run: escaped
+                click.echo(data.decode("utf-8", "surrogateescape"), nl=False)
+            else:  # piped: the bytes the job wrote, for tools
+                sys.stdout.buffer.write(data)
+                sys.stdout.flush()
         elif as_json:
             emit_json(run.to_json())
         else:
