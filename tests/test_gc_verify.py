@@ -129,8 +129,8 @@ def test_gc_cli_dry_run_json_and_stale_temp_files(repo: Repo) -> None:
 
 
 def test_gc_refuses_a_shared_store_unless_allowed(repo: Repo, tmp_path: Path) -> None:
-    repo.config.update(["core"], {"store": str(tmp_path / "shared")})
-    shared = Repo(repo.root)
+    repo.config.update(["core"], {"store": str(tmp_path / "shared")}, local=True)
+    shared = Repo(repo.root)  # (a machine's store path is set in the local config)
     orphan = shared.store.put_bytes(b"another clone's data, perhaps")
     age_store(shared)
     proc = run_folio(repo.root, "gc")

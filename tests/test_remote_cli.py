@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,11 @@ from tests.conftest import git, run_folio, write
 
 from folio.errors import MissingObjectError, RemoteError
 from folio.repo import Repo
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 pytest_plugins = ["s3server"]
 
@@ -76,14 +82,17 @@ def test_remote_add_list_remove_and_the_default(repo: Repo, tmp_path: Path) -> N
     run_folio(root, "remote", "remove", "nas", check=True)
     run_folio(root, "remote", "add", "nas", str(tmp_path / "nas"), "--default", "--local",
               check=True)
-    assert "[remotes.nas]" in (root / ".folio/config.local.toml").read_text()
+    assert "[remotes.nas]" in (root / ".git/folio/config.toml").read_text()  # the local config
     assert "nas" not in (root / ".folio/config.toml").read_text()
     assert Repo(root).default_remote() == "nas"
     assert run_folio(root, "remote", "list", check=True).stdout.splitlines()[1].startswith(
         "* nas")
     run_folio(root, "remote", "remove", "nas", check=True)
     assert Repo(root).default_remote() == "cloud"  # the only one left
-    assert "remote" not in (root / ".folio/config.local.toml").read_text()
+    local = tomllib.loads((root / ".git/folio/config.toml").read_text())
+    assert "remotes" not in local and "remote" not in local.get("core", {})
+    assert local["accepted"]["remotes"] == {"cloud": listed[0]["options"] | {  # added here
+        "url": "s3://my-bucket/proj"}}
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -216,6 +225,9 @@ def test_clone_then_pull_tag_gives_the_same_data(s3, data_repo: Repo, tmp_path: 
     git(tmp_path, "clone", "-q", str(bare), str(clone))
     assert not (clone / ".folio/objects").exists()
     assert "refs/folio" not in git(clone, "for-each-ref").stdout  # clone leaves them behind
+    refused = run_folio(clone, "pull")  # the committed remote: accepted once per clone
+    assert refused.returncode == 1 and "folio accept remotes.s3" in refused.stderr
+    assert "Accepted in this clone" in run_folio(clone, "accept", check=True).stdout
     out = run_folio(clone, "pull", "v1", check=True).stdout  # no `folio init`
     assert "Fetched refs/folio/* from git remote origin" in out
     assert tree(clone / "data") == v1
