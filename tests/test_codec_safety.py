@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import pickle
 import subprocess
 import sys
@@ -141,10 +142,10 @@ for name in json.loads(sys.argv[2]):
 
 
 def read_in_child(root: Path, names: list[str], *, trusted: bool = False,
-                  setup: str = "") -> dict[str, dict[str, str]]:
+                  setup: str = "", timeout: float = 300) -> dict[str, dict[str, str]]:
     script = CHILD.format(setup=textwrap.dedent(setup), target=TARGET, trusted=trusted)
     proc = subprocess.run([sys.executable, "-c", script, str(root), json.dumps(names)],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f"the reading process died ({proc.returncode}): {proc.stderr}"
     results = {r["name"]: r for r in map(json.loads, proc.stdout.splitlines())}
     assert list(results) == names
@@ -221,6 +222,27 @@ def test_crafted_npy_headers_are_one_line_errors(repo: Repo) -> None:
     results = read_in_child(repo.root, list(CRAFTED_NPY))
     for name, (_, words) in CRAFTED_NPY.items():
         assert_refused(results[name], name, "CodecError", words)
+
+
+def test_a_working_file_read_in_place_of_the_store_is_never_followed(repo: Repo) -> None:
+    """Not in the store (not pulled yet): the working file is read only if it is a regular
+    file of the recorded size, so a link to /dev/zero or a FIFO neither hangs nor feeds."""
+    plant(repo.root, {"zero.npy": npy("<i8", (2,), b"\0" * 16),
+                      "fifo.npy": npy("<i8", (2,), b"\1" * 16),
+                      "grown.npy": npy("<i8", (2,), b"\2" * 16)})
+    bundle = repo.folio(TARGET)
+    for entry in repo.read_manifest(TARGET).entries.values():
+        repo.store.path(entry.sha256).unlink()
+    (bundle.path / "zero.npy").unlink()
+    (bundle.path / "zero.npy").symlink_to("/dev/zero")
+    (bundle.path / "fifo.npy").unlink()
+    os.mkfifo(bundle.path / "fifo.npy")
+    with open(bundle.path / "grown.npy", "ab") as grown:
+        grown.truncate(1 << 40)  # a sparse terabyte: nothing may be allocated for it
+    results = read_in_child(repo.root, ["zero.npy", "fifo.npy", "grown.npy"], timeout=60)
+    assert_refused(results["zero.npy"], "zero.npy", "PathError", "symbolic link")
+    assert_refused(results["fifo.npy"], "fifo.npy", "PathError", "not a regular file")
+    assert_refused(results["grown.npy"], "grown.npy", "MissingObjectError")
 
 
 # -- Parquet ----------------------------------------------------------------------------------

@@ -20,8 +20,10 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import errno
 import hashlib
 import os
+import stat
 import sys
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -30,8 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from folio._fs import fsync_dir, remove_readonly, temp_name
-from folio.errors import CorruptObjectError, FolioError
+from folio._fs import fsync_dir, open_beneath, remove_readonly, temp_name
+from folio.errors import CorruptObjectError, FolioError, PathError
 from folio.objects.store import ObjectStore
 
 T = TypeVar("T")
@@ -292,15 +294,24 @@ def _pwrite_all(fd: int, view: memoryview, offset: int) -> None:
 
 # -- reading ----------------------------------------------------------------------------------
 
-def read_verified(path: Path, oid: str, *, item: str, label: str) -> bytearray:
+def read_verified(path: Path, oid: str, *, item: str, label: str, size: int | None = None,
+                  base: Path | None = None) -> bytearray:
     """All bytes of ``path``, which must hash to ``oid``; FileNotFoundError passes through.
 
     Large files are read in pieces while a helper thread hashes the previous piece (both
-    release the GIL), so the read costs about one sha256 pass in all.
+    release the GIL), so the read costs about one sha256 pass in all. Only a regular file
+    is read, never through a link (none at all below ``base``, when given), and nothing is
+    allocated for a file whose size is not the recorded ``size``: a planted FIFO, device
+    or link cannot hang the reader, feed it endless bytes or point it elsewhere.
     """
-    fd = os.open(path, os.O_RDONLY | _O_CLOEXEC)
+    fd = open_beneath(base, path, os.O_RDONLY) if base is not None else _open_regular(path)
     try:
-        size = os.fstat(fd).st_size
+        size_now = os.fstat(fd).st_size
+        if size is not None and size_now != size:
+            raise CorruptObjectError(
+                f"item {item!r} is corrupt: its content has {size_now} bytes, the manifest "
+                f"records {size}; run `folio verify`", path=label, expected=oid, got=None)
+        size = size_now
         buffer = allocate(size)
         digest = hashlib.sha256()
         view = memoryview(buffer)
@@ -310,11 +321,9 @@ def read_verified(path: Path, oid: str, *, item: str, label: str) -> bytearray:
                     done = _read_hashing(fd, view, size, digest, pool)
             else:
                 done = _read_hashing(fd, view, size, digest, None)
-            tail = os.read(fd, 1 << 16)  # a file that grew while read is not what we hashed
-            while tail:
-                digest.update(tail)
-                done += len(tail)
-                tail = os.read(fd, 1 << 16)
+            grew = os.read(fd, 1)  # a file that grew while read is not what we hashed
+            digest.update(grew)
+            done += len(grew)
         finally:
             view.release()
     finally:
@@ -325,6 +334,23 @@ def read_verified(path: Path, oid: str, *, item: str, label: str) -> bytearray:
             f"item {item!r} is corrupt: object {oid[:12]} holds bytes that hash to "
             f"{got_oid[:12]}; run `folio verify`", path=label, expected=oid, got=got_oid)
     return buffer
+
+
+def _open_regular(path: Path) -> int:
+    """Open a regular file for reading: a link at ``path`` is not followed, a FIFO not waited on."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | _O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno not in (errno.ELOOP, errno.ENXIO, errno.EISDIR):
+            raise
+        raise PathError("is a symbolic link or not a regular file; folio reads an item only "
+                        "from a regular file", path=path) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise PathError("is not a regular file; folio reads an item only from a regular file",
+                        path=path)
+    os.set_blocking(fd, True)
+    return fd
 
 
 def _read_hashing(fd: int, view: memoryview, size: int, digest: Any,

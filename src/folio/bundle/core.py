@@ -554,15 +554,16 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
         label = f"{self.target}/{entry.path}"
         work = self.path / entry.path
         self._warn_if_edited(work, entry, label)
+        store = self.repo.store
         try:
-            return read_verified(self.repo.store.path(entry.sha256), entry.sha256, item=name,
-                                 label=label)
+            return read_verified(store.path(entry.sha256), entry.sha256, item=name,
+                                 label=label, size=entry.size, base=store.root)
         except FileNotFoundError:
             pass
         # Not in this store (a --no-copy entry, or not pulled yet): the working file will do
         # if it still holds exactly the recorded bytes.
         try:
-            return read_verified(work, entry.sha256, item=name, label=label)
+            return read_verified(work, entry.sha256, item=name, label=label, size=entry.size)
         except (FileNotFoundError, CorruptObjectError):
             raise self.repo.store.missing([entry.sha256], label) from None
 
