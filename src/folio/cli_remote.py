@@ -76,7 +76,11 @@ def remote_add(name: str, url: str, make_default: bool, endpoint: str | None,
     repo = open_repo()
     spec = repo.add_remote(name, url, default=make_default, endpoint=endpoint, region=region,
                            profile=profile, allow_http=allow_http, local=local)
-    where = str(repo.config.local_path) if local else ".folio/config.toml"
+    where = ".folio/config.toml"
+    if local:  # .git/folio/config.toml, or where a linked worktree's common git dir is
+        path = repo.config.local_path
+        where = (path.relative_to(repo.root).as_posix() if path.is_relative_to(repo.root)
+                 else str(path))
     click.echo(f"Added remote {spec.name} -> {spec.url} in {where}"
                + (" (default)" if spec.default else ""))
 
