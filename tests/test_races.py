@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
 from tests.conftest import run_folio, write
 from tests.reliability import harness as h
 
 from folio import manifest as mf
+from folio import recovery
 from folio.maintenance import verify
 from folio.repo import Repo
 
@@ -207,3 +211,66 @@ def test_an_untrack_killed_at_any_point_is_finished_by_running_it_again(
             assert rerun.returncode == 0, f"{what}: {rerun.stderr}"
         _untracked_fully(root, targets, full=trial % 4 == 0)
     assert partial >= 2, "the kills must land inside the command, half-way"
+
+
+# -- an edit saved while a non-forced checkout runs -----------------------------------------------
+FILES = 400
+EDITOR = r"""
+import os, sys, time
+root, first = sys.argv[1], int(sys.argv[2])
+main = os.path.join(root, ".folio", "manifests", "data.folio")
+with open(main, "rb") as f:
+    before = f.read()
+deadline = time.monotonic() + 30
+while time.monotonic() < deadline:  # checkout writes its manifests before any file
+    with open(main, "rb") as f:
+        if f.read() != before:
+            break
+else:
+    sys.exit("checkout never wrote its manifest")
+for i in range(first, first + 40):
+    path = os.path.join(root, "data", f"f{i:03d}.bin")
+    data = f"edit of f{i:03d} saved during checkout\n".encode() * 50
+    if i % 2:  # in place, as a program appending to its output does
+        with open(path, "wb") as f:
+            f.write(data)
+    else:  # save-as-temporary then rename, as editors do
+        with open(path + ".swp", "wb") as f:
+            f.write(data)
+        os.replace(path + ".swp", path)
+print("edited")
+"""
+
+
+def _edit(i: int) -> bytes:
+    return f"edit of f{i:03d} saved during checkout\n".encode() * 50
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["checkout", "checkout-force"])
+def test_an_edit_saved_during_a_checkout_is_never_overwritten_unsaved(repo: Repo,
+                                                                      force: bool) -> None:
+    root = repo.root
+    for i in range(FILES):
+        write(root / f"data/f{i:03d}.bin", os.urandom(16 << 10))
+    repo.add(["data"])
+    repo.snapshot("a")
+    for i in range(FILES):
+        write(root / f"data/f{i:03d}.bin", os.urandom(16 << 10))
+    repo.add(["data"])  # version B is stored: checking out "a" overwrites nothing unsaved
+    editor = _spawn(EDITOR, str(root), str(FILES - 40), cwd=root)
+    time.sleep(0.3)  # the editor has read the manifest
+    checkout = run_folio(root, "checkout", "a", "--link", "copy", *(["--force"] * force))
+    _finish(editor)
+    saved = {r.sha256 for r in recovery.read(repo.folio_dir)}
+    lost = []
+    for i in range(FILES - 40, FILES):
+        edit = _edit(i)
+        now = (root / f"data/f{i:03d}.bin").read_bytes()
+        if now != edit and not (_sha(edit) in saved and Repo(root).store.has(_sha(edit))):
+            lost.append(i)
+    assert lost == [], f"{len(lost)} edits overwritten unsaved; checkout: {checkout.stderr}"
+    if force:  # each edit overwritten is in the recovery log
+        assert checkout.returncode == 0, checkout.stderr
+    elif checkout.returncode:  # the edits it left in place are named, on one line
+        assert checkout.stderr.count("\n") == 1 and "changed while" in checkout.stderr
+    assert Repo(root).verify().ok

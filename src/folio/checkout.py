@@ -34,10 +34,17 @@ from folio.hashing import parallel_map
 from folio.manifest import Entry, Manifest
 from folio.paths import check_link_targets, check_no_symlinked_parent, is_within
 from folio.progress import NULL, Progress
+from folio.recheck import Recheck, checked_of
 from folio.recovery import RecoveryRecord
 from folio.revisions import Side, check_no_overlap
 from folio.worktree.index import StatCache
-from folio.worktree.materialize import LinkMode, check_mode, materialize, materialize_symlink
+from folio.worktree.materialize import (
+    Checked,
+    LinkMode,
+    check_mode,
+    materialize,
+    materialize_symlink,
+)
 from folio.worktree.scan import FileState, is_executable, rehash, scan_target
 
 if TYPE_CHECKING:
@@ -79,6 +86,7 @@ class _Plan:
     deletes: list[str] = field(default_factory=list)
     unsaved: list[str] = field(default_factory=list)
     unsaved_as: dict[str, tuple[str, int]] = field(default_factory=dict)  # sha256, size
+    checked: dict[str, Checked] = field(default_factory=dict)  # what each write/delete found
     missing: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     unchanged: int = 0
@@ -125,18 +133,22 @@ def checkout(repo: Repo, side: Side, paths: Sequence[str] | None, *, force: bool
         result = CheckoutResult(side.label, unchanged=plan.unchanged, skipped=plan.skipped)
         result.saved = _save(repo, plan, side.label, jobs)  # logged and durable
         removed = _write_manifests(repo, new, current, result)
-        _delete(repo, plan, cache)
+        recheck = Recheck(repo, plan.checked, force=force, label=side.label)
+        _delete(repo, plan, cache, recheck)
         for target in removed:
             _remove_manifest(repo, target)
             result.manifests_removed.append(target)
-        _write(repo, plan.writes, mode, cache, progress, jobs)
+        _write(repo, plan.writes, mode, cache, progress, jobs, recheck)
         for loc, entry in plan.chmods:
             _set_executable(repo.root / loc, entry.executable)
-        result.written = [loc for loc, _ in plan.writes + plan.chmods]
-        result.deleted = plan.deletes
+        left = set(recheck.changed)
+        result.written = [loc for loc, _ in plan.writes + plan.chmods if loc not in left]
+        result.deleted = [loc for loc in plan.deletes if loc not in left]
+        result.saved += recheck.saved
         if plan.writes or plan.deletes or plan.chmods:
             syncfs(repo.root)
         cache.save()
+        recheck.raise_if_changed()
     return result
 
 
@@ -252,6 +264,7 @@ def _plan_files(repo: Repo, current: dict[str, Manifest], new: dict[str, Manifes
             plan.writes.append((loc, entry))
         else:
             plan.deletes.append(loc)
+        plan.checked[loc] = checked_of(state)
         sha = hashes.get(loc)
         if state is not None and state.link is None and (sha is None or not store.has(sha)):
             plan.unsaved.append(loc)
@@ -424,10 +437,11 @@ def _prune(directory: Path, stop: Path) -> None:
         directory = directory.parent
 
 
-def _delete(repo: Repo, plan: _Plan, cache: StatCache) -> None:
+def _delete(repo: Repo, plan: _Plan, cache: StatCache, recheck: Recheck) -> None:
     dirs: set[tuple[str, str]] = set()
     for loc in plan.deletes:
-        (repo.root / loc).unlink(missing_ok=True)
+        if not recheck.delete(loc):
+            continue
         cache.forget_under(loc)
         stop = plan.prune_stop.get(loc)
         if stop is not None:
@@ -437,7 +451,7 @@ def _delete(repo: Repo, plan: _Plan, cache: StatCache) -> None:
 
 
 def _write(repo: Repo, writes: list[tuple[str, Entry]], mode: LinkMode, cache: StatCache,
-           progress: Progress, jobs: int | None) -> None:
+           progress: Progress, jobs: int | None, recheck: Recheck) -> None:
     safe: set[str] = set()
     for loc, _ in writes:
         check_no_symlinked_parent(repo.root, loc, safe)
@@ -445,18 +459,24 @@ def _write(repo: Repo, writes: list[tuple[str, Entry]], mode: LinkMode, cache: S
     progress.start("Checking out", len(writes))
     try:
         def put(item: tuple[str, Entry]) -> None:
-            materialize(repo.store, item[1].sha256, repo.root / item[0], mode,  # type: ignore[arg-type]
-                        executable=item[1].executable)
+            loc, entry = item
+            recheck.touch(loc, lambda checked: materialize(
+                repo.store, entry.sha256, repo.root / loc, mode,  # type: ignore[arg-type]
+                executable=entry.executable, checked=checked))
             progress.advance()
 
         list(parallel_map(put, files, jobs))
         for loc, entry in writes:
             if entry.is_link:
-                materialize_symlink(repo.root / loc, entry.link)  # type: ignore[arg-type]
+                recheck.touch(loc, lambda checked, loc=loc, entry=entry: materialize_symlink(
+                    repo.root / loc, entry.link, checked=checked))  # type: ignore[arg-type]
                 progress.advance()
     finally:
         progress.finish()
+    left = set(recheck.changed)
     for loc, entry in files:
+        if loc in left:
+            continue
         try:
             st = os.stat(repo.root / loc)
         except OSError:

@@ -21,13 +21,16 @@ import stat
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
+from typing import NamedTuple
 
 from folio._fs import remove_readonly, temp_name
-from folio.errors import CorruptObjectError, FolioError, PathError
+from folio.errors import ChangedMeanwhileError, CorruptObjectError, FolioError, PathError
 from folio.hashing import CHUNK
 from folio.objects.store import FICLONE, ObjectStore
+from folio.worktree.index import StatLike
 
-__all__ = ["LinkMode", "check_mode", "detect_reflink", "materialize", "materialize_symlink"]
+__all__ = ["LINK", "NOTHING", "Checked", "LinkMode", "check_mode", "detect_reflink",
+           "materialize", "materialize_symlink", "unchanged_since"]
 
 # errnos meaning "this filesystem (pair) cannot share extents", as opposed to real I/O errors.
 _NO_REFLINK = frozenset({errno.EOPNOTSUPP, errno.ENOTTY, errno.EINVAL, errno.ENOSYS,
@@ -46,8 +49,48 @@ class LinkMode(str, Enum):
     SYMLINK = "symlink"
 
 
+class Checked(NamedTuple):
+    """What a command found at a working path when it decided to replace it: a regular
+    file with these stat fields, :data:`NOTHING` or a symlink (:data:`LINK`)."""
+
+    ino: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, st: StatLike | None) -> Checked:
+        """A stat as checked (``lstat``; None: nothing there)."""
+        if st is None:
+            return NOTHING
+        if not stat.S_ISREG(st.st_mode):
+            return LINK
+        return cls(st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+NOTHING = Checked(0, -1, 0, 0)
+LINK = Checked(0, -2, 0, 0)
+
+
+def unchanged_since(dest: Path, checked: Checked) -> bool:
+    """True if replacing or deleting ``dest`` now loses nothing its check did not see.
+
+    Nothing there, or a symlink (it holds no content), loses nothing; a regular file must
+    be the very file checked (inode, size, mtime and ctime): anything else is an edit
+    saved since, which may be the only copy of someone's work.
+    """
+    try:
+        st = os.lstat(dest)
+    except FileNotFoundError:
+        return True
+    if not stat.S_ISREG(st.st_mode):
+        return True
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) == checked
+
+
 def materialize(store: ObjectStore, oid: str, dest: Path, mode: LinkMode, *,
-                executable: bool = False, verify: bool = True) -> None:
+                executable: bool = False, verify: bool = True,
+                checked: Checked | None = None) -> None:
     """Replace ``dest`` atomically with the content of object ``oid``.
 
     COPY always checks the sha256 in the same pass that copies. REFLINK, HARDLINK and
@@ -56,6 +99,9 @@ def materialize(store: ObjectStore, oid: str, dest: Path, mode: LinkMode, *,
     the store (``folio verify`` checks it) and keeps these modes O(1) per file.
     HARDLINK and SYMLINK share the object's read-only inode, which cannot carry a
     per-file execute bit, so an ``executable`` entry is copied instead.
+    ``checked``: what the caller found at ``dest`` when it decided to replace it; if
+    ``dest`` changed since (:func:`unchanged_since`), nothing is replaced and
+    ChangedMeanwhileError is raised.
     """
     mode = LinkMode(mode)
     src = store.path(oid)
@@ -70,24 +116,25 @@ def materialize(store: ObjectStore, oid: str, dest: Path, mode: LinkMode, *,
     perm = 0o755 if executable else 0o644
     check = oid if verify else None
     if mode is LinkMode.COPY:
-        _stage_and_replace(dest, lambda tmp: _copy_verified(store, oid, tmp, perm, dest))
+        _stage_and_replace(dest, lambda tmp: _copy_verified(store, oid, tmp, perm, dest),
+                           checked)
     elif mode is LinkMode.REFLINK:
-        _stage_and_replace(dest, lambda tmp: _reflink(src, tmp, perm, check, dest))
+        _stage_and_replace(dest, lambda tmp: _reflink(src, tmp, perm, check, dest), checked)
     elif mode is LinkMode.HARDLINK:
-        _stage_and_replace(dest, lambda tmp: _hardlink(src, tmp, dest))
+        _stage_and_replace(dest, lambda tmp: _hardlink(src, tmp, dest), checked)
     else:
-        _stage_and_replace(dest, lambda tmp: os.symlink(os.path.abspath(src), tmp))
+        _stage_and_replace(dest, lambda tmp: os.symlink(os.path.abspath(src), tmp), checked)
 
 
-def materialize_symlink(dest: Path, target: str) -> None:
+def materialize_symlink(dest: Path, target: str, *, checked: Checked | None = None) -> None:
     """Replace ``dest`` atomically with a symlink to ``target`` (a link recorded as a link).
 
     The target is written as recorded; checking that it stays inside the repo is the
-    manifest reader's job, which knows the repo root.
+    manifest reader's job, which knows the repo root. ``checked``: as for materialize.
     """
     if not target or "\0" in target:
         raise PathError(f"invalid symlink target {target!r}", path=dest)
-    _stage_and_replace(dest, lambda tmp: os.symlink(target, tmp))
+    _stage_and_replace(dest, lambda tmp: os.symlink(target, tmp), checked)
 
 
 def check_mode(store: ObjectStore, work_dir: Path, mode: LinkMode) -> None:
@@ -132,16 +179,23 @@ def detect_reflink(path: Path) -> bool:
 
 # -- staging and replacing ---------------------------------------------------------------
 
-def _stage_and_replace(dest: Path, build: Callable[[Path], object]) -> None:
+def _stage_and_replace(dest: Path, build: Callable[[Path], object],
+                       checked: Checked | None = None) -> None:
     """Build the new entry at a temp name beside ``dest``, then rename it over ``dest``.
 
     The temp is complete (and verified) before ``dest`` is touched, so any failure leaves
-    ``dest`` as it was and no temp file behind.
+    ``dest`` as it was and no temp file behind. With ``checked``, ``dest`` is looked at
+    again just before the rename: building a large file takes long enough for someone
+    to save an edit meanwhile. (The look and the rename are two system calls: an edit
+    saved in the microseconds between them is not seen.)
     """
     _make_parent(dest)
     tmp = temp_name(dest.parent, dest.name + ".")
     try:
         build(tmp)
+        if checked is not None and not unchanged_since(dest, checked):
+            raise ChangedMeanwhileError("changed after it was checked; left as it is",
+                                        path=dest)
         _clear_directory(dest)
         os.replace(tmp, dest)
     except BaseException:
