@@ -524,7 +524,8 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
 
         The manifest is the truth: a working file edited since it was added is not what
         is returned (a BundleWarning says so). Pickles and full models need
-        ``allow_pickle=True`` or ``trust_pickles = true`` in .folio/config.local.toml.
+        ``allow_pickle=True`` or ``trust_pickles = true`` in the local config
+        (.git/folio/config.toml).
         """
         state = self._state()
         entry = self._find(name, state)
