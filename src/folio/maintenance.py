@@ -7,10 +7,9 @@ written before a writer takes the lock (bundle items, which are encoded lock-fre
 safe even with ``--grace 0``: the writer, holding the lock, checks that each object its new
 manifest names is still stored, and stores it again if gc took it (bundle/core.py);
 other writers store objects with the lock held, or (fetch, pull) objects that a manifest or
-ref already names. The grace period (a re-put
-refreshes an object's mtime) is a second guard. A store shared by several clones
-(``core.store``) has roots gc cannot see, so it is swept only when the caller says so
-(``allow_shared``).
+ref already names. The grace period (a re-put refreshes an object's mtime) is a second
+guard. A store shared by several clones (``core.store``) has roots gc cannot see, so it is
+swept only when the caller says so (``allow_shared``).
 
 verify rehashes every object on all cores and lists the objects that the working manifests,
 snapshots, runs and run logs name but the store lacks; ``repair`` fetches both kinds from a
