@@ -339,6 +339,23 @@ def test_a_link_cannot_lead_out_once_checkout_removes_one_it_passes_through(
     scene.assert_untouched(before)
 
 
+def test_a_symlinked_directory_above_a_target_is_refused_before_anything_is_written(
+        scene: Scene) -> None:
+    root = scene.repo.root
+    (root / "real").mkdir()
+    (root / "via").symlink_to("real")  # inside the repo, but folio never writes through it
+    data = manifest(entry(scene, "pwned"), target="via/raw")
+    GitRepo(root).write_snapshot({"via/raw.folio": data}, ref="refs/folio/snapshots/via",
+                                 message="via", trailers=SNAPSHOT_TRAILERS)
+    before = scene.before()
+    for extra in ([], ["--force"]):
+        assert_refused(run_folio(root, "checkout", *extra, "via"),
+                       "via: is a symlink to a directory")
+    scene.assert_untouched(before)  # the manifests too: refused while planning
+    assert not (root / ".folio/manifests/via").exists()
+    assert list((root / "real").iterdir()) == []
+
+
 @pytest.mark.parametrize("case,links,bad", [
     ("dot-chain", {"d": ".", "e": "d/d/../../outside"}, "e"),
     ("into-git", {"d": ".", "g": "d/../.git"}, "g"),

@@ -317,7 +317,8 @@ def _check_planned_links(root: Path, plan: _Plan, final: Mapping[str, Manifest],
     Resolved over the tree as it will be (docs/linking.md): the goal's links and files,
     the paths the plan deletes gone, the disk for the rest. With paths, the links of
     every tracked target out of scope are checked too: a new link can change where an
-    old one leads (``d -> .`` under ``e -> d/../..``).
+    old one leads (``d -> .`` under ``e -> d/../..``). Nor may a file be written below
+    a symlinked directory that stays.
     """
     planned: dict[str, str | None] = {loc: e.link for loc, e in plan.want.items()}
     for loc in plan.skipped:
@@ -327,6 +328,10 @@ def _check_planned_links(root: Path, plan: _Plan, final: Mapping[str, Manifest],
     if paths is not None:
         links.update(_links_out_of_scope(root, final, plan.want))
     check_link_targets(root, links, planned)
+    safe: set[str] = set()
+    gone = set(plan.deletes)
+    for loc, _ in plan.writes:  # refused now, not half-way through writing (checked again then)
+        check_no_symlinked_parent(root, loc, safe, gone)
 
 
 def _links_out_of_scope(root: Path, final: Mapping[str, Manifest],

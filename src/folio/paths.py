@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from pathlib import Path
 
 from folio.errors import ItemNameError, PathError
@@ -227,18 +227,22 @@ def is_within(path: str, ancestor: str) -> bool:
     return path == ancestor or path.startswith(ancestor + "/")
 
 
-def check_no_symlinked_parent(root: Path, rel: str, safe: set[str] | None = None) -> None:
+def check_no_symlinked_parent(root: Path, rel: str, safe: set[str] | None = None,
+                              gone: Container[str] = ()) -> None:
     """Refuse to write ``rel`` if a directory above it (inside ``root``) is a symlink.
 
     A symlinked directory could lead anywhere, so checkout and recover never write through
-    one. Directories that do not exist yet are fine (they will be created as real ones).
-    ``safe`` caches directories already checked, for callers writing many files.
+    one. Directories that do not exist yet are fine (they will be created as real ones), and
+    so are the paths in ``gone``, which the caller removes before it writes (a link checkout
+    deletes). ``safe`` caches directories already checked, for callers writing many files.
     """
     parts = rel.split("/")[:-1]
     for i in range(1, len(parts) + 1):
         directory = "/".join(parts[:i])
         if safe is not None and directory in safe:
             continue
+        if directory in gone:
+            return
         try:
             st = os.lstat(root / directory)
         except FileNotFoundError:
