@@ -245,6 +245,18 @@ def test_a_working_file_read_in_place_of_the_store_is_never_followed(repo: Repo)
     assert_refused(results["grown.npy"], "grown.npy", "MissingObjectError")
 
 
+def test_a_reference_to_a_device_or_fifo_is_refused(repo: Repo, tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.json")
+    bundle = repo.folio(TARGET)
+    bundle.reference("zero", "/dev/zero")  # what a crafted manifest entry can say as well
+    bundle.reference("pipe", str(tmp_path / "pipe.json"))
+    results = read_in_child(repo.root, ["zero", "pipe"], timeout=60)
+    for name, where in (("zero", "/dev/zero"), ("pipe", str(tmp_path / "pipe.json"))):
+        assert results[name]["outcome"] == "PathError", results[name]
+        assert results[name]["message"].startswith(
+            f"{where}: item {name!r}: the referenced file is not a regular file"), results
+
+
 # -- Parquet ----------------------------------------------------------------------------------
 
 REGISTER_EVIL = f"""

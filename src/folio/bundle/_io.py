@@ -336,10 +336,30 @@ def read_verified(path: Path, oid: str, *, item: str, label: str, size: int | No
     return buffer
 
 
-def _open_regular(path: Path) -> int:
-    """Open a regular file for reading: a link at ``path`` is not followed, a FIFO not waited on."""
+def read_regular(path: Path) -> bytearray:
+    """The bytes of the regular file ``path``, as large as it was when opened.
+
+    For references, which name the user's own files: links are followed, but a FIFO or a
+    device (``/dev/zero``) is refused rather than read without end.
+    """
+    fd = _open_regular(path, follow=True)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | _O_CLOEXEC)
+        buffer = allocate(os.fstat(fd).st_size)
+        with memoryview(buffer) as view:
+            done = 0
+            while done < len(view) and (count := os.readv(fd, [view[done:]])):
+                done += count
+        return buffer[:done] if done < len(buffer) else buffer
+    finally:
+        os.close(fd)
+
+
+def _open_regular(path: Path, *, follow: bool = False) -> int:
+    """Open a regular file for reading: a link at ``path`` is not followed (unless
+    ``follow``), a FIFO is not waited on, a device is not read."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | _O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags)
     except OSError as exc:
         if exc.errno not in (errno.ELOOP, errno.ENXIO, errno.EISDIR):
             raise

@@ -31,7 +31,7 @@ from folio._fs import remove_readonly, temp_name
 from folio.bundle import _typed
 from folio.bundle._api import TypedItems
 from folio.bundle._changes import Changes
-from folio.bundle._io import Staged, read_verified, stage
+from folio.bundle._io import Staged, read_regular, read_verified, stage
 from folio.bundle._meta import BundleWarning, build_meta, check_user_metadata, keep_created
 from folio.bundle._names import (
     REFERENCE_TYPE,
@@ -591,7 +591,10 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
                              "external data: read data[name].path with your own reader",
                              path=self.target)
         try:
-            data = bytearray(local.read_bytes())
+            data = read_regular(local)
+        except PathError as exc:  # a FIFO or a device: never read without end
+            raise PathError(f"item {name!r}: the referenced file {exc.message}",
+                            path=str(local)) from None
         except OSError as exc:
             raise FolioError(f"item {name!r}: cannot read the referenced file: "
                              f"{exc.strerror or exc}", path=str(local)) from None
