@@ -470,12 +470,15 @@ def _write(repo: Repo, writes: list[tuple[str, Entry]], mode: LinkMode, cache: S
                 executable=entry.executable, checked=checked))
             progress.advance()
 
+        def put_link(loc: str, target: str) -> None:
+            recheck.touch(loc, lambda checked: materialize_symlink(repo.root / loc, target,
+                                                                   checked=checked))
+            progress.advance()
+
         list(parallel_map(put, files, jobs))
         for loc, entry in writes:
             if entry.is_link:
-                recheck.touch(loc, lambda checked, loc=loc, entry=entry: materialize_symlink(
-                    repo.root / loc, entry.link, checked=checked))  # type: ignore[arg-type]
-                progress.advance()
+                put_link(loc, entry.link)  # type: ignore[arg-type]
     finally:
         progress.finish()
     left = set(recheck.changed)

@@ -356,7 +356,7 @@ class Repo:
             try:
                 found = self.resolve_paths([raw], cwd)
             except PathError:  # gone from disk and from the manifests: left half-untracked?
-                found = [repo_relative(self.root, raw, cwd or Path.cwd())]
+                found = [repo_relative(self.root, os.fspath(raw), cwd or Path.cwd())]
                 if not self._untrack_unfinished(found[0]):
                     raise
             for target in found:
