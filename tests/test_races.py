@@ -274,3 +274,16 @@ def test_an_edit_saved_during_a_checkout_is_never_overwritten_unsaved(repo: Repo
     elif checkout.returncode:  # the edits it left in place are named, on one line
         assert checkout.stderr.count("\n") == 1 and "changed while" in checkout.stderr
     assert Repo(root).verify().ok
+
+
+def test_a_shard_that_is_really_gone_is_one_error_line_not_an_endless_retry(repo: Repo) -> None:
+    root = repo.root
+    _sharded_tree(root)
+    repo.add(["big"])
+    shard = sorted((repo.manifests_dir / ("big" + mf.SHARD_DIR_SUFFIX)).iterdir())[0]
+    shard.unlink()
+    done = run_folio(root, "status")
+    assert done.returncode == 1
+    assert done.stderr.startswith("folio: error: .folio/manifests/big.folio:")
+    assert done.stderr.endswith(f"shard {shard.stem} is missing\n")
+    assert done.stderr.count("\n") == 1
