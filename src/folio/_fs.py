@@ -55,8 +55,8 @@ def atomic_write(path: Path, data: bytes | Iterable[bytes], *, durable: bool = T
     left by a killed process is out of the user's sight (``git status``).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    if staging is not None:
-        staging.mkdir(parents=True, exist_ok=True)
+    if staging is not None:  # folio's own directory (.folio/tmp): never one behind a link
+        make_real_dirs(str(staging))
     tmp = temp_name(staging or path.parent, path.name + ".")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
@@ -92,6 +92,18 @@ def unsafe_entry(path: str | Path, st: os.stat_result | None = None,
         return UnsafeLinkError("is a symbolic link; folio never follows links where it keeps "
                                "its own files: remove it", path=path)
     return UnsafeLinkError(f"is not a {want} as folio expects; move it away", path=path)
+
+
+def make_real_dirs(top: str, *below: str) -> None:
+    """Make ``top`` (and its parents), then each of ``below`` in turn, refusing any that
+    is a link: each is checked before anything is made inside it."""
+    os.makedirs(os.path.dirname(top), exist_ok=True)
+    for path in (top, *below):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(path)
+        st = os.lstat(path)
+        if not stat.S_ISDIR(st.st_mode):
+            raise unsafe_entry(path, st)
 
 
 def relative_to(base: Path, path: Path) -> str:

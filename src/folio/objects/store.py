@@ -25,7 +25,15 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from folio._fs import remove_beneath, remove_readonly, syncfs, temp_name, unsafe_entry, write_all
+from folio._fs import (
+    make_real_dirs,
+    remove_beneath,
+    remove_readonly,
+    syncfs,
+    temp_name,
+    unsafe_entry,
+    write_all,
+)
 from folio.errors import (
     CorruptObjectError,
     FolioError,
@@ -150,7 +158,7 @@ class ObjectStore:
         fan = oid[:2]
         if fan not in self._made_dirs:
             # once per process and directory: objects are never written through a link
-            _make_real_dirs(str(self.root), os.path.join(self.root, fan))
+            make_real_dirs(str(self.root), os.path.join(self.root, fan))
             self._made_dirs.add(fan)
         return f"{self.root}/{fan}/{oid[2:]}"
 
@@ -161,7 +169,7 @@ class ObjectStore:
         directory = getattr(self._thread, "staging", None)
         if directory is None:
             directory = f"{self.staging}/t{next(_slots) % STAGING_SLOTS}"
-            _make_real_dirs(str(self.staging), directory)
+            make_real_dirs(str(self.staging), directory)
             self._thread.staging = directory
         return directory
 
@@ -175,7 +183,7 @@ class ObjectStore:
             except FileExistsError:  # debris of a killed process that had our pid
                 continue
             except FileNotFoundError:  # someone removed the staging directory meanwhile
-                _make_real_dirs(str(self.staging), directory)
+                make_real_dirs(str(self.staging), directory)
         tmp = str(temp_name(Path(directory)))
         return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
 
@@ -367,18 +375,6 @@ def _present(path: str | Path) -> bool:
         return False
 
 
-def _make_real_dirs(top: str, *below: str) -> None:
-    """Make ``top`` (and its parents), then each of ``below`` in turn, refusing any that
-    is a link: each is checked before anything is made inside it."""
-    os.makedirs(os.path.dirname(top), exist_ok=True)
-    for path in (top, *below):
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(path)
-        st = os.lstat(path)
-        if not stat.S_ISDIR(st.st_mode):
-            raise unsafe_entry(path, st)
-
-
 def _open_object(path: Path) -> int:
     """A descriptor of an object file, refusing a link in its place (O_NOFOLLOW)."""
     try:
@@ -395,7 +391,7 @@ def _replace(tmp: str | Path, final: str) -> None:
         os.replace(tmp, final)
     except FileNotFoundError:
         fan = os.path.dirname(final)
-        _make_real_dirs(os.path.dirname(fan), fan)
+        make_real_dirs(os.path.dirname(fan), fan)
         os.replace(tmp, final)
 
 
