@@ -502,3 +502,28 @@ def test_describe_of_a_bundle_with_crafted_items_does_not_crash(repo: Repo) -> N
     proc = run_folio(repo.root, "describe", TARGET)
     assert proc.returncode == 0, proc.stderr
     assert "object.npy" in proc.stdout and "ext.parquet" in proc.stdout
+
+
+def test_writing_a_table_that_will_need_trust_warns(repo: Repo) -> None:
+    class Mine(pa.ExtensionType):
+        def __init__(self) -> None:
+            super().__init__(pa.int64(), "folio.test.mine")
+
+        def __arrow_ext_serialize__(self) -> bytes:
+            return b""
+
+        @classmethod
+        def __arrow_ext_deserialize__(cls, storage: Any, serialized: bytes) -> Mine:
+            return cls()
+
+    pa.register_extension_type(Mine())
+    try:
+        table = pa.table({"x": pa.ExtensionArray.from_storage(Mine(), pa.array([1, 2]))})
+        bundle = repo.folio(TARGET)
+        with pytest.warns(codecs.CodecWarning, match="read back only where it is trusted"):
+            bundle.add_data("mine", table)
+        with pytest.raises(UntrustedDataError, match=r"'folio\.test\.mine'"):
+            bundle.get_data("mine")
+        assert bundle.get_data("mine", allow_pickle=True).equals(table)
+    finally:
+        pa.unregister_extension_type("folio.test.mine")

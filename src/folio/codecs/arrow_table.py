@@ -5,10 +5,11 @@ from __future__ import annotations
 import warnings
 from typing import Any, BinaryIO
 
-from folio.codecs import _parquet
+from folio.codecs import _parquet, _parquet_trust
 from folio.codecs._detect import require, type_is
+from folio.codecs._pandas_restore import check_dtypes
 from folio.codecs.base import CodecWarning
-from folio.errors import CodecError
+from folio.errors import CodecError, UntrustedDataError
 
 
 def table_meta(table: Any) -> dict[str, Any]:
@@ -26,6 +27,19 @@ def warn_changes(table: Any, what: str) -> None:
     if changes:
         warnings.warn(f"{what} stored as Parquet will read back differently: "
                       + "; ".join(changes), CodecWarning, stacklevel=4)
+
+
+def warn_needs_trust(table: Any, what: str, *, pandas: bool = False) -> None:
+    """Warn when the table will read back only where trusted (an extension type, or with
+    ``pandas`` a foreign dtype, that folio refuses from untrusted files): said now, to the
+    writer, rather than later to whoever reads it."""
+    try:
+        _parquet_trust.check_schema(table.schema)
+        if pandas:
+            check_dtypes(table.schema.pandas_metadata or {})
+    except UntrustedDataError as exc:
+        warnings.warn(f"{what} will read back only where it is trusted: {exc.message}",
+                      CodecWarning, stacklevel=4)
 
 
 class ArrowCodec:
@@ -46,6 +60,7 @@ class ArrowCodec:
         if not isinstance(obj, pa.Table):
             raise CodecError(f"arrow items must be pyarrow Tables, not {type(obj).__name__}")
         warn_changes(obj, "this pyarrow Table")
+        warn_needs_trust(obj, "this pyarrow Table")
         _parquet.write(obj, sink)
         return table_meta(obj)
 

@@ -18,6 +18,7 @@ from folio.codecs import _parquet
 from folio.codecs._detect import require, type_is
 from folio.codecs._pandas_hints import with_hints
 from folio.codecs._pandas_restore import to_pandas
+from folio.codecs.arrow_table import warn_needs_trust
 from folio.codecs.base import CodecWarning
 from folio.errors import CodecError
 
@@ -48,6 +49,7 @@ class PandasCodec:
         _check_labels(pd, obj.columns)
         table = _to_arrow(obj)
         _check_round_trip(pd, obj, table)
+        warn_needs_trust(table, "this DataFrame", pandas=True)
         _parquet.write(table, sink)
         return _describe(pd, obj)
 
