@@ -2,9 +2,9 @@
 collide on one repository, for a bounded number of rounds, and asserts that nothing is lost.
 
 - a lock-free ``status`` racing ``add`` on a sharded target never fails on a shard the
-  writer replaced (readers retry, docs/format.md 4.7);
+  writer replaced (readers retry, docs/format.md 4.7), and gives up on one really gone;
 - ``gc --grace 0`` beside bundle writers never deletes an object a new manifest names;
-- an edit saved while a non-forced ``checkout`` runs is never overwritten unsaved;
+- an edit saved while ``checkout`` runs is never overwritten unsaved (``--force`` logs it);
 - an ``untrack`` killed at any point is finished by running it again.
 """
 
@@ -49,7 +49,7 @@ def _sha(data: bytes) -> str:
 
 # -- status racing add on a sharded target ------------------------------------------------------
 ADDER = r"""
-import os, sys, time
+import os, sys
 from folio.repo import Repo
 
 root, rounds, dirs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -64,12 +64,11 @@ print("done")
 """
 
 STATUS = r"""
-import json, sys, time
+import json, os, sys
 from folio.errors import FolioError
 from folio.repo import Repo
 
 root, stop = sys.argv[1], sys.argv[2]
-import os
 calls, failures = 0, []
 while not os.path.exists(stop) or calls < 20:
     try:
