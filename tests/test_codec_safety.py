@@ -56,23 +56,29 @@ def parquet(table: pa.Table) -> bytes:
 EXTENSION = "folio.test.evil"  # the name a hostile file uses; the child registers a reader
 
 
-def extension_parquet() -> bytes:
-    """A Parquet file with a column of the extension type EXTENSION (written, then forgotten)."""
+def extension_type(name: str) -> pa.ExtensionType:
+    """An int64 extension type called ``name`` (to register, write with, then unregister)."""
 
-    class Evil(pa.ExtensionType):
+    class Named(pa.ExtensionType):
         def __init__(self) -> None:
-            super().__init__(pa.int64(), EXTENSION)
+            super().__init__(pa.int64(), name)
 
         def __arrow_ext_serialize__(self) -> bytes:
             return b"payload"
 
         @classmethod
-        def __arrow_ext_deserialize__(cls, storage: Any, serialized: bytes) -> Evil:
+        def __arrow_ext_deserialize__(cls, storage: Any, serialized: bytes) -> Named:
             return cls()
 
-    pa.register_extension_type(Evil())
+    return Named()
+
+
+def extension_parquet() -> bytes:
+    """A Parquet file with a column of the extension type EXTENSION (written, then forgotten)."""
+    evil = extension_type(EXTENSION)
+    pa.register_extension_type(evil)
     try:
-        column = pa.ExtensionArray.from_storage(Evil(), pa.array([1, 2]))
+        column = pa.ExtensionArray.from_storage(evil, pa.array([1, 2]))
         return parquet(pa.table({"x": column, "y": [3, 4]}))
     finally:
         pa.unregister_extension_type(EXTENSION)
@@ -505,20 +511,10 @@ def test_describe_of_a_bundle_with_crafted_items_does_not_crash(repo: Repo) -> N
 
 
 def test_writing_a_table_that_will_need_trust_warns(repo: Repo) -> None:
-    class Mine(pa.ExtensionType):
-        def __init__(self) -> None:
-            super().__init__(pa.int64(), "folio.test.mine")
-
-        def __arrow_ext_serialize__(self) -> bytes:
-            return b""
-
-        @classmethod
-        def __arrow_ext_deserialize__(cls, storage: Any, serialized: bytes) -> Mine:
-            return cls()
-
-    pa.register_extension_type(Mine())
+    mine = extension_type("folio.test.mine")
+    pa.register_extension_type(mine)
     try:
-        table = pa.table({"x": pa.ExtensionArray.from_storage(Mine(), pa.array([1, 2]))})
+        table = pa.table({"x": pa.ExtensionArray.from_storage(mine, pa.array([1, 2]))})
         bundle = repo.folio(TARGET)
         with pytest.warns(codecs.CodecWarning, match="read back only where it is trusted"):
             bundle.add_data("mine", table)
