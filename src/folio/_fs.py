@@ -57,23 +57,13 @@ def atomic_write(path: Path, data: bytes | Iterable[bytes], *, durable: bool = T
     path.parent.mkdir(parents=True, exist_ok=True)
     if staging is not None:  # folio's own directory (.folio/tmp): never one behind a link
         make_real_dirs(str(staging))
-    tmp = temp_name(staging or path.parent, path.name + ".")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        try:
-            for piece in (data,) if isinstance(data, bytes | bytearray | memoryview) else data:
-                write_all(fd, piece)
-            if durable:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
+        sfd = dfd if staging is None else os.open(staging, _DIR_FLAGS)
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        os.close(dfd)
         raise
-    if durable:
-        fsync_dir(path.parent)
+    _write_at(dfd, sfd, path.name, data, durable, mode)
 
 
 # -- beneath a trusted base: no link followed ------------------------------------------------
@@ -203,35 +193,41 @@ def write_beneath(base: Path, path: Path, data: bytes | Iterable[bytes], *,
     try:
         sfd = dfd if staging is None else open_dir(base, relative_to(base, staging),
                                                    create=True)
+    except BaseException:
+        os.close(dfd)
+        raise
+    _write_at(dfd, sfd, path.name, data, durable, mode)
+
+
+def _write_at(dfd: int, sfd: int, name: str, data: bytes | Iterable[bytes], durable: bool,
+              mode: int) -> None:
+    """Stage ``data`` in directory ``sfd``, rename it to ``name`` in ``dfd`` (then sync
+    that directory if ``durable``); closes both descriptors. The temporary file is removed
+    on any failure."""
+    tmp = temp_name(Path(), name + ".").name
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     mode, dir_fd=sfd)
         try:
-            _replace_at(sfd, dfd, path.name, data, durable, mode)
-        finally:
-            if sfd != dfd:
-                os.close(sfd)
+            try:
+                for piece in (data,) if isinstance(data, bytes | bytearray | memoryview) \
+                        else data:
+                    write_all(fd, piece)
+                if durable:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, name, src_dir_fd=sfd, dst_dir_fd=dfd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=sfd)
+            raise
         if durable:
             os.fsync(dfd)
     finally:
+        if sfd != dfd:
+            os.close(sfd)
         os.close(dfd)
-
-
-def _replace_at(sfd: int, dfd: int, name: str, data: bytes | Iterable[bytes], durable: bool,
-                mode: int) -> None:
-    tmp = temp_name(Path(), name + ".").name
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                 mode, dir_fd=sfd)
-    try:
-        try:
-            for piece in (data,) if isinstance(data, bytes | bytearray | memoryview) else data:
-                write_all(fd, piece)
-            if durable:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, name, src_dir_fd=sfd, dst_dir_fd=dfd)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp, dir_fd=sfd)
-        raise
 
 
 def remove_beneath(base: Path, path: Path, *, directory: bool = False) -> bool:
