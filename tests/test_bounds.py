@@ -458,3 +458,31 @@ def test_gitignore_escape_is_total() -> None:
         line = _gitignore_escape(name)
         assert "\n" not in line and "\r" not in line and "\x00" not in line
         assert line.count("?") == 1
+
+
+def test_pull_refuses_a_pack_slot_longer_than_the_entry_before_fetching_it(
+        repo: Repo, tmp_path: Path) -> None:
+    import hashlib
+
+    from folio.remote.base import idx_key, pack_key
+    from folio.remote.packfile import PackEntry, PackIndex, encode_index
+
+    write(repo.root / "small.txt", b"thirteen byte")
+    repo.add(["small.txt"])
+    repo.add_remote("nas", str(tmp_path / "nas"))
+    run_folio(repo.root, "push", check=True)
+    oid = repo.read_manifest("small.txt").entries["small.txt"].sha256
+    assert oid is not None
+    backend = DirectoryBackend(tmp_path / "nas")
+    for key, _ in list(backend.list("packs")):
+        backend.delete(key)
+    pack = b"thirteen byte" + os.urandom(4 << 20)  # the index claims all of it for the object
+    pack_id = hashlib.sha256(pack).hexdigest()
+    index = PackIndex(pack_id, len(pack), [PackEntry(oid, 0, len(pack))])
+    backend.put_bytes(pack_key(pack_id), pack)
+    backend.put_bytes(idx_key(pack_id), encode_index(index))
+    repo.store.delete(oid)
+    err = one_line_error(run_folio(repo.root, "pull"))
+    assert f"object {oid} on remote" in err and f"is {len(pack)} bytes" in err
+    assert "manifest entry says 13" in err
+    assert not repo.store.has(oid)
