@@ -333,14 +333,19 @@ def test_stored_schema_tricks_are_refused(repo: Repo) -> None:
     plain = parquet(pa.table({"a": [1, 2]}))
     decoy = pa.table({"a": [1]}).replace_schema_metadata(
         {b"FOLIO:sche00": base64.b64encode(b"not a schema")})
+    field = pa.field("x", pa.int64(), metadata={b"FOLIO:extension:name": b"arrow.uuid",
+                                                 b"ARROW:extension:name": EXTENSION.encode()})
+    ext_decoy = pa.table([pa.array([1])], schema=pa.schema([field]))
     plant(repo.root, {"not-base64.parquet": with_stored_schema(plain, b"!!!!"),
-                      "decoy.parquet": parquet(decoy)})
+                      "decoy.parquet": parquet(decoy), "ext-decoy.parquet": parquet(ext_decoy)})
     bundle = repo.folio(TARGET)
     with pytest.raises(CodecError, match="unreadable Arrow schema") as bad:
         bundle.get_data("not-base64.parquet")
     assert str(bad.value).startswith(f"{TARGET}/not-base64.parquet: ")
     with pytest.raises(UntrustedDataError, match="cannot be told apart"):
         bundle.get_data("decoy.parquet")
+    with pytest.raises(UntrustedDataError, match="cannot account for"):
+        bundle.get_data("ext-decoy.parquet")
 
 
 def corrupt(data: bytes) -> dict[str, bytes]:

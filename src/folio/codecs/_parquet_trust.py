@@ -50,7 +50,7 @@ def check_schema(schema: Any) -> None:
 def check_extensions(names: Any) -> None:
     unsafe = sorted({name for name in names if name not in SAFE_EXTENSIONS})
     if unsafe:
-        shown = ", ".join(ascii(name) for name in unsafe[:3])
+        shown = ", ".join(ascii(name)[:80] for name in unsafe[:3])
         raise UntrustedDataError(
             f"this Parquet file has columns of the extension type {shown}, whose reader can "
             f"run code or build objects from the file's bytes; {TRUST_HINT}"
@@ -123,6 +123,9 @@ def _extension_names(schema: bytes) -> list[str]:
     count = schema.count(_EXTENSION_KEY)
     if not count:
         return []
+    if _RENAMED_EXTENSION_KEY in schema:  # a decoy would be counted as a real one
+        raise UntrustedDataError("this Parquet file's Arrow schema names extension types "
+                                 f"folio cannot account for; {TRUST_HINT}")
     import pyarrow as pa
 
     try:
