@@ -10,6 +10,7 @@ each refusal is one line naming the key, the value and the accepting command.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import socket
 import sys
@@ -126,6 +127,11 @@ def test_a_fresh_clone_uses_the_committed_remote_only_after_accept(team: Team,
     assert sums(team.remote) == before and not (fresh / "data").exists()
     listed = run_folio(fresh, "remote", "list", check=True).stdout
     assert "[not accepted: `folio accept remotes.team`]" in listed
+    one_line_refusal(run_folio(fresh, "accept", "core.store"), "nothing to accept for core.store",
+                     "pending: remotes.team")
+    as_json = json.loads(run_folio(fresh, "accept", "-n", "--json", check=True).stdout)
+    assert as_json == {"dry_run": True, "settings": [
+        {"key": "remotes.team", "value": {"url": str(team.remote)}, "previous": None}]}
     shown = run_folio(fresh, "accept", "--dry-run", check=True).stdout
     assert f"remote team -> {team.remote}" in shown
     assert "remotes" not in local_config(fresh).get("accepted", {}), "--dry-run accepted"

@@ -217,10 +217,11 @@ class Config:
     def _merged(self) -> dict[str, Any]:
         shared = {k: v for k, v in self.shared.items() if k != ACCEPTED}  # never from a commit
         out = _merge(shared, {k: v for k, v in self.local.items() if k != REMOTES})
-        remotes = dict(_table(shared, REMOTES))
-        remotes.update(_table(self.local, REMOTES))  # a local remote replaces, never merges
-        if remotes or REMOTES in out:
-            out[REMOTES] = remotes
+        ours, theirs = self.local.get(REMOTES), out.get(REMOTES)
+        if isinstance(ours, dict) and isinstance(theirs, dict):
+            out[REMOTES] = {**theirs, **ours}  # a local remote replaces, never merges
+        elif ours is not None:
+            out[REMOTES] = ours  # (a malformed table is reported where remotes are listed)
         return out
 
     def get(self, section: str, key: str, default: Any = None) -> Any:
