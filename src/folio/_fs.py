@@ -87,7 +87,8 @@ def unsafe_entry(path: str | Path, st: os.stat_result | None = None,
 def make_real_dirs(top: str, *below: str) -> None:
     """Make ``top`` (and its parents), then each of ``below`` in turn, refusing any that
     is a link: each is checked before anything is made inside it."""
-    os.makedirs(os.path.dirname(top), exist_ok=True)
+    if parent := os.path.dirname(top):
+        os.makedirs(parent, exist_ok=True)
     for path in (top, *below):
         with contextlib.suppress(FileExistsError):
             os.mkdir(path)
