@@ -107,7 +107,8 @@ def _show(value: Any) -> str:
 
 # -- the legacy .folio/config.local.toml --------------------------------------------------------
 def _read_nofollow(path: Path) -> bytes:
-    """The bytes of ``path``, refusing a link at it or at its directory (item 1's rule)."""
+    """The bytes of ``path``, refusing a link at it or at ``.folio`` (docs/format.md 2.6:
+    folio follows no link below .folio/)."""
     from folio._fs import read_beneath
 
     return read_beneath(path.parent.parent, path)
@@ -127,7 +128,10 @@ def check_legacy_local(root: Path, folio_dir: Path, local_path: Path) -> None:
             f"is tracked by git, so a commit can write it: folio no longer reads local "
             f"settings from the work tree; they live in {local_path} (run `git rm {shown}`, "
             "commit, and set them there)", path=shown)
-    old = _parse(_read_nofollow(legacy), legacy)
+    try:
+        old = _parse(_read_nofollow(legacy), legacy)
+    except FileNotFoundError:  # another process migrated it just now
+        return
     local_path.parent.mkdir(parents=True, exist_ok=True)
     import tomli_w
 
