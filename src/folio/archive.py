@@ -296,7 +296,7 @@ class _Reader:
             if zinfo.compress_type == zipfile.ZIP_STORED:
                 return self.zip.open(zinfo)  # raw bytes: no more than the archive holds
             raw = copy.copy(zinfo)  # the member's deflate stream as it is, inflated by us
-            raw.compress_type, raw.CRC = zipfile.ZIP_STORED, None
+            raw.compress_type, raw.CRC = zipfile.ZIP_STORED, None  # type: ignore[assignment]
             raw.file_size = zinfo.compress_size
             return _Inflater(self.zip.open(raw))
         assert self.tar is not None

@@ -121,7 +121,7 @@ def escaped_output() -> Iterator[None]:
     finally:
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
-                stream.flush()
+                stream.flush()  # type: ignore[union-attr]
         sys.stdout, sys.stderr = saved
 
 
