@@ -486,3 +486,13 @@ def test_pull_refuses_a_pack_slot_longer_than_the_entry_before_fetching_it(
     assert f"object {oid} on remote" in err and f"is {len(pack)} bytes" in err
     assert "manifest entry says 13" in err
     assert not repo.store.has(oid)
+
+
+@pytest.mark.parametrize("name", ["a\nb", f"x{ESC}[2J", "c1\x9b", "del\x7f"])
+def test_item_names_with_control_characters_are_refused(repo: Repo, name: str) -> None:
+    from folio.errors import ItemNameError
+
+    f = repo.folio("exp")
+    with pytest.raises(ItemNameError, match="control character"):
+        f.add_json(name, {"a": 1})
+    assert name not in f
