@@ -872,14 +872,17 @@ class Repo:
 def _gitignore_escape(path: str) -> str:
     """A .gitignore pattern (after its leading '/') that matches exactly the literal ``path``.
 
-    Total: any string gives one safe line. Every character git treats specially is
-    backslash-escaped wherever it stands (wildcards, brackets, '!', '#', the backslash),
-    trailing spaces are kept escaped, and a control character, which no escape can hold
-    (a newline ends the line, a CR before it is dropped, NUL ends the pattern), becomes
-    '?', one character: the line then matches that name, never adds a rule of its own.
-    validate_relpath refuses such names anyway.
+    Total: any string gives one safe line. Wildcards, '[' and the backslash are escaped
+    wherever they stand, a leading '#' or '!' too (unneeded after the '/', kept so that
+    lines written by earlier versions are found again), trailing spaces are kept escaped,
+    and a control character, which no escape can hold (a newline ends the line, a CR
+    before it is dropped, NUL ends the pattern), becomes '?', one character: the line then
+    matches that name and never adds a rule of its own. validate_relpath refuses such
+    names anyway.
     """
     out = "".join("?" if c < " " or "\x7f" <= c <= "\x9f" else
-                  "\\" + c if c in "\\*?[]!#" else c for c in path)
+                  "\\" + c if c in "\\*?[" else c for c in path)
+    if out[:1] in ("#", "!"):
+        out = "\\" + out
     stripped = out.rstrip(" ")
     return stripped + "\\ " * (len(out) - len(stripped))
