@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -135,6 +136,20 @@ def test_links_already_on_disk_are_followed_and_planned_ones_take_precedence(
     assert verdict(link_problem(tree, "data/n", {**planned, "data/m": None})) == OUTSIDE
 
 
+def test_planned_links_count_below_directories_the_disk_lacks(tree: Path) -> None:
+    """A fresh clone has no data/ yet: checkout creates it, then the links inside it."""
+    planned = {"new/d": ".", "new/e": "d/d/../../outside", "new/g": "d/../.git"}
+    assert link_problem(tree, "new/d", planned) is None
+    assert verdict(link_problem(tree, "new/e", planned)) == OUTSIDE
+    assert verdict(link_problem(tree, "new/g", planned)) == GIT
+    # an absolute target from there is looked up on disk again: outside/back leads back in
+    (tree.parent / "outside/back").symlink_to(tree / "data")
+    planned = {"new/x": str(tree.parent / "outside/back/a.csv"),
+               "new/y": str(tree.parent / "outside/back/../../outside")}
+    assert link_problem(tree, "new/x", planned) is None
+    assert verdict(link_problem(tree, "new/y", planned)) == OUTSIDE
+
+
 def test_the_bound_on_links_is_the_kernels(tree: Path) -> None:
     def chain(n: int) -> dict[str, str]:
         """l0 -> l1 -> ... -> l{n-1} -> a.csv: n links to follow."""
@@ -235,6 +250,8 @@ def test_random_trees_of_links_get_the_kernels_verdict(links: dict[str, tuple[st
         planned = {loc: real(target) for loc, (target, later) in links.items() if later}
         for loc in planned:
             os.unlink(root / loc)
+        if not os.listdir(root / "s"):
+            os.rmdir(root / "s")  # the links planned in it count though the disk lacks it
         for loc in links:
             assert verdict(link_problem(root, loc, planned)) == on_disk[loc], (loc, links)
 
@@ -300,6 +317,23 @@ def test_checkout_refuses_links_that_resolve_out(scene: Scene, case: str) -> Non
             assert_refused(h.cli(root, "checkout", rev, *extra), f"{link}: symlink target")
     scene.assert_untouched(before)  # no link inside, nothing outside, manifests as they were
     assert not os.path.lexists(root / link)
+
+
+@pytest.mark.parametrize("case", ["dot-chain", "into-git", "loop"])
+def test_checkout_refuses_them_where_the_target_directory_does_not_exist_yet(
+        scene: Scene, case: str) -> None:
+    """As in a fresh clone: nothing of data/ on disk, so only the plan says what d is."""
+    root = scene.repo.root
+    entries, link = hostile_links(scene)[case]
+    data = manifest(*sorted(entries, key=lambda e: str(e["path"])))
+    GitRepo(root).write_snapshot({"data.folio": data}, ref="refs/folio/snapshots/evil",
+                                 message="evil", trailers=SNAPSHOT_TRAILERS)
+    shutil.rmtree(root / "data")
+    before = scene.before()
+    for extra in ([], ["--force"], ["--link", "symlink"]):
+        assert_refused(run_folio(root, "checkout", *extra, "evil"), f"{link}: symlink target")
+    scene.assert_untouched(before)
+    assert not os.path.lexists(root / "data")
 
 
 def test_a_partial_checkout_cannot_turn_a_tracked_link_outward(scene: Scene) -> None:

@@ -142,38 +142,38 @@ def resolve_in_repo(root: Path, rel: str, planned: Mapping[str, str | None] | No
     again at ``/``; more than :data:`MAX_LINKS` links is a loop. ``planned`` maps repo
     paths to what they are about to be: a link target, or None for a file or nothing
     (below which nothing exists); it is looked up before the disk (``lstat``/``readlink``).
-    A component that does not exist is taken as a plain directory, so what follows it is
-    resolved lexically: that is where the path leads once someone creates it as one.
+    A component that does not exist is taken as a plain directory (the disk has nothing
+    below it, though ``planned`` may): that is where the path leads once someone creates
+    it as one, as checkout does for the parents of what it writes.
     """
     top = _split(os.path.realpath(root))
     cur = list(top)
     todo = _split(rel)[::-1]  # a stack: the next component last
-    lexical_from: int | None = None  # components past this depth do not exist
+    diskless_from: int | None = None  # past this depth the disk has nothing: planned only
     followed = 0
     while todo:
         name = todo.pop()
         if name == "..":
             if cur:
                 cur.pop()
-            if lexical_from is not None and len(cur) <= lexical_from:
-                lexical_from = None
+            if diskless_from is not None and len(cur) <= diskless_from:
+                diskless_from = None
             continue
         cur.append(name)
-        if lexical_from is not None and len(cur) > lexical_from:
-            continue
-        found = _lookup(cur, top, planned or {})
+        on_disk = diskless_from is None
+        found = _lookup(cur, top, planned or {}, on_disk)
         if isinstance(found, str):
             followed += 1
             if followed > MAX_LINKS:
                 return None
             cur.pop()
             if found.startswith("/"):
-                cur = []
+                cur, diskless_from = [], None
             todo.extend(_split(found)[::-1])
-        elif found == _MISSING:
-            lexical_from = len(cur) - 1
-        elif found == _OPAQUE:
-            lexical_from = len(cur)
+        elif on_disk and found == _MISSING:
+            diskless_from = len(cur) - 1
+        elif on_disk and found == _OPAQUE:
+            diskless_from = len(cur)
     if cur[:len(top)] != top:
         return [".."]
     return cur[len(top):]
@@ -183,15 +183,18 @@ def _split(path: str) -> list[str]:
     return [part for part in path.split("/") if part not in ("", ".")]
 
 
-def _lookup(parts: list[str], top: list[str],
-            planned: Mapping[str, str | None]) -> str | int:
+def _lookup(parts: list[str], top: list[str], planned: Mapping[str, str | None],
+            on_disk: bool) -> str | int:
     """What the absolute path ``parts`` is: a link's target, or :data:`_PLAIN`,
-    :data:`_MISSING` or :data:`_OPAQUE`; ``planned`` first, inside the repo."""
+    :data:`_MISSING` or :data:`_OPAQUE`; ``planned`` first, inside the repo, then (when
+    ``on_disk``) the disk."""
     if len(parts) > len(top) and parts[:len(top)] == top:
         rel = "/".join(parts[len(top):])
         if rel in planned:
             target = planned[rel]
             return _OPAQUE if target is None else target
+    if not on_disk:
+        return _MISSING
     path = "/" + "/".join(parts)
     try:
         st = os.lstat(path)
