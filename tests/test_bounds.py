@@ -496,3 +496,9 @@ def test_item_names_with_control_characters_are_refused(repo: Repo, name: str) -
     with pytest.raises(ItemNameError, match="control character"):
         f.add_json(name, {"a": 1})
     assert name not in f
+
+
+def test_usage_errors_are_escaped_too(repo: Repo) -> None:
+    proc = run_folio(repo.root, "add", f"--x{ESC}]0;pwned\x07")
+    assert proc.returncode == 2 and ESC not in proc.stderr and "\x07" not in proc.stderr
+    assert "--x\\x1b]0;pwned\\x07" in proc.stderr
