@@ -236,12 +236,14 @@ def _check_remote(repo: Repo, result: VerifyResult, named: dict[str, str], remot
 def _repair(repo: Repo, result: VerifyResult, remote: str | None, jobs: int | None,
             progress: Progress) -> None:
     """Fetch corrupt and missing objects: one batched pull, then one by one if that fails."""
+    from folio.bounded import expected_sizes
     from folio.remote import fetch_object, pull, remote_has
     from folio.remotes import DEFAULT_JOBS, cache_dir, open_remote
 
     spec, backend = open_remote(repo, remote)
     result.remote = spec.name
     store, cache = repo.store, cache_dir(repo)
+    sizes = expected_sizes(repo.manifests().values())  # bounds the downloads (docs/remotes.md)
     broken = [*result.corrupt, *(o for o in result.missing if o not in result.corrupt)]
     there = remote_has(backend, broken, cache_dir=cache)
     for oid in broken:
@@ -253,13 +255,13 @@ def _repair(repo: Repo, result: VerifyResult, remote: str | None, jobs: int | No
             store.delete(oid)  # the remote holds it: the bad copy can go
     try:
         pull(store, backend, todo, jobs=jobs or DEFAULT_JOBS, progress=progress,
-             cache_dir=cache)
+             cache_dir=cache, sizes=sizes)
     except FolioError:
         for oid in todo:  # find out which ones fail, and why
             if store.has(oid) and store.verify(oid):
                 continue
             try:
-                fetch_object(backend, oid, store, cache_dir=cache)
+                fetch_object(backend, oid, store, cache_dir=cache, size=sizes.get(oid))
             except FolioError as exc:
                 result.unrepaired[oid] = str(exc)
     result.repaired = [o for o in todo if o not in result.unrepaired]
