@@ -126,7 +126,9 @@ EVERY = tuple(s.name for s in STEPS if s.is_folio and s.where == "victim")
 @dataclass(frozen=True)
 class Attack:
     """What the attacker commits (``commit`` runs in the attacker's clone and pushes), the
-    steps that must refuse, naming one of ``names``, and steps of its own."""
+    steps that must refuse, naming one of ``names``, and steps of its own. With ``names``
+    but no ``must_refuse``, holding the attack without a refusal passes too (escaping on
+    output is as good as refusing); the verdict says which happened."""
 
     commit: Callable[[h.World], None]
     names: tuple[str, ...] = ()
@@ -265,11 +267,15 @@ def committed_remote_url(world: h.World) -> None:
 
 
 # names -----------------------------------------------------------------------------------------
+CHAINS = [{"path": "d", "link": "."}, {"path": "e", "link": "d/d/../../outside"},
+          {"path": "g", "link": "d/../.git"}]
+
+
 def link_chains(world: h.World) -> None:
-    links = [{"path": "d", "link": "."}, {"path": "e", "link": "d/d/../../outside"},
-             {"path": "g", "link": "d/../.git"}]
-    _write(world, ".folio/manifests/data.folio", _manifest(world, "data", *links))
-    _push(world, "links", ".folio/manifests/data.folio")
+    """Links each of which stays inside by its text: d -> . makes d/d/../.. climb out."""
+    _write(world, ".folio/manifests/data.folio", _manifest(world, "data", *CHAINS))
+    _write(world, "incoming/links.tar", (world.root / "links.tar").read_bytes())
+    _push(world, "links", ".folio/manifests/data.folio", "incoming/links.tar")
     _snapshot(world, "links")
 
 
@@ -317,13 +323,13 @@ def archive_bomb(world: h.World) -> None:
 
 
 def endless_import(world: h.World) -> None:
+    os.mkfifo(world.root / "pipe.tar")
     _link(world, "incoming/release.tar", "/dev/zero")
     _push(world, "the release", "incoming/release.tar")
 
 
 def fifo(world: h.World) -> None:
     os.mkfifo(world.root / "pipe.folio")
-    os.mkfifo(world.root / "pipe.tar")
 
 
 BIG = 1 << 30
@@ -386,15 +392,19 @@ def _attacks() -> dict[str, Attack]:
         "object-dtype-npy": Attack(object_dtype_npy, ("evil",), ("get_data", "fresh get_data")),
         "link-chains": Attack(link_chains, ("data/e", "data/g"),
                               ("pull", "checkout", "checkout --force", "fresh pull",
-                               "pull links", "checkout links"), extra=snapshot_steps("links")),
-        "newline-in-target": Attack(newline_target, extra=snapshot_steps("notes")),
-        "ansi-escapes": Attack(ansi_escapes, extra=snapshot_steps("colour")),
+                               "pull links", "checkout links", "import links"),
+                              extra=(*snapshot_steps("links"),
+                                     Step("import links", ("folio", "import",
+                                                           "incoming/links.tar"), limits=True))),
+        "newline-in-target": Attack(newline_target, ("notes",), extra=snapshot_steps("notes")),
+        "ansi-escapes": Attack(ansi_escapes, ("red.csv",), extra=snapshot_steps("colour")),
         "archive-bomb": Attack(
             archive_bomb, ("bomb.tar.gz",), ("import bomb",),
             (Step("import bomb", ("folio", "import", "incoming/bomb.tar.gz", "--tag", "bomb"),
                   limits=True),)),
         "endless-import": Attack(
-            endless_import, ("/dev/zero", "release.tar"), ("import /dev/zero", "import link"),
+            endless_import, ("/dev/zero", "release.tar", "pipe.tar"),
+            ("import /dev/zero", "import link", "import fifo"),
             (Step("import /dev/zero", ("folio", "import", "/dev/zero"), limits=True),
              Step("import link", ("folio", "import", "incoming/release.tar"), limits=True),
              Step("import fifo", ("folio", "import", "{W}/pipe.tar"), limits=True))),
@@ -426,7 +436,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Base]:
     top = tmp_path_factory.mktemp("hostile")
     world = h.build(top / "world")
     _victim_work(world)
-    _bomb(world)
+    _archives(world)
     os.rename(world.root, top / "base")
     yield Base(top / "base", top / "world")
 
@@ -438,8 +448,10 @@ def _victim_work(world: h.World) -> None:
     (world.victim / "work/new.bin").write_bytes(NEW_BIN)
 
 
-def _bomb(world: h.World) -> None:
-    """An export whose 13-byte object inflates to 256 MiB of zeros (about 256 KiB packed)."""
+def _archives(world: h.World) -> None:
+    """From a real export (a snapshot with one new 13-byte object): ``bomb.tar.gz``, where
+    that object inflates to 256 MiB of zeros (about 256 KiB packed), and ``links.tar``, whose
+    data manifest holds the link chains."""
     env, scratch = world.env(), world.root / "scratch"
     h.git(world.root, env, "clone", "-q", str(world.origin), str(scratch))
     h.accept_remote(scratch, env)
@@ -459,6 +471,17 @@ def _bomb(world: h.World) -> None:
                 out.addfile(info, _Zeros(info.size))
             else:
                 out.addfile(info, src.extractfile(info))
+    with tarfile.open(world.root / "bomb-src.tar") as src, \
+            tarfile.open(world.root / "links.tar", "w") as out:
+        for info in src.getmembers():
+            data = src.extractfile(info).read()  # type: ignore[union-attr]
+            if info.name == "manifests/data.folio":
+                lines = data.splitlines()
+                entries = sorted([json.loads(x) for x in lines[1:]] + CHAINS,
+                                 key=lambda e: str(e["path"]))
+                data = lines[0] + b"\n" + b"".join(_manifest_line(e) for e in entries)
+                info.size = len(data)
+            out.addfile(info, io.BytesIO(data))
     h.remove_tree(scratch)
     (world.root / "bomb-src.tar").unlink()
 
@@ -496,13 +519,16 @@ class Report:
             return "STILL-SUCCEEDS"
         if self.problems:
             return "HELD (but not refused by name)"
-        return "REFUSED-BY-NAME" if attack.must_refuse else "HELD"
+        named = any(o.refused and not refused_by_name(o, attack.names)
+                    for o in self.outcomes) if attack.names else False
+        return "REFUSED-BY-NAME" if attack.must_refuse or named else "HELD"
 
 
 def run_attack(world: h.World, name: str, attack: Attack) -> Report:
     attack.commit(world)
     report = Report(name)
-    guarded = world.guarded()
+    guarded, stored = world.guarded(), h.store_objects(world.victim)
+    log = h.recovery_log(world.victim)
     for step in (*STEPS, *attack.extra):
         outcome = run_step(world, step, attack.bounded)
         after = world.guarded()
@@ -510,6 +536,14 @@ def run_attack(world: h.World, name: str, attack: Attack) -> Report:
         if harm:
             outcome.problems.append(f"changed outside the clone: {', '.join(harm[:6])}")
             guarded = after
+        lost = stored - h.store_objects(world.victim)
+        if lost:  # each is named by snapshot v1 or the recovery log: none may go
+            outcome.problems.append(f"the victim's store lost {len(lost)} of its "
+                                    f"{len(stored)} objects")
+            stored -= lost
+        if log and not h.recovery_log(world.victim).startswith(log):
+            outcome.problems.append("the victim's recovery log lost its records")
+            log = b""
         outcome.problems += invariants(world, outcome)
         if step.name in attack.must_refuse:
             outcome.problems += refused_by_name(outcome, attack.names)

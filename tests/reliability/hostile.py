@@ -114,6 +114,32 @@ def tree_state(top: Path) -> dict[str, str]:
     return out
 
 
+def store_objects(clone: Path) -> set[str]:
+    """The objects in a clone's own store (``ab/cdef...``), links not followed: a store
+    that is a link, or gone, holds none."""
+    top = clone / ".folio" / "objects"
+    if not all(stat.S_ISDIR(os.lstat(p).st_mode) for p in (clone / ".folio", top)
+               if os.path.lexists(p)) or not os.path.lexists(top):
+        return set()
+    out = set()
+    with os.scandir(top) as fans:
+        for fan in fans:
+            if fan.is_dir(follow_symlinks=False) and len(fan.name) == 2:
+                with os.scandir(fan.path) as it:
+                    out.update(f"{fan.name}/{e.name}" for e in it
+                               if e.is_file(follow_symlinks=False))
+    return out
+
+
+def recovery_log(clone: Path) -> bytes:
+    """The clone's recovery log, links not followed (a link or nothing: empty)."""
+    path = clone / ".folio" / "logs" / "recovery.jsonl"
+    parts = (clone / ".folio", path.parent, path)
+    if not all(os.path.lexists(p) and not os.path.islink(p) for p in parts):
+        return b""
+    return path.read_bytes()
+
+
 def changed(before: dict[str, str], after: dict[str, str]) -> list[str]:
     """Paths created, deleted or changed between two states, sorted."""
     return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
@@ -207,6 +233,8 @@ def build(root: Path) -> World:
     folio(victim, env, "snapshot", "v1", "-m", "the victim's first snapshot")
     folio(victim, env, "push")
     git(victim, env, "push", "-q", "origin", "main", "refs/folio/*:refs/folio/*")
+    (victim / "results.csv").write_bytes(b"run,score\n1,0.8\n")  # an edit, then forced over:
+    folio(victim, env, "checkout", "--force")  # the recovery log is its only record
     folio(victim, env, "install-hooks")
     git(root, env, "clone", "-q", str(world.origin), str(world.attacker))
     git(world.attacker, env, "fetch", "-q", "origin", "refs/folio/*:refs/folio/*")
