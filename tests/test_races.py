@@ -286,3 +286,23 @@ def test_a_shard_that_is_really_gone_is_one_error_line_not_an_endless_retry(repo
     assert done.stderr.startswith("folio: error: .folio/manifests/big.folio:")
     assert done.stderr.endswith(f"shard {shard.stem} is missing\n")
     assert done.stderr.count("\n") == 1
+
+
+def test_checkout_replaces_hardlinked_copies_of_one_object_without_a_false_alarm(
+        repo: Repo) -> None:
+    """Replacing one name of a hardlinked object changes the inode's ctime for the others:
+    that is not an edit."""
+    root = repo.root
+    for name in ("a", "b", "c"):
+        write(root / "d" / name, "same\n")
+    repo.add(["d"])
+    repo.snapshot("v1")
+    for name in ("a", "b", "c"):
+        write(root / "d" / name, f"new {name}\n")
+    repo.add(["d"])
+    repo.snapshot("v2")
+    run_folio(root, "checkout", "v1", "--link", "hardlink", check=True)
+    assert (root / "d/a").stat().st_nlink > 2
+    done = run_folio(root, "checkout", "v2")
+    assert done.returncode == 0, done.stderr
+    assert [(root / "d" / n).read_text() for n in "abc"] == ["new a\n", "new b\n", "new c\n"]

@@ -51,7 +51,11 @@ class LinkMode(str, Enum):
 
 class Checked(NamedTuple):
     """What a command found at a working path when it decided to replace it: a regular
-    file with these stat fields, :data:`NOTHING` or a symlink (:data:`LINK`)."""
+    file with these stat fields, :data:`NOTHING` or a symlink (:data:`LINK`).
+
+    ``ctime_ns`` is 0 (not compared) for a file with several links: a work file hardlinked
+    to an object changes ctime whenever another of its names is replaced.
+    """
 
     ino: int
     size: int
@@ -65,7 +69,8 @@ class Checked(NamedTuple):
             return NOTHING
         if not stat.S_ISREG(st.st_mode):
             return LINK
-        return cls(st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        return cls(st.st_ino, st.st_size, st.st_mtime_ns,
+                   st.st_ctime_ns if st.st_nlink == 1 else 0)
 
 
 NOTHING = Checked(0, -1, 0, 0)
@@ -76,8 +81,8 @@ def unchanged_since(dest: Path, checked: Checked) -> bool:
     """True if replacing or deleting ``dest`` now loses nothing its check did not see.
 
     Nothing there, or a symlink (it holds no content), loses nothing; a regular file must
-    be the very file checked (inode, size, mtime and ctime): anything else is an edit
-    saved since, which may be the only copy of someone's work.
+    be the very file checked (inode, size, mtime and, see :class:`Checked`, ctime):
+    anything else is an edit saved since, which may be the only copy of someone's work.
     """
     try:
         st = os.lstat(dest)
@@ -85,7 +90,8 @@ def unchanged_since(dest: Path, checked: Checked) -> bool:
         return True
     if not stat.S_ISREG(st.st_mode):
         return True
-    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) == checked
+    return ((st.st_ino, st.st_size, st.st_mtime_ns) == checked[:3]
+            and checked.ctime_ns in (0, st.st_ctime_ns))
 
 
 def materialize(store: ObjectStore, oid: str, dest: Path, mode: LinkMode, *,
