@@ -94,11 +94,13 @@ class Recheck:
             return
         changed = sorted(self.changed)
         n = len(changed)
+        hint = ("when they are quiet" if self._force else
+                "(--force overwrites them, keeping their content in the recovery log)")
         raise UnsavedChangesError(
-            f"{n} file{'s' if n > 1 else ''} changed while checkout ran and "
+            f"{n} file{'s' if n > 1 else ''} "
+            f"{'kept changing' if self._force else 'changed'} while checkout ran and "
             f"{'were' if n > 1 else 'was'} left as {'they are' if n > 1 else 'it is'}: "
-            f"{summarize_paths(changed)}; run the checkout again (--force overwrites "
-            "them, keeping their content in the recovery log)", paths=changed)
+            f"{summarize_paths(changed)}; run the checkout again {hint}", paths=changed)
 
 
 def checked_of(state: FileState | None) -> Checked:
