@@ -10,6 +10,8 @@ bundle, a snapshot, a directory remote and folio's git hooks installed, takes it
 - nothing outside the victim's clone changed (a sentinel tree of old files beside it, the
   attacker's clone, an attacker's store and remote: content, mode, mtime, links);
 - no code ran (a pickle's ``__reduce__`` would create a sentinel file);
+- the victim's own store and recovery log are whole (git itself deletes ignored files that
+  a pulled commit puts something in the place of);
 - no command crashed, hung, printed a traceback or a raw escape sequence, filled the disk,
   hard-linked the store into the work tree, un-ignored ``.env`` or left a link in the data
   that resolves outside the clone or into ``.git``;
@@ -53,7 +55,8 @@ except FolioError as exc:
 for name in names:
     try:
         value = bundle.get_data(name)
-        print(json.dumps({"item": name, "type": type(value).__name__}))
+        shown = repr(value)[:60]  # touches every element: an array of wild pointers crashes
+        print(json.dumps({"item": name, "type": type(value).__name__, "repr": shown}))
     except FolioError as exc:
         print(json.dumps({"item": name, "error": str(exc)}))
 """
@@ -65,7 +68,7 @@ Action = Callable[[h.World], None]
 class Step:
     name: str
     argv: tuple[str, ...]
-    where: str = "victim"  # or "fresh": the fresh clone
+    where: str = "victim"  # or "fresh" (the fresh clone), or "world" (beside the clones)
     before: Action | None = None  # what the user did just before (an edit, a deletion)
     limits: bool = False  # bounded file size and memory: an endless input must not fill them
 
