@@ -38,8 +38,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgpack
 import pytest
 from tests.reliability import hostile as h
+
+from folio.worktree import index, marks
 
 # -- the steps the victim runs -----------------------------------------------------------------
 GET_DATA = """
@@ -321,8 +324,24 @@ def _limits() -> None:
 
 
 def archive_bomb(world: h.World) -> None:
-    _write(world, "incoming/bomb.tar.gz", (world.root / "bomb.tar.gz").read_bytes())
-    _push(world, "the release", "incoming/bomb.tar.gz")
+    for name in ("bomb.tar.gz", "names.tar"):
+        _write(world, f"incoming/{name}", (world.root / name).read_bytes())
+    _push(world, "the release", "incoming/bomb.tar.gz", "incoming/names.tar")
+
+
+def garbage_local_files(world: h.World) -> None:
+    """folio's own local files, committed: well-formed msgpack of the wrong shapes (an
+    unhashable path, a mark that is a number) and bytes that are no format at all. git puts
+    them in place of the victim's, since it treats ignored files as expendable."""
+    files = {
+        ".folio/index": msgpack.packb({"v": index.VERSION, "paths": [[1]],
+                                       "rows": bytes(index.ROW_SIZE)}),
+        ".folio/cache/marks": msgpack.packb({"v": marks.VERSION, "targets": {"data": 5}}),
+        ".folio/lock.info": b"\x93\xff\x00garbage\x1b[2J" + bytes(range(256)),
+    }
+    for rel, data in files.items():
+        _write(world, rel, data)
+    _push(world, "caches", *files)
 
 
 def endless_import(world: h.World) -> None:
@@ -402,9 +421,11 @@ def _attacks() -> dict[str, Attack]:
         "newline-in-target": Attack(newline_target, ("notes",), extra=snapshot_steps("notes")),
         "ansi-escapes": Attack(ansi_escapes, ("red.csv",), extra=snapshot_steps("colour")),
         "archive-bomb": Attack(
-            archive_bomb, ("bomb.tar.gz",), ("import bomb",),
+            archive_bomb, ("bomb.tar.gz", "names.tar"), ("import bomb", "import names"),
             (Step("import bomb", ("folio", "import", "incoming/bomb.tar.gz", "--tag", "bomb"),
-                  limits=True),)),
+                  limits=True),
+             Step("import names", ("folio", "import", "incoming/names.tar"), limits=True))),
+        "garbage-local-files": Attack(garbage_local_files),
         "endless-import": Attack(
             endless_import, ("/dev/zero", "release.tar", "pipe.tar"),
             ("import /dev/zero", "import link", "import fifo"),
@@ -453,8 +474,8 @@ def _victim_work(world: h.World) -> None:
 
 def _archives(world: h.World) -> None:
     """From a real export (a snapshot with one new 13-byte object): ``bomb.tar.gz``, where
-    that object inflates to 256 MiB of zeros (about 256 KiB packed), and ``links.tar``, whose
-    data manifest holds the link chains."""
+    that object inflates to 256 MiB of zeros (about 256 KiB packed), ``links.tar``, whose
+    data manifest holds the link chains, and ``names.tar``, with a name that is not UTF-8."""
     env, scratch = world.env(), world.root / "scratch"
     h.git(world.root, env, "clone", "-q", str(world.origin), str(scratch))
     h.accept_remote(scratch, env)
@@ -485,8 +506,20 @@ def _archives(world: h.World) -> None:
                 data = lines[0] + b"\n" + b"".join(_manifest_line(e) for e in entries)
                 info.size = len(data)
             out.addfile(info, io.BytesIO(data))
+    _non_utf8_archive(world.root / "bomb-src.tar", world.root / "names.tar")
     h.remove_tree(scratch)
     (world.root / "bomb-src.tar").unlink()
+
+
+def _non_utf8_archive(src_path: Path, dest: Path) -> None:
+    """The real export plus a member whose name is not UTF-8 (bytes 0xff 0xfe)."""
+    with tarfile.open(src_path) as src, tarfile.open(dest, "w", encoding="utf-8",
+                                                     errors="surrogateescape") as out:
+        for info in src.getmembers():
+            out.addfile(info, src.extractfile(info))
+        odd = tarfile.TarInfo("objects/ab/\udcff\udcfe")
+        odd.size = 2
+        out.addfile(odd, io.BytesIO(b"x\n"))
 
 
 class _Zeros(io.RawIOBase):
