@@ -163,6 +163,7 @@ def _link(world: h.World, rel: str, target: str) -> None:
 
 
 def link_attack(rel: str, target: str) -> Callable[[h.World], None]:
+    """The attacker replaces ``rel`` by a link to ``target`` and commits the link."""
     def commit(world: h.World) -> None:
         if rel in (".folio", ".folio/manifests"):  # tracked: git must forget them first
             h.git(world.attacker, world.env(), "rm", "-r", "-q", "--cached", rel)
@@ -676,7 +677,9 @@ def _clone_invariants(world: h.World, clone: Path) -> list[str]:
     if ignore.is_file() and not ignore.is_symlink() and "!.env" in ignore.read_text(
             errors="replace").splitlines():
         out.append(f"{clone.name}/.gitignore un-ignores .env")
-    if clone == world.victim and (clone / ".env").read_bytes() != h.SECRET:
+    env_file = clone / ".env"
+    if clone == world.victim and (env_file.is_symlink() or not env_file.is_file()
+                                  or env_file.read_bytes() != h.SECRET):
         out.append("the victim's .env changed")
     top = clone.resolve()
     for rel, path, st in _data_files(clone):
