@@ -286,6 +286,15 @@ def link_chains(world: h.World) -> None:
     _snapshot(world, "links")
 
 
+def links_for_add(world: h.World) -> None:
+    """The chain that climbs out, as plain files of git, in a directory the victim then
+    tracks (without ``g``, whose text alone names .git)."""
+    for entry in CHAINS[:2]:
+        _link(world, f"shared/{entry['path']}", str(entry["link"]))
+    _write(world, "shared/readme.txt", b"track me with folio add shared\n")
+    _push(world, "a shared directory", "shared")
+
+
 def newline_target(world: h.World) -> None:
     """A target whose name holds a newline and a negated pattern: written into .gitignore
     raw, it would un-ignore the victim's .env."""
@@ -419,6 +428,9 @@ def _attacks() -> dict[str, Attack]:
                               extra=(*snapshot_steps("links"),
                                      Step("import links", ("folio", "import",
                                                            "incoming/links.tar"), limits=True))),
+        "link-chains-add": Attack(
+            links_for_add, ("shared/e",), ("add shared",),
+            (Step("add shared", ("folio", "add", "shared")),)),
         "newline-in-target": Attack(newline_target, ("notes",), extra=snapshot_steps("notes")),
         "ansi-escapes": Attack(ansi_escapes, ("red.csv",), extra=snapshot_steps("colour")),
         "archive-bomb": Attack(
