@@ -73,7 +73,10 @@ class World:
         return self.root / "PWNED"
 
     def env(self, home: Path | None = None) -> dict[str, str]:
-        return {**os.environ, **GIT_ENV, "HOME": str(home or self.root / "home")}
+        """The environment of every command: no GIT_DIR or the like from a caller (a hook
+        running the tests), a home of the world's own, a fixed git identity."""
+        own = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+        return {**own, **GIT_ENV, "HOME": str(home or self.root / "home")}
 
     def guarded(self) -> dict[str, str]:
         """Checksums of every tree outside the victim clone that a commit may aim at."""
