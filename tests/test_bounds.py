@@ -75,7 +75,7 @@ def fresh(tmp_path: Path) -> Repo:
 
 def import_watching_staging(repo: Repo, archive: Path) -> tuple[subprocess.CompletedProcess[str],
                                                                 int]:
-    """Run `folio import` and sample how many bytes it holds in .folio/tmp and the store."""
+    """Run `folio import`; sample how many bytes it holds in staging and in the store."""
     peak = 0
     proc = subprocess.Popen(folio_cmd("import", str(archive)), cwd=repo.root, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -89,7 +89,7 @@ def import_watching_staging(repo: Repo, archive: Path) -> tuple[subprocess.Compl
     threading.Thread(target=drain, daemon=True).start()
     while not done.wait(0.002):
         staged = 0
-        for place in (repo.root / ".folio/tmp", repo.root / ".folio/objects"):
+        for place in (repo.store.staging, repo.store.root):
             for p in files_below(place):
                 with contextlib.suppress(FileNotFoundError):
                     staged += p.stat().st_size
@@ -98,8 +98,8 @@ def import_watching_staging(repo: Repo, archive: Path) -> tuple[subprocess.Compl
 
 
 def assert_nothing_kept(repo: Repo) -> None:
-    assert files_below(repo.root / ".folio/tmp") == []
-    assert files_below(repo.root / ".folio/objects") == []
+    assert files_below(repo.store.staging) == []
+    assert files_below(repo.store.root) == []
     assert repo.tags() == []
 
 
@@ -291,7 +291,7 @@ def test_pull_refuses_a_loose_object_larger_than_its_entry(pushed) -> None:  # t
     err = one_line_error(run_folio(repo.root, "pull"))
     assert f"object {oid} on remote" in err
     assert f"is {10 << 20} bytes but its manifest entry says {2 << 20}" in err
-    assert not repo.store.has(oid) and files_below(repo.root / ".folio/tmp") == []
+    assert not repo.store.has(oid) and files_below(repo.store.staging) == []
     assert not (repo.root / "big.bin").exists()
 
 
@@ -317,10 +317,10 @@ def test_a_longer_stream_than_expected_is_cut_off_and_not_kept(pushed) -> None: 
     backend = StaleListing(nas, {key: 2 << 20})
     _grow(nas / key, 64 << 20)
     with pytest.raises(OversizeError, match="larger than the 2097152 bytes expected"):
-        pull(repo.store, backend, [oid], cache_dir=repo.root / ".folio/cache",
+        pull(repo.store, backend, [oid], cache_dir=repo.local_dir / "cache",
              sizes={oid: 2 << 20})
     assert not repo.store.has(oid)
-    assert files_below(repo.root / ".folio/tmp") == []
+    assert files_below(repo.store.staging) == []
 
 
 def test_a_remote_fifo_does_not_hang_a_pull(pushed) -> None:  # type: ignore[no-untyped-def]

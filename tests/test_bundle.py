@@ -45,7 +45,7 @@ def _entries(repo: Repo, target: str = "experiments/exp1") -> dict[str, object]:
 def _leftovers(repo: Repo) -> list[str]:
     """Temporary files anywhere folio stages (none may survive a failed add)."""
     found = []
-    for directory in (repo.folio_dir / "tmp", repo.store.staging, repo.root / "experiments"):
+    for directory in (repo.store.staging, repo.root / "experiments"):
         if directory.is_dir():
             found += [p.name for p in directory.rglob(".tmp-*")]
     return found

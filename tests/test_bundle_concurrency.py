@@ -80,14 +80,14 @@ def test_four_processes_add_100_items_each_to_one_bundle(repo: Repo) -> None:
     assert f.info("w3/item099").user == {"writer": 3}
     [status] = repo.status(["experiments/shared"])
     assert status.clean
-    assert not [p for p in (repo.folio_dir / "tmp").rglob(".tmp-*") if p.is_file()]
+    assert not [p for p in repo.store.staging.rglob(".tmp-*") if p.is_file()]
 
 
 def _files(root: Path) -> dict[str, tuple[int, int, int]]:
     out = {}
     for dirpath, _, names in os.walk(root):
-        if "/.git" in dirpath or dirpath.endswith("/.git"):
-            continue
+        if ("/.git" in dirpath or dirpath.endswith("/.git")) and "/.git/folio" not in dirpath:
+            continue  # git's own files; folio's local parts (.git/folio) are counted
         for name in names:
             path = os.path.join(dirpath, name)
             st = os.lstat(path)
@@ -111,12 +111,12 @@ def test_adding_one_item_costs_the_same_in_a_bundle_of_10_or_1000(repo: Repo,
         elapsed = time.perf_counter() - start
         after = _files(repo.root)
         written = {p: after[p][2] for p in after if before.get(p) != after[p]}
-        objects = [p for p in written if p.startswith(".folio/objects/")]
-        work = [p for p in written if not p.startswith(".folio/")]
+        objects = [p for p in written if p.startswith(".git/folio/objects/")]
+        work = [p for p in written if not p.startswith((".folio/", ".git/"))]
         manifests = [p for p in written if p.startswith(".folio/manifests/")]
         assert work == [f"bundles/b{count}/one_more.json"]
         assert len(objects) == 1 and manifests == [f".folio/manifests/bundles/b{count}.folio"]
-        others = set(written) - {*objects, *work, *manifests, ".folio/lock.info"}
+        others = set(written) - {*objects, *work, *manifests, ".git/folio/lock.info"}
         assert not others, others
         total = sum(written.values())
         payloads = count * payload.nbytes

@@ -111,7 +111,7 @@ def test_checkout_restores_every_byte_and_path(paths: list[str], contents: list[
             assert not any(p.startswith(extra + "/") for p in mutated), extra
         assert all(s.clean for s in repo.status())
         assert repo.diff("v1").targets == []
-        saved = set(recovery_oids(repo.folio_dir))
+        saved = set(recovery_oids(repo.local_dir))
         for blob in mutated.values():  # everything overwritten is still in the store
             assert repo.store.has(hashlib.sha256(blob).hexdigest())
         assert all(repo.store.has(o) for o in saved)
@@ -257,7 +257,7 @@ def test_push_refs_to_a_bare_repo_and_checkout_in_a_clone(git_repo: Path, tmp_pa
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1
     assert "not in the local store" in proc.stderr and "run `folio pull`" in proc.stderr
     assert not (clone / "data").exists()
-    shutil.copytree(git_repo / ".folio/objects", clone / ".folio/objects")
+    shutil.copytree(git_repo / ".git/folio/objects", clone / ".git/folio/objects")
     run_folio(clone, "checkout", "baseline", check=True)
     assert tree(clone / "data") == {"t.csv": b"a,b\n1,2\n", "sub/x.bin": b"\x00" * 100}
     assert "Data matches" in run_folio(clone, "status", check=True).stdout
@@ -302,7 +302,7 @@ def test_unsaved_changes_refused_on_one_line_nothing_touched(git_repo: Path) -> 
     assert proc.stderr == ("folio: error: 5 files have unsaved changes: data/a.csv, "
                            "data/b.csv, data/c.csv and 2 more; use --force\n")
     assert (tree(git_repo / "data"), tree(git_repo / ".folio/manifests")) == before
-    assert not (git_repo / ".folio/logs/recovery.jsonl").exists()
+    assert not (git_repo / ".git/folio/logs/recovery.jsonl").exists()
 
 
 def test_force_saves_and_recover_restores_the_exact_bytes(git_repo: Path) -> None:

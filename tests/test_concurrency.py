@@ -160,7 +160,7 @@ with RepoLock(Path(sys.argv[1]), timeout=5).hold("folio snapshot nightly (held b
 def test_a_lock_timeout_names_its_holder_on_one_line(repo: Repo) -> None:
     write(repo.root / "data/a.csv", "a\n")
     repo.config.update(["core"], {"lock_timeout": 0.5}, local=True)
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(repo.folio_dir)],
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(repo.local_dir)],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
@@ -182,7 +182,7 @@ def test_a_lock_left_by_a_killed_writer_is_recovered(repo: Repo) -> None:
     """SIGKILL a real `folio add` while it holds the lock: the next writer goes ahead."""
     for i in range(400):
         write(repo.root / f"data/f{i:03d}.bin", os.urandom(64 << 10))
-    info = repo.folio_dir / "lock.info"
+    info = repo.local_dir / "lock.info"
     proc = subprocess.Popen([*h.FOLIO, "add", "data"], cwd=repo.root,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30

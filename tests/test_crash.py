@@ -79,7 +79,7 @@ def _build(base: Path) -> Path:
     pushed = h.clone_dir(base / "both", base / "pushed") / "repo"
     Repo(pushed).push()
     bare = h.clone_dir(base / "pushed", base / "bare") / "repo"
-    for name in ("data", "extra.csv", ".folio/objects", ".folio/index"):
+    for name in ("data", "extra.csv", ".git/folio/objects", ".git/folio/index"):
         path = bare / name
         if path.is_dir():
             h.remove_tree(path)
@@ -138,7 +138,7 @@ def _dirty_is_safe(repo: Repo, *_: object) -> None:
     if path.exists() and h.digest(path.read_bytes()) == sha:
         return
     assert repo.store.has(sha), "the unsaved edit was overwritten before it was stored"
-    assert sha in set(recovery.oids(repo.folio_dir)), "the saved edit is not in the log"
+    assert sha in set(recovery.oids(repo.local_dir)), "the saved edit is not in the log"
 
 
 def _remote_whole(repo: Repo, *_: object, remote: str = "origin") -> None:

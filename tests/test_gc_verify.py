@@ -114,7 +114,7 @@ def test_gc_cli_dry_run_json_and_stale_temp_files(repo: Repo) -> None:
 
     dry = json.loads(run_folio(repo.root, "gc", "--dry-run", "--json", check=True).stdout)
     assert dry["dry_run"] and [r["oid"] for r in dry["removed"]] == [old]
-    assert [t["path"] for t in dry["temp_files"]] == [".folio/tmp/.tmp-0123456789abcdef"]
+    assert [t["path"] for t in dry["temp_files"]] == [".git/folio/tmp/.tmp-0123456789abcdef"]
     assert repo.store.has(old) and stale.exists()
     text = run_folio(repo.root, "gc", "--dry-run", check=True).stdout
     assert f"would remove {old}" in text and "Would remove 1 unreachable object and" in text

@@ -111,6 +111,12 @@ LINKS = [
     (".folio/manifests", False),
     (".folio/index", True),
     (".folio", False),
+    # below the git dir, where the local parts live: no commit writes there, same rule
+    (".git/folio/objects", False),
+    (".git/folio/tmp", False),
+    (".git/folio/logs", False),
+    (".git/folio/lock.info", True),
+    (".git/folio/index", True),
 ]
 
 
@@ -137,7 +143,8 @@ def test_a_link_inside_the_manifests_tree_is_refused(scene: Scene) -> None:
     assert checksums(scene.outside) == before
 
 
-@pytest.mark.parametrize("rel", [".folio/tmp", ".folio/index", ".folio/logs/recovery.jsonl"])
+@pytest.mark.parametrize("rel", [".folio/tmp", ".folio/index", ".folio/logs/recovery.jsonl",
+                                 ".git/folio/tmp", ".git/folio/index"])
 def test_an_entry_of_the_wrong_kind_is_refused(scene: Scene, rel: str) -> None:
     """A file where a directory belongs, a directory (or a FIFO that would hang a reader)
     where a file belongs: one line naming it."""
@@ -157,13 +164,13 @@ def test_an_entry_of_the_wrong_kind_is_refused(scene: Scene, rel: str) -> None:
 
 
 def test_a_store_fan_out_directory_that_is_a_link_is_refused(scene: Scene) -> None:
-    objects = scene.root / ".folio/objects"
+    objects = scene.root / ".git/folio/objects"
     fan = sorted(p.name for p in objects.iterdir())[0]
     shutil.rmtree(objects / fan)
     (objects / fan).symlink_to(scene.outside)
     before = checksums(scene.outside)
     for verb in VERBS:
-        assert_refused(run_folio(scene.root, *verb), f".folio/objects/{fan}")
+        assert_refused(run_folio(scene.root, *verb), f".git/folio/objects/{fan}")
     assert checksums(scene.outside) == before
 
 
@@ -172,7 +179,7 @@ def test_an_object_that_is_a_link_is_never_linked_into_the_work_tree(scene: Scen
     it: a hardlink checkout must not link that file into the work tree."""
     victim = scene.outside / "victim.txt"
     oid = hashlib.sha256(victim.read_bytes()).hexdigest()
-    obj = scene.root / ".folio/objects" / oid[:2] / oid[2:]
+    obj = scene.root / ".git/folio/objects" / oid[:2] / oid[2:]
     obj.parent.mkdir(exist_ok=True)
     obj.symlink_to(victim)
     manifest = scene.root / ".folio/manifests/data.folio"
@@ -198,27 +205,27 @@ def test_links_made_after_the_repo_was_opened_are_not_followed(scene: Scene) -> 
         repo.add(["data"], cwd=scene.root)
     (scene.root / ".folio/manifests/data.folio.d").unlink()
 
-    scene.link(".folio/tmp")
-    with pytest.raises(UnsafeLinkError, match=r"\.folio/tmp"):
+    scene.link(".git/folio/tmp")
+    with pytest.raises(UnsafeLinkError, match=r"\.git/folio/tmp"):
         repo.store.put_bytes(b"new content")
-    (scene.root / ".folio/tmp").unlink()
+    (scene.root / ".git/folio/tmp").unlink()
 
-    scene.link(".folio/logs")
-    with pytest.raises(UnsafeLinkError, match=r"\.folio/logs"):
-        recovery.append(repo.folio_dir, [recovery.RecoveryRecord(
+    scene.link(".git/folio/logs")
+    with pytest.raises(UnsafeLinkError, match=r"\.git/folio/logs"):
+        recovery.append(repo.local_dir, [recovery.RecoveryRecord(
             recovery.now(), "data/a.csv", "0" * 64, 1, "test")])
     assert recovery.read(scene.outside) == []
-    (scene.root / ".folio/logs").unlink()
+    (scene.root / ".git/folio/logs").unlink()
 
-    scene.link(".folio/lock.info", to_file=True)
+    scene.link(".git/folio/lock.info", to_file=True)
     with repo.lock.hold():  # replaced by a file of its own, not written through
         pass
-    assert not (scene.root / ".folio/lock.info").is_symlink()
+    assert not (scene.root / ".git/folio/lock.info").is_symlink()
 
-    scene.link(".folio/tmp")  # where lock.info is staged
-    with pytest.raises(UnsafeLinkError, match=r"\.folio/tmp"), repo.lock.hold():
+    scene.link(".git/folio/tmp")  # where lock.info is staged
+    with pytest.raises(UnsafeLinkError, match=r"\.git/folio/tmp"), repo.lock.hold():
         pass
-    (scene.root / ".folio/tmp").unlink()
+    (scene.root / ".git/folio/tmp").unlink()
     with Repo(scene.root).lock.hold():  # the refused hold let go of the lock
         pass
     assert checksums(scene.outside) == before
@@ -256,8 +263,8 @@ INDEX_GARBAGE = {
 
 @pytest.mark.parametrize("garbage", INDEX_GARBAGE.values(), ids=INDEX_GARBAGE.keys())
 def test_a_malformed_stat_cache_is_no_cache(scene: Scene, garbage: bytes) -> None:
-    (scene.root / ".folio/index").write_bytes(garbage)
-    (scene.root / ".folio/cache/marks").unlink(missing_ok=True)
+    (scene.root / ".git/folio/index").write_bytes(garbage)
+    (scene.root / ".git/folio/cache/marks").unlink(missing_ok=True)
     write(scene.root / "data/a.csv", "a,b\n1,2\n3,4\n")
     status = run_folio(scene.root, "status", "--json")
     assert status.returncode == 0 and "Traceback" not in status.stderr, status.stderr
@@ -278,7 +285,7 @@ MARKS_GARBAGE = {
 
 @pytest.mark.parametrize("garbage", MARKS_GARBAGE.values(), ids=MARKS_GARBAGE.keys())
 def test_malformed_clean_marks_are_no_marks(scene: Scene, garbage: bytes) -> None:
-    (scene.root / ".folio/cache/marks").write_bytes(garbage)
+    (scene.root / ".git/folio/cache/marks").write_bytes(garbage)
     os.unlink(scene.root / "data/sub/b.csv")
     status = run_folio(scene.root, "status", "--json")
     assert status.returncode == 0 and "Traceback" not in status.stderr, status.stderr
@@ -289,11 +296,11 @@ def test_malformed_clean_marks_are_no_marks(scene: Scene, garbage: bytes) -> Non
 
 
 def test_a_malformed_pack_index_cache_is_fetched_again(scene: Scene) -> None:
-    cached = sorted((scene.root / ".folio/cache/packs").glob("*.idx"))
+    cached = sorted((scene.root / ".git/folio/cache/packs").glob("*.idx"))
     assert cached, "the push should have cached the index of the pack it wrote"
     for path in cached:
         path.write_bytes(os.urandom(100))
-    shutil.rmtree(scene.root / ".folio/objects")
+    shutil.rmtree(scene.root / ".git/folio/objects")
     pull = run_folio(scene.root, "pull")
     assert pull.returncode == 0 and "Traceback" not in pull.stderr, pull.stderr
     assert (scene.root / "data/a.csv").read_text() == "a,b\n1,2\n"
@@ -309,15 +316,15 @@ def test_a_garbage_lock_info_names_an_unknown_holder(scene: Scene, garbage: byte
     holder = subprocess.Popen(
         [sys.executable, "-c", "import filelock, sys, time; "
          "l = filelock.FileLock(sys.argv[1]); l.acquire(); print('held', flush=True); "
-         "time.sleep(60)", str(scene.root / ".folio/lock")], stdout=subprocess.PIPE, text=True)
+         "time.sleep(60)", str(scene.root / ".git/folio/lock")], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
-        (scene.root / ".folio/lock.info").write_bytes(garbage)
+        (scene.root / ".git/folio/lock.info").write_bytes(garbage)
         proc = run_folio(scene.root, "add", "data")
     finally:
         holder.kill()
         holder.wait()
-    assert_refused(proc, ".folio/lock")
+    assert_refused(proc, ".git/folio/lock")
     assert "unknown" in proc.stderr
 
 
@@ -326,7 +333,7 @@ def test_garbage_lines_in_the_recovery_log_are_skipped(scene: Scene) -> None:
     oid = repo.store.put_bytes(b"saved by a forced checkout")
     good = json.dumps({"time": "2026-01-01T00:00:00+00:00", "path": "data/a.csv",
                        "sha256": oid, "size": 26, "reason": "test"}).encode()
-    log = scene.root / ".folio/logs/recovery.jsonl"
+    log = scene.root / ".git/folio/logs/recovery.jsonl"
     write(log, b"\xff\xfe garbage\n[1,2]\n{\"sha256\": 5}\n" + good + b"\n" + b"[" * 100_000)
     listing = run_folio(scene.root, "recover", "--json")
     assert listing.returncode == 0 and "Traceback" not in listing.stderr, listing.stderr

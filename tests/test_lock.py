@@ -33,9 +33,9 @@ def _start_holder(folio_dir: Path) -> subprocess.Popen[str]:
 
 
 def test_timeout_names_the_holder(repo: Repo) -> None:
-    holder = _start_holder(repo.folio_dir)
+    holder = _start_holder(repo.local_dir)
     try:
-        with pytest.raises(LockTimeoutError) as err, RepoLock(repo.folio_dir, timeout=0.2).hold():
+        with pytest.raises(LockTimeoutError) as err, RepoLock(repo.local_dir, timeout=0.2).hold():
             pass
         message = str(err.value)
         assert f"pid {holder.pid}" in message and "folio add data (test holder)" in message
@@ -46,17 +46,17 @@ def test_timeout_names_the_holder(repo: Repo) -> None:
 
 
 def test_lock_of_a_killed_process_is_recovered(repo: Repo) -> None:
-    holder = _start_holder(repo.folio_dir)
+    holder = _start_holder(repo.local_dir)
     os.kill(holder.pid, signal.SIGKILL)
     holder.wait()
     start = time.monotonic()
-    with RepoLock(repo.folio_dir, timeout=5).hold():
+    with RepoLock(repo.local_dir, timeout=5).hold():
         pass
     assert time.monotonic() - start < 2
 
 
 def test_lock_is_reentrant_within_a_process(repo: Repo) -> None:
-    lock = RepoLock(repo.folio_dir, timeout=0.5)
+    lock = RepoLock(repo.local_dir, timeout=0.5)
     with lock.hold(), lock.hold():
         pass
 

@@ -52,7 +52,7 @@ def proven_clean(repo: Repo, target: str) -> bool:
 
 def full_status(repo: Repo) -> list[tuple[str, list[str], list[str], list[str]]]:
     """Status without any mark: the reference a marked status must agree with."""
-    (repo.folio_dir / "cache" / "marks").unlink(missing_ok=True)
+    (repo.state_dir / "cache" / "marks").unlink(missing_ok=True)
     return [(s.target, s.added, s.modified, s.deleted) for s in repo.status()]
 
 
@@ -76,7 +76,7 @@ def test_add_marks_targets_and_status_trusts_them(repo: Repo, settled: None,
     assert set(clean_marks.get("data").dirs) == {"", "d0/sub", "d1/sub", "d2/sub"}
     assert proven_clean(repo, "data")
     # the proof needs neither the stat cache nor a readable manifest body: break both
-    (repo.folio_dir / "index").write_bytes(b"garbage")
+    (repo.state_dir / "index").write_bytes(b"garbage")
     assert all(s.clean for s in repo.status())
 
 
@@ -168,7 +168,7 @@ def test_debris_and_odd_files_fall_back_to_the_full_comparison(repo: Repo, settl
 
 def test_a_garbled_marks_file_is_ignored(repo: Repo, settled: None) -> None:
     make_tree(repo)
-    (repo.folio_dir / "cache" / "marks").write_bytes(b"\xc1 not msgpack")
+    (repo.state_dir / "cache" / "marks").write_bytes(b"\xc1 not msgpack")
     assert repo.clean_marks().marks == {}
     assert all(s.clean for s in repo.status())
     assert set(repo.clean_marks().marks) == {"data", "model.bin"}  # rebuilt by status

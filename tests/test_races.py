@@ -260,7 +260,7 @@ def test_an_edit_saved_during_a_checkout_is_never_overwritten_unsaved(repo: Repo
     time.sleep(0.3)  # the editor has read the manifest
     checkout = run_folio(root, "checkout", "a", "--link", "copy", *(["--force"] * force))
     _finish(editor)
-    saved = {r.sha256 for r in recovery.read(repo.folio_dir)}
+    saved = {r.sha256 for r in recovery.read(repo.local_dir)}
     lost = []
     for i in range(FILES - 40, FILES):
         edit = _edit(i)

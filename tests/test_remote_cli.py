@@ -135,13 +135,13 @@ def test_push_wipe_pull_gives_identical_bytes_over_s3(s3, data_repo: Repo,  # ty
     assert not [m for m, _ in s3.requests.since(mark) if m in ("PUT", "POST")]
     assert "Nothing to push" in run_folio(root, "push", check=True).stdout
 
-    shutil.rmtree(root / ".folio/objects")
+    shutil.rmtree(root / ".git/folio/objects")
     shutil.rmtree(root / "data")
     out = run_folio(root, "pull", check=True).stdout
     assert "Fetched 43 objects" in out and "Checked out the working manifests" in out
     assert tree(root / "data") == working
 
-    shutil.rmtree(root / ".folio/objects")
+    shutil.rmtree(root / ".git/folio/objects")
     refused = run_folio(root, "pull", "v1")  # the working files are in no object any more
     assert refused.returncode == 1 and "unsaved changes" in refused.stderr
     out = run_folio(root, "pull", "v1", "--force", check=True).stdout
@@ -149,7 +149,7 @@ def test_push_wipe_pull_gives_identical_bytes_over_s3(s3, data_repo: Repo,  # ty
     assert tree(root / "data") == v1
     assert json.loads((root / "model.json").read_text()) == {"seed": 1}
 
-    shutil.rmtree(root / ".folio/objects")
+    shutil.rmtree(root / ".git/folio/objects")
     run_folio(root, "fetch", "v1", check=True)  # objects only: the data stays as it is
     assert data_repo.verify().ok
     fetched = folio_json(root, "fetch", "v1")
@@ -169,7 +169,7 @@ def test_pull_catches_an_object_corrupted_on_the_remote(s3, data_repo: Repo) -> 
     client.put_object(Bucket=s3.bucket, Key=big, Body=bytes(body))
     oid = big[len(prefix) + 1:].replace("/", "")
 
-    shutil.rmtree(root / ".folio/objects")
+    shutil.rmtree(root / ".git/folio/objects")
     shutil.rmtree(root / "data")
     proc = run_folio(root, "pull")
     assert proc.returncode == 1
@@ -223,7 +223,7 @@ def test_clone_then_pull_tag_gives_the_same_data(s3, data_repo: Repo, tmp_path: 
 
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(bare), str(clone))
-    assert not (clone / ".folio/objects").exists()
+    assert not (clone / ".git/folio/objects").exists()
     assert "refs/folio" not in git(clone, "for-each-ref").stdout  # clone leaves them behind
     refused = run_folio(clone, "pull")  # the committed remote: accepted once per clone
     assert refused.returncode == 1 and "folio accept remotes.s3" in refused.stderr
@@ -247,7 +247,7 @@ def test_directory_remote_round_trip_and_relative_urls(data_repo: Repo, tmp_path
     oids = {e.sha256 for e in data_repo.read_manifest("data").entries.values()}
     assert data_repo.remote_has(oids) == oids  # type: ignore[arg-type]
     before = tree(data_repo.root / "data")
-    shutil.rmtree(data_repo.root / ".folio/objects")
+    shutil.rmtree(data_repo.root / ".git/folio/objects")
     (data_repo.root / "data/new.csv").unlink()
     pulled = Repo(data_repo.root).pull()  # a new Repo: the old one remembers the fan-out dirs
     assert pulled.checkout is not None and pulled.checkout.written == ["data/new.csv"]

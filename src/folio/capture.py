@@ -298,7 +298,8 @@ def run_job(repo: Repo, command: Sequence[str], patterns: Sequence[str], *,
     checked = check_patterns(repo.root, patterns, cwd)  # before the job can do anything
     git = GitRepo(repo.root)
     run = start_run(git, command, name, checked, store_copy)
-    log_path = temp_name(repo.folio_dir / "tmp", f"run-{run.id}.log.")
+    repo.store.staging.mkdir(parents=True, exist_ok=True)
+    log_path = temp_name(repo.store.staging, f"run-{run.id}.log.")
     clock = time.monotonic()
     try:
         code = execute(command, log_path, env={**os.environ, "FOLIO_RUN_ID": run.id},

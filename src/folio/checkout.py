@@ -380,7 +380,7 @@ def _save(repo: Repo, plan: _Plan, label: str, jobs: int | None) -> list[Recover
 
     intended = [record(loc, *plan.unsaved_as[loc]) for loc in plan.unsaved
                 if loc in plan.unsaved_as]
-    recovery.append(repo.folio_dir, intended)
+    recovery.append(repo.local_dir, intended)
 
     def put(loc: str) -> tuple[str, int, os.stat_result] | None:
         try:
@@ -394,7 +394,7 @@ def _save(repo: Repo, plan: _Plan, label: str, jobs: int | None) -> list[Recover
             records.append(record(loc, saved[0], saved[1]))
     repo.store.sync()  # the saved content is durable before anything is overwritten
     # Content that changed since planning was stored under another hash: log that one too.
-    recovery.append(repo.folio_dir, [r for r in records if r not in intended])
+    recovery.append(repo.local_dir, [r for r in records if r not in intended])
     return records
 
 

@@ -74,8 +74,8 @@ def _error_line(message: str) -> None:
 def main() -> None:
     """folio: version your data beside your code, in git.
 
-    Content lives in a hash-addressed store in .folio/objects; small text manifests in
-    .folio/manifests are committed to git; snapshots are immutable git refs.
+    Content lives in a hash-addressed store in .git/folio/objects; small text manifests
+    in .folio/manifests are committed to git; snapshots are immutable git refs.
     """
 
 

@@ -138,11 +138,11 @@ def check_legacy_local(root: Path, folio_dir: Path, local_path: Path) -> None:
     atomic_write(local_path, tomli_w.dumps(_merge(old, _load(local_path))).encode("utf-8"))
     with contextlib.suppress(FileNotFoundError):  # another process migrated it just now
         os.unlink(legacy)
-    _notice(f"folio: moved your local settings from {shown} to {local_path}, where no commit "
+    notice(f"folio: moved your local settings from {shown} to {local_path}, where no commit "
             "can write them")
 
 
-def _notice(line: str) -> None:
+def notice(line: str) -> None:
     """One line on stderr, through logging: the library knows nothing of click, and with no
     logging set up Python prints a warning's bare message."""
     import logging
@@ -244,7 +244,7 @@ class Config:
         if pending is not None:
             if (str(self.local_path), str(mode)) not in _warned:
                 _warned.add((str(self.local_path), str(mode)))
-                _notice(f"folio: warning: {pending.refusal()}; using link = "
+                notice(f"folio: warning: {pending.refusal()}; using link = "
                         f"\"{DEFAULT_LINK}\" until then")
             return DEFAULT_LINK
         return str(mode)

@@ -101,7 +101,7 @@ def run_demo(directory: Path | None, echo: Callable[[str], None] = print) -> Pat
     step("Send the data to a remote (a directory here; s3://bucket/prefix works the same)",
          "folio", "remote", "add", "backup", str(remote))
     step("", "folio", "push")
-    shutil.rmtree(where / ".folio" / "objects")
+    shutil.rmtree(where / ".git" / "folio" / "objects")
     step("Lose the local store, then get it back from the remote", "folio", "pull")
     step("Every object is whole", "folio", "verify")
     step("Nothing is garbage yet", "folio", "gc", "--dry-run")

@@ -1,4 +1,12 @@
-"""The fixed layout of ``.folio/``, and the check that nothing in it is a link.
+"""The fixed layout of ``.folio/`` and of the local directory, and the check that nothing
+in them is a link.
+
+Everything that is this clone's own (the object store, its staging, the recovery log, the
+lock, the stat cache and the caches) lives below the git directory, in ``.git/folio/``,
+where no commit can write: git treats ignored files in the work tree as expendable, so a
+pulled commit that puts a file or a link at ``.folio/objects`` makes git delete the whole
+store without a word (docs/format.md 2.6). ``.folio/`` holds only what is committed.
+A repository made by an older folio has its local parts moved there once (``migrate``).
 
 A clone receives ``.folio/`` from other people's commits, and a commit can hold symlinks.
 folio never follows one where it keeps its own files (docs/format.md, "No links under
@@ -16,17 +24,23 @@ trees (``scandir`` reports links from the directory entry, without a ``stat`` ea
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import shutil
 import stat
 from pathlib import Path
 
-from folio._fs import unsafe_entry
+from folio._fs import unsafe_entry, walk_beneath
+from folio.errors import FolioError
 from folio.objects.store import STAGING_SLOTS
 
 FOLIO_DIR = ".folio"
+LOCAL_DIR = "folio"  # below the git dir: .git/folio
 DIR, FILE = "directory", "regular file"
 
-# Every path folio itself creates or reads under .folio/, and what it must be.
+# Every path folio creates or reads under .folio/ (or did, before local parts moved to
+# .git/folio), and what it must be: a link at a legacy name is refused like any other.
 FIXED: dict[str, str] = {
     "config.toml": FILE,
     "config.local.toml": FILE,
@@ -47,6 +61,112 @@ FIXED: dict[str, str] = {
 }
 # Trees below .folio/ whose every entry is checked: a commit can plant links anywhere in them.
 WALKED = ("manifests", "cache")
+# What lives below .git/folio (the local directory), and what it must be.
+LOCAL_FIXED: dict[str, str] = {name: kind for name, kind in FIXED.items()
+                               if name.split("/")[0] in ("objects", "tmp", "logs", "cache",
+                                                         "lock", "lock.info", "index")}
+# The legacy names that hold something worth keeping; the rest are caches and staging.
+KEPT = ("objects", "logs/recovery.jsonl")
+
+
+def local_dir(root: Path) -> Path:
+    """``<git common dir>/folio``: this clone's store, log, lock and settings (shared by its
+    linked worktrees, which share one object database too)."""
+    from folio.git.discover import git_common_dir
+
+    return git_common_dir(root) / LOCAL_DIR
+
+
+def state_dir(root: Path) -> Path:
+    """``<git dir>/folio``: what belongs to one work tree (the stat cache, the clean marks);
+    the same directory as :func:`local_dir` except in a linked worktree."""
+    from folio.git.discover import git_dir
+
+    return git_dir(root) / LOCAL_DIR
+
+
+def check_local(local: Path, state: Path) -> None:
+    """No commit writes below the git dir, but a link there would still be followed: the
+    same rule holds (and costs a few lstat calls)."""
+    for top, names in ((local, LOCAL_FIXED), (state, ("index", "cache", "cache/marks"))):
+        if not _check_entry(top, str(top), DIR):
+            continue
+        for rel in names:
+            _check_entry(top / rel, str(top / rel), LOCAL_FIXED[rel])
+
+
+def migrate(root: Path, local: Path) -> list[str]:
+    """Move the local parts an older folio kept in ``.folio/`` to ``local`` (once).
+
+    The store and the recovery log are renamed (merged object by object if both places
+    have some); the stat cache, caches, lock and staging are dropped (they are rebuilt).
+    ``check`` has already refused links, so every legacy path is a real file or directory.
+    Returns what moved, for one line on stderr. A rename across filesystems is refused with
+    what to do: nothing is deleted before it is safe.
+    """
+    folio_dir = root / FOLIO_DIR
+    present = [name for name in ("objects", "logs", "index", "cache", "tmp", "lock",
+                                 "lock.info") if _lstat(folio_dir / name) is not None]
+    if not present:
+        return []
+    moved = []
+    for rel in KEPT:
+        if _lstat(folio_dir / rel) is not None:
+            _move(folio_dir / rel, local, rel)
+            moved.append(f"{FOLIO_DIR}/{rel}")
+    for name in present:
+        _drop(folio_dir / name)
+    return moved
+
+
+def _move(old: Path, local: Path, rel: str) -> None:
+    new = local / rel
+    new.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if rel == "objects":
+            _merge_store(old, new)
+        elif _lstat(new) is None:
+            os.rename(old, new)
+        else:  # both logs: the old records first, then the new ones
+            new.write_bytes(old.read_bytes() + new.read_bytes())
+            os.unlink(old)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        raise FolioError(
+            f"cannot move it to {new}: another filesystem; move it there yourself (`mv`), "
+            f"or name it as the store in {local / 'config.toml'} ([core] store)",
+            path=f"{FOLIO_DIR}/{rel}") from None
+
+
+def _merge_store(old: Path, new: Path) -> None:
+    """Rename the old store whole, or each object the new one lacks (concurrent openers
+    of an old repository may race here: a vanished source is someone else's move)."""
+    if _lstat(new) is None:
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(old, new)
+        return
+    for path, st in walk_beneath(old.parent, old):
+        if not stat.S_ISREG(st.st_mode):
+            continue
+        target = new / path.relative_to(old)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if _lstat(target) is None:
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(path, target)
+
+
+def _drop(path: Path) -> None:
+    """Delete a legacy local path. ``shutil.rmtree`` works through directory descriptors and
+    never follows a link (and ``check`` refused links at these names already)."""
+    st = _lstat(path)
+    if st is None:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
 
 
 def check(root: Path) -> None:

@@ -135,9 +135,9 @@ def gc(repo: Repo, *, dry_run: bool = False, grace: str | float = DEFAULT_GRACE,
 def _stale_temp_files(repo: Repo, cutoff: float) -> list[tuple[Path, Path, int]]:
     """Staging leftovers of killed writers: every file in the store's staging directory
     (and its per-thread subdirectories), and ``.tmp-*`` files (atomic writes) below
-    ``.folio``, older than ``cutoff``; as (base, path, size), ``path`` being reached from
-    ``base`` through no link. Found, and then deleted, without following a link: a
-    committed ``.folio/tmp -> /home/you`` must not make gc delete what lies below it."""
+    ``.folio`` and the local directories, older than ``cutoff``; as (base, path, size),
+    ``path`` being reached from ``base`` through no link. Found, and then deleted, without
+    following a link: a planted ``tmp -> /home/you`` must not make gc delete below it."""
     staging, folio_dir = repo.store.staging, repo.folio_dir
     candidates = [(staging.parent, path, st) for path, st in walk_beneath(staging.parent,
                                                                             staging)]
@@ -145,8 +145,9 @@ def _stale_temp_files(repo: Repo, cutoff: float) -> list[tuple[Path, Path, int]]
         if name.startswith(".tmp-"):
             with contextlib.suppress(FileNotFoundError):
                 candidates.append((folio_dir, folio_dir / name, os.lstat(folio_dir / name)))
-    for top in (repo.manifests_dir, folio_dir / "cache"):
-        candidates += ((folio_dir, path, st) for path, st in walk_beneath(folio_dir, top)
+    for base, top in ((folio_dir, repo.manifests_dir), (repo.local_dir, repo.local_dir / "cache"),
+                      (repo.state_dir, repo.state_dir / "cache")):
+        candidates += ((base, path, st) for path, st in walk_beneath(base, top)
                        if path.name.startswith(".tmp-"))
     return sorted({(base, path, st.st_size) for base, path, st in candidates
                    if stat.S_ISREG(st.st_mode) and st.st_mtime <= cutoff})

@@ -84,7 +84,7 @@ class Recheck:
         record = RecoveryRecord(recovery.now(), loc, oid, size,
                                 f"checkout {self._label}: changed while checking out")
         with self._lock:
-            recovery.append(self._repo.folio_dir, [record])
+            recovery.append(self._repo.local_dir, [record])
             self.saved.append(record)
         return Checked.of(st)
 

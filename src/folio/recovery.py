@@ -1,13 +1,13 @@
 """The recovery log: content that a forced checkout overwrote or deleted, kept forever.
 
-``.folio/logs/recovery.jsonl`` is local (never committed), one JSON object per line:
-``{"time", "path", "sha256", "size", "reason"}``. The content itself is an ordinary object
-in the store. Its line is appended just before it is put (and synced), and the working file
-is touched only after both: content stored but named by no line would be gc's to delete.
-A checkout killed in between leaves a line naming content not stored, whose file it never
-touched; running it again logs and stores that content anew. gc treats every sha256
-listed here as a root (:func:`oids`). A line cut short by a crash is skipped on reading and
-the next append starts on a fresh line.
+``.git/folio/logs/recovery.jsonl`` is local (below the git dir, where no commit writes), one JSON
+object per line: ``{"time", "path", "sha256", "size", "reason"}``. The content itself is an ordinary
+object in the store. Its line is appended just before it is put (and synced), and the working file
+is touched only after both: content stored but named by no line would be gc's to delete. A checkout
+killed in between leaves a line naming content not stored, whose file it never touched; running it
+again logs and stores that content anew. gc treats every sha256 listed here as a root
+(:func:`oids`). A line cut short by a crash is skipped on reading and the next append starts on a
+fresh line.
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ def restore(repo: Repo, path: str, to: Path | None = None, sha: str | None = Non
     """
     from folio.worktree.materialize import LinkMode, materialize
 
-    record = find(read(repo.folio_dir), path, sha)
+    record = find(read(repo.local_dir), path, sha)
     if to is None:
         dest = repo.root / record.path
         check_no_symlinked_parent(repo.root, record.path)

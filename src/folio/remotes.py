@@ -135,7 +135,8 @@ def open_remote(repo: Repo, name: str | None = None) -> tuple[RemoteSpec, Backen
 def cache_dir(repo: Repo) -> Path:
     """Where pack indexes are cached. They are named by their pack's hash and checked on
     every read, so one cache serves every remote."""
-    return repo.folio_dir / "cache" / "packs"
+    repo.local_dir.mkdir(parents=True, exist_ok=True)  # the cache is written beneath it
+    return repo.local_dir / "cache" / "packs"
 
 
 def add_remote(repo: Repo, name: str, url: str, *, default: bool = False,

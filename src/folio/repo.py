@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, cast
 from folio import layout, quick
 from folio import manifest as mf
 from folio._fs import atomic_write, list_beneath, read_beneath, remove_beneath, write_beneath
-from folio.config import DEFAULT_TEXT, Config
+from folio.config import DEFAULT_TEXT, Config, notice
 from folio.errors import (
     FolioError,
     ManifestError,
@@ -130,10 +130,22 @@ class Repo:
         if not (self.folio_dir / "config.toml").is_file():
             raise NotARepositoryError("folio is not initialised in this repository; "
                                       "run `folio init`", path=self.root)
+        self.local_dir = layout.local_dir(self.root)  # .git/folio: no commit writes there
+        self.state_dir = layout.state_dir(self.root)
+        layout.check_local(self.local_dir, self.state_dir)
         self.config = Config.load(self.folio_dir)
         self.manifests_dir = self.folio_dir / "manifests"
+        self._migrate_legacy_parts()
         self.store = self._choose_store()
-        self.lock = RepoLock(self.folio_dir, self.config.lock_timeout)
+        self.lock = RepoLock(self.local_dir, self.config.lock_timeout)
+
+    def _migrate_legacy_parts(self) -> None:
+        """An older folio kept the store and the recovery log in ``.folio/``, where a
+        pulled commit can make git delete them; move them to ``.git/folio`` once."""
+        moved = layout.migrate(self.root, self.local_dir)
+        if moved:
+            notice(f"folio: moved {' and '.join(moved)} to {self.local_dir}: local parts live "
+                   "below .git, where no commit can reach them")
 
     def _choose_store(self) -> ObjectStore:
         """The local store, or ``core.store``: a committed one only once it is accepted
@@ -146,7 +158,7 @@ class Repo:
             store_root = (self.root / os.path.expanduser(store_path)).resolve()
             store = ObjectStore(store_root, store_root / "tmp")
         else:
-            store = ObjectStore(self.folio_dir / "objects", self.folio_dir / "tmp")
+            store = ObjectStore(self.local_dir / "objects", self.local_dir / "tmp")
         layout.check_store(store.root, store.staging, self.root)
         return store
 
@@ -261,18 +273,18 @@ class Repo:
         return bool(stale)
 
     def stat_cache(self) -> StatCache:
-        return StatCache(self.folio_dir / "index")
+        return StatCache(self.state_dir / "index")
 
     @property
     def _marks_path(self) -> Path:
-        return self.folio_dir / "cache" / "marks"
+        return self.state_dir / "cache" / "marks"
 
     def clean_marks(self) -> CleanMarks:
         return CleanMarks(self._marks_path)
 
     def forget_marks(self) -> None:
         """Drop every clean mark: the next status or add compares in full."""
-        remove_beneath(self.folio_dir, self._marks_path)
+        remove_beneath(self.state_dir, self._marks_path)
 
     def manifest_fingerprint(self, target: str, data: bytes | None = None) -> bytes | None:
         """See :func:`folio.worktree.marks.fingerprint`; ``data``: the main file, if read."""
@@ -522,7 +534,7 @@ class Repo:
         block = [] if GITIGNORE_HEADER in lines else [GITIGNORE_HEADER]
         prefix = "" if not text or text.endswith("\n") else "\n"
         atomic_write(path, (text + prefix + "\n".join(block + missing) + "\n").encode("utf-8"),
-                     staging=self.folio_dir / "tmp")
+                     staging=self.local_dir / "tmp")
 
     def _unignore_in_git(self, targets: list[str]) -> None:
         path = self.root / ".gitignore"
@@ -534,7 +546,7 @@ class Repo:
         kept = [line for line in lines if line not in doomed]
         if kept != lines:
             atomic_write(path, "".join(line + "\n" for line in kept).encode("utf-8"),
-                         staging=self.folio_dir / "tmp")
+                         staging=self.local_dir / "tmp")
 
     # -- status / ls --------------------------------------------------------------------------
     def status(self, targets: Sequence[str | os.PathLike[str]] | None = None,
@@ -585,7 +597,7 @@ class Repo:
     def _save_if_free(self, cache: StatCache | None,
                       clean_marks: CleanMarks | None = None) -> None:
         """Status is a reader: it refreshes the cache and marks only when no writer is busy."""
-        quick = RepoLock(self.folio_dir, timeout=0)
+        quick = RepoLock(self.local_dir, timeout=0)
         try:
             with quick.hold("folio status (cache refresh)"):
                 if cache is not None:
@@ -712,7 +724,7 @@ class Repo:
         """Everything forced checkouts saved, oldest first (``.folio/logs/recovery.jsonl``)."""
         from folio import recovery
 
-        return recovery.read(self.folio_dir)
+        return recovery.read(self.local_dir)
 
     def recover(self, path: str | os.PathLike[str], *, to: str | os.PathLike[str] | None = None,
                 sha: str | None = None, cwd: Path | None = None) -> Restored:

@@ -168,7 +168,7 @@ def gc_roots(repo: Repo) -> set[str]:
         except FileNotFoundError:
             continue
     roots.update(log_oids(repo.git))
-    roots.update(recovery.oids(repo.folio_dir))
+    roots.update(recovery.oids(repo.local_dir))
     return roots
 
 

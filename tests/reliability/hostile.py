@@ -118,11 +118,10 @@ def tree_state(top: Path) -> dict[str, str]:
 
 
 def store_objects(clone: Path) -> set[str]:
-    """The objects in a clone's own store (``ab/cdef...``), links not followed: a store
-    that is a link, or gone, holds none."""
-    top = clone / ".folio" / "objects"
-    if not all(stat.S_ISDIR(os.lstat(p).st_mode) for p in (clone / ".folio", top)
-               if os.path.lexists(p)) or not os.path.lexists(top):
+    """The objects in a clone's own store (``.git/folio/objects/ab/cdef...``), links not
+    followed: a store that is a link, or gone, holds none."""
+    top = clone / ".git" / "folio" / "objects"
+    if not os.path.lexists(top) or not stat.S_ISDIR(os.lstat(top).st_mode):
         return set()
     out = set()
     with os.scandir(top) as fans:
@@ -136,8 +135,8 @@ def store_objects(clone: Path) -> set[str]:
 
 def recovery_log(clone: Path) -> bytes:
     """The clone's recovery log, links not followed (a link or nothing: empty)."""
-    path = clone / ".folio" / "logs" / "recovery.jsonl"
-    parts = (clone / ".folio", path.parent, path)
+    path = clone / ".git" / "folio" / "logs" / "recovery.jsonl"
+    parts = (path.parent, path)
     if not all(os.path.lexists(p) and not os.path.islink(p) for p in parts):
         return b""
     return path.read_bytes()

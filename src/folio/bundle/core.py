@@ -123,12 +123,15 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
 
     @property
     def _tmp_dir(self) -> Path:
-        """Where work files are staged: ``.folio/tmp``, where no scan of the bundle sees them;
-        beside the items if the bundle is on another filesystem (a rename needs one)."""
+        """Where work files are staged: the store's staging directory, where no scan of the
+        bundle sees them; beside the items if the bundle is on another filesystem (a rename
+        needs one)."""
         if self._staging is None:
             self.path.mkdir(parents=True, exist_ok=True)  # a fresh clone may lack it
-            same = os.stat(self.path).st_dev == os.stat(self.repo.folio_dir).st_dev
-            self._staging = self.repo.folio_dir / "tmp" if same else self.path
+            staging = self.repo.store.staging
+            staging.mkdir(parents=True, exist_ok=True)
+            same = os.stat(self.path).st_dev == os.stat(staging).st_dev
+            self._staging = staging if same else self.path
         return self._staging
 
     def _create(self) -> None:
@@ -503,7 +506,7 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
         oid, size, _ = store.put_file_stat(path)
         store.sync()
         loc = f"{self.target}/{rel}"
-        recovery.append(self.repo.folio_dir, [recovery.RecoveryRecord(
+        recovery.append(self.repo.local_dir, [recovery.RecoveryRecord(
             recovery.now(), loc, oid, size, f"bundle: {reason}")])
         warnings.warn(f"{loc} held unrecorded changes; they are saved: `folio recover {loc}`",
                       BundleWarning, stacklevel=4)

@@ -29,27 +29,33 @@ def find_worktree(start: str | Path = ".") -> Path:
         path=str(Path(start)))
 
 
-def git_common_dir(worktree: Path) -> Path:
-    """The directory git shares between all work trees of ``worktree``'s repository.
+def git_dir(worktree: Path) -> Path:
+    """The git directory of the work tree ``worktree`` (its own, for a linked worktree).
 
-    ``.git`` is a directory, or a file ``gitdir: PATH`` (linked worktrees, submodules) whose
-    git dir may name the shared one in its ``commondir`` file. Nothing a commit carries can
-    write here, which is why folio keeps this clone's own settings below it.
+    ``.git`` is a directory, or a file ``gitdir: PATH`` (linked worktrees, submodules).
     """
     dot_git = worktree / ".git"
     if dot_git.is_file():
         text = dot_git.read_text(encoding="utf-8", errors="replace").strip()
         if not text.startswith("gitdir:"):
             raise NotARepositoryError("is not a `gitdir: PATH` file", path=str(dot_git))
-        git_dir = (worktree / text[len("gitdir:"):].strip()).resolve()
-    elif dot_git.is_dir():
-        git_dir = dot_git
-    elif os.environ.get("GIT_DIR"):
-        git_dir = Path(os.environ["GIT_DIR"]).resolve()
-    else:
-        raise NotARepositoryError("has no .git directory or file", path=str(worktree))
+        return (worktree / text[len("gitdir:"):].strip()).resolve()
+    if dot_git.is_dir():
+        return dot_git
+    if os.environ.get("GIT_DIR"):
+        return Path(os.environ["GIT_DIR"]).resolve()
+    raise NotARepositoryError("has no .git directory or file", path=str(worktree))
+
+
+def git_common_dir(worktree: Path) -> Path:
+    """The directory git shares between all work trees of ``worktree``'s repository.
+
+    A linked worktree's git dir names the shared one in its ``commondir`` file. Nothing a
+    commit carries can write here, which is why folio keeps everything local below it.
+    """
+    own = git_dir(worktree)
     try:
-        common = (git_dir / "commondir").read_text(encoding="utf-8").strip()
+        common = (own / "commondir").read_text(encoding="utf-8").strip()
     except FileNotFoundError:
-        return git_dir
-    return (git_dir / common).resolve()
+        return own
+    return (own / common).resolve()
