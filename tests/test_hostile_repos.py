@@ -286,6 +286,21 @@ def link_chains(world: h.World) -> None:
     _snapshot(world, "links")
 
 
+FORGED_MARK = b"planted-by-the-attacker"
+
+
+def committed_legacy_parts(world: h.World) -> None:
+    """Regular files where an older folio kept its local parts (which a newer one moves
+    into .git/folio once): an object named by the hash of the victim's next file but
+    holding other bytes, and a forged recovery record."""
+    oid = hashlib.sha256(b"x,y\n5,6\n").hexdigest()  # work/new.csv, not added yet
+    _write(world, f".folio/objects/{oid[:2]}/{oid[2:]}", b"attacker bytes\n")
+    record = {"time": "2026-01-01T00:00:00+00:00", "path": "data/a.csv", "sha256": oid,
+              "size": 15, "reason": FORGED_MARK.decode()}
+    _write(world, ".folio/logs/recovery.jsonl", json.dumps(record).encode() + b"\n")
+    _push(world, "legacy parts", ".folio/objects", ".folio/logs")
+
+
 def links_for_add(world: h.World) -> None:
     """The chain that climbs out, as plain files of git, in a directory the victim then
     tracks (without ``g``, whose text alone names .git)."""
@@ -439,6 +454,8 @@ def _attacks() -> dict[str, Attack]:
                   limits=True),
              Step("import names", ("folio", "import", "incoming/names.tar"), limits=True))),
         "garbage-local-files": Attack(garbage_local_files),
+        "committed-legacy-parts": Attack(committed_legacy_parts,
+                                         (".folio/objects", ".folio/logs")),
         "endless-import": Attack(
             endless_import, ("/dev/zero", "release.tar", "pipe.tar"),
             ("import /dev/zero", "import link", "import fifo"),
@@ -578,6 +595,7 @@ def run_attack(world: h.World, name: str, attack: Attack) -> Report:
     report = Report(name)
     guarded, stored = world.guarded(), h.store_objects(world.victim)
     log = h.recovery_log(world.victim)
+    forged, misnamed = False, set(h.misnamed_objects(world.victim))
     for step in (*STEPS, *attack.extra):
         outcome = run_step(world, step, attack.bounded)
         after = world.guarded()
@@ -590,9 +608,17 @@ def run_attack(world: h.World, name: str, attack: Attack) -> Report:
             outcome.problems.append(f"the victim's store lost {len(lost)} of its "
                                     f"{len(stored)} objects")
             stored -= lost
-        if log and not h.recovery_log(world.victim).startswith(log):
+        if log and log not in h.recovery_log(world.victim):  # records only ever added
             outcome.problems.append("the victim's recovery log lost its records")
             log = b""
+        if FORGED_MARK in h.recovery_log(world.victim) and not forged:
+            outcome.problems.append("a committed record reached the victim's recovery log")
+            forged = True
+        poisoned = sorted(set(h.misnamed_objects(world.victim)) - misnamed)
+        if poisoned:
+            outcome.problems.append(f"the victim's store holds {poisoned[0]} under a name "
+                                    "that is not its hash")
+            misnamed.update(poisoned)
         outcome.problems += invariants(world, outcome)
         if step.name in attack.must_refuse:
             outcome.problems += refused_by_name(outcome, attack.names)
@@ -702,12 +728,12 @@ def _clone_invariants(world: h.World, clone: Path) -> list[str]:
         elif stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
             out.append(f"{clone.name}/{rel} is hard-linked ({st.st_nlink} names): "
                        "the store's bytes are in the work tree")
-    tmp = clone / ".folio/tmp"
-    if tmp.is_dir() and not tmp.is_symlink():
-        big = [p for p in tmp.rglob("*") if p.is_file() and not p.is_symlink()
-               and p.stat().st_size > FSIZE // 2]
-        if big:
-            out.append(f"staged {big[0].stat().st_size} bytes in {big[0].name}")
+    for tmp in (clone / ".git/folio/tmp", clone / ".folio/tmp"):  # staging, now and before
+        if tmp.is_dir() and not tmp.is_symlink():
+            big = [p for p in tmp.rglob("*") if p.is_file() and not p.is_symlink()
+                   and p.stat().st_size > FSIZE // 2]
+            if big:
+                out.append(f"staged {big[0].stat().st_size} bytes in {big[0].name}")
     return out
 
 

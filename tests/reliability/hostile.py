@@ -133,6 +133,25 @@ def store_objects(clone: Path) -> set[str]:
     return out
 
 
+_hashed: dict[tuple[str, int, int, int], str] = {}
+
+
+def misnamed_objects(clone: Path) -> list[str]:
+    """Objects of the clone's own store whose bytes do not hash to their name."""
+    top = clone / ".git" / "folio" / "objects"
+    out = []
+    for name in sorted(store_objects(clone)):
+        path = top / name
+        st = os.lstat(path)
+        key = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+        if key not in _hashed:
+            with open(path, "rb") as f:
+                _hashed[key] = hashlib.sha256(f.read()).hexdigest()
+        if _hashed[key] != name.replace("/", ""):
+            out.append(name)
+    return out
+
+
 def recovery_log(clone: Path) -> bytes:
     """The clone's recovery log, links not followed (a link or nothing: empty)."""
     path = clone / ".git" / "folio" / "logs" / "recovery.jsonl"
