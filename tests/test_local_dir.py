@@ -149,3 +149,30 @@ def test_linked_worktrees_share_the_store_and_keep_their_own_stat_cache(git_repo
     assert status["targets"][0]["modified"] == ["a.csv"]
     main_status = json.loads(run_folio(git_repo, "status", "--json").stdout)
     assert main_status["targets"][0]["modified"] == []
+
+
+def test_gc_in_one_worktree_keeps_what_another_names(git_repo: Path, tmp_path: Path) -> None:
+    """The store is shared, so gc counts every work tree's working and staged manifests
+    and HEAD: an add nobody committed yet, in a linked worktree, survives gc in the main one
+    (and the reverse)."""
+    _committed_repo(git_repo)
+    other = tmp_path / "other"
+    git(git_repo, "worktree", "add", "-q", "--detach", str(other))
+    write(other / "side/new.csv", "only in the linked worktree\n")
+    assert run_folio(other, "add", "side").returncode == 0
+    write(other / "staged/s.csv", "staged in the linked worktree\n")
+    assert run_folio(other, "add", "staged").returncode == 0
+    git(other, "add", ".folio/manifests/staged.folio")
+    os.unlink(other / ".folio/manifests/staged.folio")  # staged only: the index names it
+    write(git_repo / "main/m.csv", "only in the main worktree\n")
+    assert run_folio(git_repo, "add", "main").returncode == 0
+    for here in (git_repo, other):
+        gc = run_folio(here, "gc", "--grace", "0", "--json")
+        assert gc.returncode == 0, gc.stderr
+        assert json.loads(gc.stdout)["removed"] == [], gc.stdout
+    for here in (git_repo, other):
+        verify = run_folio(here, "verify")
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+    shas = {hashlib.sha256(p.read_bytes()).hexdigest() for p in
+            (other / "side/new.csv", other / "staged/s.csv", git_repo / "main/m.csv")}
+    assert all(Repo(git_repo).store.has(sha) for sha in shas)

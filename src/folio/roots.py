@@ -16,6 +16,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from folio import manifest as mf
@@ -154,14 +155,17 @@ def _entry_oids(objs: list[Any], stored_only: bool) -> Iterator[str]:
 
 def gc_roots(repo: Repo) -> set[str]:
     """Every object a root reaches: ``refs/folio/*``, manifests of every commit reachable
-    from any git ref, staged manifests, working manifests, run logs, the recovery log."""
+    from any git ref, staged manifests, working manifests, run logs, the recovery log; the
+    HEAD, index and working manifests of every work tree (linked ones share the store)."""
     from folio import recovery
     from folio.runs import log_oids
 
     roots: set[str] = set()
     for _, data in repo.git.reachable_manifest_blobs():
         roots.update(blob_oids(data))
-    for path in _files_below(repo.manifests_dir):
+    tops = [repo.manifests_dir, *(Path(wt) / ".folio/manifests"
+                                  for wt in repo.git.other_worktrees())]
+    for path in (p for top in tops for p in _files_below(top)):
         try:
             with open(path, "rb") as f:
                 roots.update(blob_oids(f.read()))

@@ -8,6 +8,7 @@ pygit2 is imported inside the methods so that importing ``folio.git`` stays chea
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -371,27 +372,59 @@ class GitRepo:
             if tree is not None:
                 yield from _blobs(tree, "", seen_trees, seen_blobs)
         if include_index:
-            yield from self._index_blobs(prefix, seen_blobs)
+            for repo in (self._repo, *self._other_worktrees()):
+                yield from self._index_blobs(repo, prefix, seen_blobs)
 
-    def _index_blobs(self, prefix: str, seen_blobs: set[object]) -> Iterator[tuple[str, bytes]]:
-        """Blobs staged under ``prefix``; reading the index never writes it."""
-        if self._repo.is_bare:
+    def other_worktrees(self) -> list[Path]:
+        """The other work trees of this repository (the main one and linked ones) that are
+        still there: they share one folio store, so gc must count what they name."""
+        return [Path(repo.workdir) for repo in self._other_worktrees()]
+
+    def _other_worktrees(self) -> list[pygit2.Repository]:
+        import pygit2
+
+        paths = [] if self._repo.is_bare else [self._main_workdir()]
+        for name in self._repo.list_worktrees():
+            with contextlib.suppress(pygit2.GitError, KeyError):
+                paths.append(self._repo.lookup_worktree(name).path)
+        own = Path(self._repo.workdir).resolve() if self._repo.workdir else None
+        repos = []
+        for path in paths:
+            if path is None or own == Path(path).resolve() or not Path(path).is_dir():
+                continue
+            with contextlib.suppress(pygit2.GitError, KeyError):
+                repos.append(pygit2.Repository(str(path)))
+        return repos
+
+    def _main_workdir(self) -> str | None:
+        """The main work tree: the parent of the common git dir, when that is ``.git``."""
+        common = Path(self._repo.path)
+        if (common / "commondir").is_file():
+            common = (common / (common / "commondir").read_text().strip()).resolve()
+        return str(common.parent) if common.name == ".git" else None
+
+    @staticmethod
+    def _index_blobs(repo: pygit2.Repository, prefix: str,
+                     seen_blobs: set[object]) -> Iterator[tuple[str, bytes]]:
+        """Blobs staged under ``prefix`` in ``repo``'s index; reading it never writes it."""
+        if repo.is_bare:
             return
         root = prefix.strip("/") + "/" if prefix.strip("/") else ""
-        index = self._repo.index
+        index = repo.index
         index.read(False)  # libgit2 caches the index: reload it if git changed it since
         for entry in index:
             if entry.path.startswith(root) and entry.mode != 0o160000 \
                     and entry.id not in seen_blobs:
                 seen_blobs.add(entry.id)
-                yield entry.path[len(root) :], self._repo[entry.id].data  # type: ignore[attr-defined]
+                yield entry.path[len(root) :], repo[entry.id].data  # type: ignore[attr-defined]
 
     def _tips(self) -> list[tuple[str, pygit2.Oid]]:
         """(ref name, commit) for every ref and HEAD that leads to a commit."""
         import pygit2
 
         tips = []
-        heads = [] if self._repo.head_is_unborn else [("HEAD", self._repo.head)]
+        heads = [(f"HEAD of {repo.workdir}", repo.head)
+                 for repo in (self._repo, *self._other_worktrees()) if not repo.head_is_unborn]
         for name, reference in [*heads, *((r.name, r) for r in self._repo.references.iterator())]:
             try:
                 tips.append((name, reference.peel(pygit2.Commit).id))
