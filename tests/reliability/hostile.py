@@ -117,11 +117,19 @@ def tree_state(top: Path) -> dict[str, str]:
     return out
 
 
+def local_dir(clone: Path) -> Path:
+    """Where the clone keeps its own parts: ``.git/folio``, or ``.folio`` for a folio older
+    than that (so the suite judges an older tree by the same rules)."""
+    new = clone / ".git" / "folio"
+    return new if new.is_dir() and not new.is_symlink() else clone / ".folio"
+
+
 def store_objects(clone: Path) -> set[str]:
-    """The objects in a clone's own store (``.git/folio/objects/ab/cdef...``), links not
+    """The objects in a clone's own store (``<local dir>/objects/ab/cdef...``), links not
     followed: a store that is a link, or gone, holds none."""
-    top = clone / ".git" / "folio" / "objects"
-    if not os.path.lexists(top) or not stat.S_ISDIR(os.lstat(top).st_mode):
+    top = local_dir(clone) / "objects"
+    if not all(os.path.lexists(p) and stat.S_ISDIR(os.lstat(p).st_mode)
+               for p in (top.parent, top)):
         return set()
     out = set()
     with os.scandir(top) as fans:
@@ -138,7 +146,7 @@ _hashed: dict[tuple[str, int, int, int], str] = {}
 
 def misnamed_objects(clone: Path) -> list[str]:
     """Objects of the clone's own store whose bytes do not hash to their name."""
-    top = clone / ".git" / "folio" / "objects"
+    top = local_dir(clone) / "objects"
     out = []
     for name in sorted(store_objects(clone)):
         path = top / name
@@ -154,8 +162,8 @@ def misnamed_objects(clone: Path) -> list[str]:
 
 def recovery_log(clone: Path) -> bytes:
     """The clone's recovery log, links not followed (a link or nothing: empty)."""
-    path = clone / ".git" / "folio" / "logs" / "recovery.jsonl"
-    parts = (path.parent, path)
+    path = local_dir(clone) / "logs" / "recovery.jsonl"
+    parts = (path.parent.parent, path.parent, path)
     if not all(os.path.lexists(p) and not os.path.islink(p) for p in parts):
         return b""
     return path.read_bytes()
