@@ -339,6 +339,8 @@ def ansi_escapes(world: h.World) -> None:
 
 
 # bounds ----------------------------------------------------------------------------------------
+NEW_BIN = bytes(range(251)) * 6000  # the victim's 1.4 MiB new file: a remote's loose object
+NEW_OID = hashlib.sha256(NEW_BIN).hexdigest()
 FSIZE = 16 << 20  # what a bounded command may write to one file here
 MEMORY = 3 << 30
 
@@ -399,12 +401,9 @@ def symlinked_remote_dir(world: h.World) -> None:
     object, replaced by links to the sentinel tree."""
     os.rename(world.nas / "packs", world.nas / "packs.old")
     (world.nas / "packs").symlink_to("../outside")
-    oid = hashlib.sha256(NEW_BIN).hexdigest()
-    (world.nas / oid[:2]).symlink_to("../outside")
+    (world.nas / NEW_OID[:2]).symlink_to("../outside")
 
 
-NEW_BIN = bytes(range(251)) * 6000  # 1.4 MiB: travels to a remote alone, as a loose object
-NEW_OID = hashlib.sha256(NEW_BIN).hexdigest()
 FOLIO_LINKS = {
     # name -> (path committed as a link, its target, steps that would follow it)
     "link-shard-dir": (".folio/manifests/data.folio.d", "../../../outside",
