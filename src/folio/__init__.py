@@ -4,40 +4,128 @@
     repo = folio.Repo(".")
     repo.add(["data/raw"])
 
-Public names are loaded lazily so that ``import folio`` (and the CLI) start fast.
+The public API is what ``__all__`` names: ``Repo`` and ``Folio``, the result types their
+methods return, and every error a user may catch (all below ``FolioError``). Names are loaded
+lazily, on first use, so that ``import folio`` (and the CLI) start fast; type checkers see
+them through the imports below. ``tests/test_exported_members.py`` keeps this list complete.
 """
 
-from __future__ import annotations
-
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+import typing as _typing
+from importlib import import_module as _import_module
 
 __version__ = "0.1.0"
 
-_EXPORTS = {
+_ERRORS = (
+    "ChangedMeanwhileError", "CodecError", "ConfigError", "CorruptObjectError", "FolioError",
+    "FormatVersionError", "InvalidNameError", "ItemNameError", "ItemNotFoundError",
+    "LockTimeoutError", "ManifestError", "MissingObjectError", "NotAcceptedError",
+    "NotARepositoryError", "ObjectError", "OverlapError", "OversizeError", "PathError",
+    "PickleNotAllowedError", "RefConflictError", "RefError", "RemoteError", "ShardMissingError",
+    "TagExistsError", "UnknownRevisionError", "UnsafeLinkError", "UnsavedChangesError",
+    "UnsupportedTypeError", "UntrustedDataError",
+)
+
+# Public name -> the module that defines it.
+_EXPORTS: dict[str, str] = {
     "Repo": "folio.repo",
-    "FolioError": "folio.errors",
+    "AddResult": "folio.repo",
     "Folio": "folio.bundle",
+    "BundleMetadata": "folio.bundle",
     "BundleWarning": "folio.bundle",
+    "DataAccessor": "folio.bundle",
+    "ItemInfo": "folio.bundle",
+    "ItemPath": "folio.bundle",
     "register_codec": "folio.codecs",
     "CodecWarning": "folio.codecs",
+    "ArchiveResult": "folio.archive",
+    "Capture": "folio.capture",
+    "CheckoutResult": "folio.checkout",
+    "PendingSetting": "folio.config",
+    "DiffResult": "folio.diff",
+    "GcResult": "folio.maintenance",
+    "VerifyResult": "folio.maintenance",
+    "Entry": "folio.manifest",
+    "Manifest": "folio.manifest",
+    "TransferResult": "folio.pushpull",
+    "RecoveryRecord": "folio.recovery",
+    "Restored": "folio.recovery",
+    "RemoteSpec": "folio.remotes",
+    "Side": "folio.revisions",
+    "SnapshotInfo": "folio.snapshots",
+    "TargetStatus": "folio.worktree.scan",
+    **dict.fromkeys(_ERRORS, "folio.errors"),
 }
 
-__all__ = ["BundleWarning", "CodecWarning", "Folio", "FolioError", "Repo", "__version__",
-           "register_codec"]
+__all__ = [
+    "AddResult", "ArchiveResult", "BundleMetadata", "BundleWarning", "Capture",
+    "ChangedMeanwhileError", "CheckoutResult", "CodecError", "CodecWarning", "ConfigError",
+    "CorruptObjectError", "DataAccessor", "DiffResult", "Entry", "Folio", "FolioError",
+    "FormatVersionError", "GcResult", "InvalidNameError", "ItemInfo", "ItemNameError",
+    "ItemNotFoundError", "ItemPath", "LockTimeoutError", "Manifest", "ManifestError",
+    "MissingObjectError", "NotARepositoryError", "NotAcceptedError", "ObjectError",
+    "OverlapError", "OversizeError", "PathError", "PendingSetting", "PickleNotAllowedError",
+    "RecoveryRecord", "RefConflictError", "RefError", "RemoteError", "RemoteSpec", "Repo",
+    "Restored", "ShardMissingError", "Side", "SnapshotInfo", "TagExistsError", "TargetStatus",
+    "TransferResult", "UnknownRevisionError", "UnsafeLinkError", "UnsavedChangesError",
+    "UnsupportedTypeError", "UntrustedDataError", "VerifyResult", "__version__",
+    "register_codec",
+]
 
-if TYPE_CHECKING:
-    from folio.bundle import BundleWarning, Folio
+if _typing.TYPE_CHECKING:
+    from folio.archive import ArchiveResult
+    from folio.bundle import BundleMetadata, BundleWarning, DataAccessor, Folio, ItemInfo, ItemPath
+    from folio.capture import Capture
+    from folio.checkout import CheckoutResult
     from folio.codecs import CodecWarning, register_codec
-    from folio.errors import FolioError
-    from folio.repo import Repo
+    from folio.config import PendingSetting
+    from folio.diff import DiffResult
+    from folio.errors import (
+        ChangedMeanwhileError,
+        CodecError,
+        ConfigError,
+        CorruptObjectError,
+        FolioError,
+        FormatVersionError,
+        InvalidNameError,
+        ItemNameError,
+        ItemNotFoundError,
+        LockTimeoutError,
+        ManifestError,
+        MissingObjectError,
+        NotAcceptedError,
+        NotARepositoryError,
+        ObjectError,
+        OverlapError,
+        OversizeError,
+        PathError,
+        PickleNotAllowedError,
+        RefConflictError,
+        RefError,
+        RemoteError,
+        ShardMissingError,
+        TagExistsError,
+        UnknownRevisionError,
+        UnsafeLinkError,
+        UnsavedChangesError,
+        UnsupportedTypeError,
+        UntrustedDataError,
+    )
+    from folio.maintenance import GcResult, VerifyResult
+    from folio.manifest import Entry, Manifest
+    from folio.pushpull import TransferResult
+    from folio.recovery import RecoveryRecord, Restored
+    from folio.remotes import RemoteSpec
+    from folio.repo import AddResult, Repo
+    from folio.revisions import Side
+    from folio.snapshots import SnapshotInfo
+    from folio.worktree.scan import TargetStatus
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'folio' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
+    value = getattr(_import_module(module), name)
     globals()[name] = value
     return value
 
