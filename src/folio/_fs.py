@@ -307,15 +307,3 @@ def remove_readonly(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
 
-
-def walk_files(root: Path) -> Iterator[os.DirEntry[str]]:
-    """Yield every non-directory entry below ``root`` (symlinks not followed)."""
-    stack = [str(root)]
-    while stack:
-        current = stack.pop()
-        with os.scandir(current) as it:
-            for entry in it:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
-                else:
-                    yield entry

@@ -8,7 +8,7 @@ folio.cli`` runs it as ``__main__``, and importing it back would run it twice).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
@@ -22,10 +22,6 @@ from folio.cli_common import (
     progress,
 )
 from folio.errors import FolioError
-
-if TYPE_CHECKING:
-    pass
-
 
 JOBS = click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None,
                     help="Parallel transfers (default: 8).")

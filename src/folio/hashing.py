@@ -1,4 +1,4 @@
-"""Streaming sha256 and a bounded parallel map used for hashing many files.
+"""The sha256 read size and a bounded parallel map used for hashing many files.
 
 hashlib releases the GIL on large updates, and file reads release it too, so a thread
 pool keeps both cores busy without the cost of starting processes.
@@ -11,7 +11,6 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
-from pathlib import Path
 from typing import TypeVar
 
 CHUNK = 1 << 20  # 1 MiB: large enough that hashing, not Python, dominates
@@ -24,23 +23,6 @@ EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 def default_jobs() -> int:
     """Worker threads for hashing and I/O: one per core, at least two."""
     return max(2, os.cpu_count() or 2)
-
-
-def sha256_bytes(data: bytes | memoryview) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: str | Path) -> tuple[str, int]:
-    """Hash a file in one streaming pass; return (hex digest, size in bytes)."""
-    h = hashlib.sha256()
-    size = 0
-    with open(path, "rb", buffering=0) as f:
-        buf = bytearray(CHUNK)
-        view = memoryview(buf)
-        while n := f.readinto(buf):
-            h.update(view[:n])
-            size += n
-    return h.hexdigest(), size
 
 
 def parallel_map(fn: Callable[[T], R], items: Iterable[T], jobs: int | None = None) -> Iterator[R]:

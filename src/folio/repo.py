@@ -577,7 +577,6 @@ class Repo:
 
             hashes = current_hashes(self.root, manifest, files, cache.lookup, rehash_rels)
             status = compare(manifest, files, hashes)
-            status.missing_target = not files and bool(manifest.entries)
             results.append(status)
             if status.clean and fingerprint == self.manifest_fingerprint(target):
                 clean_marks.set(target, self._mark(fingerprint, manifest, files,

@@ -292,10 +292,6 @@ def tree_manifests(git: GitRepo, commit: str, label: str) -> list[mf.Manifest]:
 
 # -- tables -----------------------------------------------------------------------------------
 
-RUN_COLUMNS = ("run_id", "name", "command", "status", "exit_code", "started", "duration_s",
-               "code_commit", "dirty", "host", "files", "bytes", "log", "outputs")
-
-
 def runs_table(runs: Iterable[Run]) -> pa.Table:
     import pyarrow as pa
 

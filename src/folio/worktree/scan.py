@@ -65,7 +65,6 @@ class TargetStatus:
     added: list[str] = field(default_factory=list)
     modified: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
-    missing_target: bool = False
 
     @property
     def clean(self) -> bool:
