@@ -185,7 +185,7 @@ def read_beneath(base: Path, path: Path) -> bytes:
         os.close(fd)
 
 
-def write_beneath(base: Path, path: Path, data: bytes | Iterable[bytes], *,
+def write_beneath(base: Path, path: Path, data: bytes | Iterable[bytes | memoryview], *,
                   durable: bool = True, mode: int = 0o644, staging: Path | None = None) -> None:
     """:func:`atomic_write` for a file of folio's own below ``base``: the directories are
     opened (and made) without following a link, the temporary file is created and renamed
@@ -200,8 +200,8 @@ def write_beneath(base: Path, path: Path, data: bytes | Iterable[bytes], *,
     _write_at(dfd, sfd, path.name, data, durable, mode)
 
 
-def _write_at(dfd: int, sfd: int, name: str, data: bytes | Iterable[bytes], durable: bool,
-              mode: int) -> None:
+def _write_at(dfd: int, sfd: int, name: str, data: bytes | Iterable[bytes | memoryview],
+              durable: bool, mode: int) -> None:
     """Stage ``data`` in directory ``sfd``, rename it to ``name`` in ``dfd`` (then sync
     that directory if ``durable``); closes both descriptors. The temporary file is removed
     on any failure."""
@@ -302,7 +302,7 @@ def syncfs(path: Path) -> None:
         os.close(fd)
 
 
-def remove_readonly(path: Path) -> None:
+def remove_readonly(path: str | os.PathLike[str]) -> None:
     """Unlink a file even if it is read-only (objects are 0o444)."""
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)

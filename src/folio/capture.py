@@ -227,7 +227,7 @@ class Capture:
         return self._run
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> bool:
+                 tb: TracebackType | None) -> None:  # None: the body's exception propagates
         import time
 
         assert self._run is not None, "Capture used without `with`"
@@ -245,7 +245,6 @@ class Capture:
                 raise
             # The body's exception matters more; say why the record is missing, keep going.
             print(f"folio: warning: run {run.id} not recorded: {error}", file=sys.stderr)
-        return False
 
 
 def finish_run(repo: Repo, git: GitRepo, run: Run, log: bytes | None,

@@ -71,6 +71,7 @@ def check_manifests(repo: Repo, files: Sequence[str | os.PathLike[str]] | None =
                     remote_has: RemoteHas | None = None,
                     cwd: Path | None = None) -> list[CheckProblem]:
     """Problems with the given manifest files (default: every working manifest)."""
+    problems: list[CheckProblem]
     if files is None:
         targets, problems = repo.targets(), []
     else:

@@ -215,10 +215,10 @@ def _plan_files(repo: Repo, current: dict[str, Manifest], new: dict[str, Manifes
     want: dict[str, Entry] = {}
     for m in new.values():
         if m is not None:
-            for entry in m.entries.values():
-                loc = m.location(entry.path)
+            for wanted in m.entries.values():
+                loc = m.location(wanted.path)
                 if in_scope(loc):
-                    want[loc] = entry
+                    want[loc] = wanted
     _check_wanted(want)
     have: dict[str, FileState] = {}
     plan = _Plan(want=want)
@@ -232,10 +232,10 @@ def _plan_files(repo: Repo, current: dict[str, Manifest], new: dict[str, Manifes
             stop = None if m.kind == "file" else (
                 os.path.dirname(m.target) if target_new is None else m.target)
             debris: list[str] = []
-            for rel, state in scan_target(repo.root, m, repo.store.root, debris).items():
+            for rel, found in scan_target(repo.root, m, repo.store.root, debris).items():
                 loc = m.location(rel)
                 if in_scope(loc):
-                    have[loc] = state
+                    have[loc] = found
                     plan.prune_stop[loc] = stop
             for rel in debris:  # staging files of a killed checkout: never content
                 loc = m.location(rel)

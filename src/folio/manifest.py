@@ -321,9 +321,8 @@ def _entry_slow(obj: dict[str, Any], source: str, line: int) -> Entry:
     def bad(reason: str) -> ManifestError:
         return ManifestError(reason, path=source, line=line)
 
-    path = obj.get("path")
     try:
-        validate_relpath(path, what="entry path")  # type: ignore[arg-type]
+        path = validate_relpath(obj.get("path"), what="entry path")
     except PathError as exc:
         raise bad(exc.message) from None
     link = obj.get("link")

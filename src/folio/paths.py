@@ -22,7 +22,7 @@ SUSPECT_PATH = re.compile(r"(?:^|/)(?:\.\.?|\.git)(?:/|$)|//|^/|/$|[\x00-\x1f\x7
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
-def validate_relpath(path: str, *, what: str = "path", strict: bool = False,
+def validate_relpath(path: object, *, what: str = "path", strict: bool = False,
                      error: type[Exception] = PathError) -> str:
     """Check that ``path`` is a clean relative POSIX path and return it.
 
@@ -65,7 +65,8 @@ def validate_item_name(name: str) -> str:
     return validate_relpath(name, what="item name", strict=True, error=ItemNameError)
 
 
-def repo_relative(root: Path, user_path: str | Path, cwd: Path | None = None) -> str:
+def repo_relative(root: Path, user_path: str | os.PathLike[str],
+                  cwd: Path | None = None) -> str:
     """Map a user's path (relative to ``cwd``) to a repo-relative POSIX path, or refuse.
 
     The path itself is taken lexically (a tracked symlink is a link, not its target), but

@@ -89,7 +89,8 @@ def push(repo: Repo, revs: Sequence[str] = (), *, all_versions: bool = False,
     else:
         wanted = list(roots.named_objects(repo))
     store = repo.store
-    local, absent = [], []
+    local: list[str] = []
+    absent: list[str] = []
     for oid in wanted:
         (local if store.has(oid) else absent).append(oid)
     cache = cache_dir(repo)

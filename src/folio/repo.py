@@ -203,7 +203,7 @@ class Repo:
 
     def targets(self) -> list[str]:
         """Every tracked target, sorted."""
-        found = []
+        found: list[str] = []
         if not self.manifests_dir.is_dir():
             return found
         base = len(str(self.manifests_dir)) + 1

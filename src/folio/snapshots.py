@@ -122,7 +122,8 @@ def _depths(git: GitRepo, infos: list[SnapshotInfo]) -> dict[str, int]:
     parent = {i.commit: i.parent for i in infos}
     depth: dict[str, int] = {}
     for info in infos:
-        chain, sha = [], info.commit
+        chain: list[str] = []
+        sha: str | None = info.commit
         while sha is not None and sha not in depth and len(chain) < 100_000:
             chain.append(sha)
             if sha not in parent:  # a deleted tag's commit, still in the chain

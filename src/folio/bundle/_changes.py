@@ -48,7 +48,8 @@ class Changes:
     """Mixed into :class:`folio.Folio`."""
 
     # -- removing, copying, moving ------------------------------------------------------------
-    def delete(self, name_or_names: str | Iterable[str], warn_dependents: bool = True) -> Folio:
+    def delete(self: Folio, name_or_names: str | Iterable[str],
+               warn_dependents: bool = True) -> Folio:
         """Delete items (and their files). Every name is checked before any is deleted.
 
         Items that list a deleted item in their inputs keep it there (lineage is history);
@@ -97,7 +98,8 @@ class Changes:
         """Rename item ``src`` to ``dst``; items that list it as input follow the rename."""
         return self._relocate(src, dst, overwrite=overwrite, keep_source=False)
 
-    def _relocate(self, src: str, dst: str, *, overwrite: bool, keep_source: bool) -> Folio:
+    def _relocate(self: Folio, src: str, dst: str, *, overwrite: bool,
+                  keep_source: bool) -> Folio:
         from folio.worktree.materialize import LinkMode, materialize
 
         check_name(dst)
@@ -227,7 +229,7 @@ class Changes:
         return {state.index.name_of(e): list(meta_of(e).get("inputs") or [])
                 for e in state.index.by_path.values()}
 
-    def update_item(self, name: str, *, description: str | None = None,
+    def update_item(self: Folio, name: str, *, description: str | None = None,
                     inputs: Iterable[str] | str | None = None, **metadata: Any) -> Folio:
         """Change an item's description, inputs or metadata (``""``/``[]`` clear a field;
         a metadata value of None removes that key). The content is untouched."""

@@ -11,7 +11,7 @@ from pathlib import Path
 from folio.errors import NotARepositoryError
 
 
-def find_worktree(start: str | Path = ".") -> Path:
+def find_worktree(start: str | os.PathLike[str] = ".") -> Path:
     """The top of the git work tree containing ``start`` (which must exist).
 
     A ``.git`` directory or a ``.git`` file (worktrees, submodules) marks the top.

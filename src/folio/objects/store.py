@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeGuard
 
 from folio._fs import (
     make_real_dirs,
@@ -55,7 +56,7 @@ _CHANGE_RETRIES = 3
 _SETTLE_NS = 2_000_000_000
 
 
-def is_oid(value: object) -> bool:
+def is_oid(value: object) -> TypeGuard[str]:
     """True for a well-formed object id: 64 lowercase hex digits."""
     return isinstance(value, str) and OID_PATTERN.match(value) is not None
 

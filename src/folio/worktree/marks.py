@@ -192,7 +192,8 @@ def digests_of(files: Mapping[str, _Scanned], trusted_before: int
     """
     out: dict[str, bytes] = {}
     young = set()
-    head, listing = None, []
+    head: str | None = None
+    listing: list[tuple[str, StatLike]] = []
     for rel, state in files.items():
         st = state.st
         if not statmod.S_ISREG(st.st_mode):
