@@ -158,11 +158,11 @@ class _Writer:
         if kind == "zip":
             self.zip = zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, allowZip64=True,
                                        compresslevel=6)
+        elif kind == "tar.gz":
+            self.tar = tarfile.open(path, "w:gz", format=tarfile.PAX_FORMAT,  # noqa: SIM115
+                                    compresslevel=6)
         else:
-            mode = "w:gz" if kind == "tar.gz" else "w"
-            kwargs: dict[str, Any] = {"compresslevel": 6} if kind == "tar.gz" else {}
-            self.tar = tarfile.open(path, mode, format=tarfile.PAX_FORMAT,  # noqa: SIM115
-                                    **kwargs)
+            self.tar = tarfile.open(path, "w", format=tarfile.PAX_FORMAT)  # noqa: SIM115
 
     def __enter__(self) -> _Writer:
         return self
@@ -175,10 +175,10 @@ class _Writer:
 
     def add_stream(self, name: str, size: int, reader: IO[bytes] | Any) -> None:
         if self.kind == "zip":
-            info = zipfile.ZipInfo(name, time.localtime(max(self.mtime, 315619200))[:6])
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = (stat.S_IFREG | 0o644) << 16
-            with self.zip.open(info, "w", force_zip64=size >= 1 << 31) as f:
+            zinfo = zipfile.ZipInfo(name, time.localtime(max(self.mtime, 315619200))[:6])
+            zinfo.compress_type = zipfile.ZIP_DEFLATED
+            zinfo.external_attr = (stat.S_IFREG | 0o644) << 16
+            with self.zip.open(zinfo, "w", force_zip64=size >= 1 << 31) as f:
                 while chunk := reader.read(_COPY):
                     f.write(chunk)
             return
@@ -490,7 +490,7 @@ def _import(repo: Repo, reader: _Reader, tag: str | None) -> ArchiveResult:
 def _position(member: _Member) -> int:
     """Read entries in archive order: seeking backwards in a .tar.gz decompresses again."""
     handle = member.handle
-    return int(getattr(handle, "offset", None) or getattr(handle, "header_offset", 0))
+    return int(getattr(handle, "offset", 0) or getattr(handle, "header_offset", 0))
 
 
 def _read_meta(reader: _Reader, files: dict[str, _Member]) -> dict[str, Any]:
