@@ -145,6 +145,21 @@ def test_stat_json_and_paths(git_repo: Path) -> None:
     assert bad.returncode == 1 and "unknown revision 'nope'" in bad.stderr
 
 
+def test_two_versions_and_paths(git_repo: Path) -> None:
+    run_folio(git_repo, "init", check=True)
+    write(git_repo / "data/a", "a")
+    write(git_repo / "data/sub/b", "b")
+    run_folio(git_repo, "add", "data", check=True)
+    run_folio(git_repo, "snapshot", "v1", check=True)
+    write(git_repo / "data/a", "aa")
+    write(git_repo / "data/sub/b", "bb")
+    run_folio(git_repo, "snapshot", "v2", check=True)
+    scoped = json.loads(run_folio(git_repo, "diff", "v1", "v2", "--json", "--", "data/sub",
+                                  check=True).stdout)
+    assert (scoped["a"]["name"], scoped["b"]["name"]) == ("v1", "v2")
+    assert [c["path"] for c in scoped["targets"][0]["changes"]] == ["data/sub/b"]
+
+
 def test_detail_says_when_content_is_not_local(repo: Repo) -> None:
     write(repo.root / "data/m.json", '{"a": 1}')
     repo.add(["data"])

@@ -176,6 +176,24 @@ def test_tags_log_show_and_delete(git_repo: Path) -> None:
     assert "no snapshot tag" in run_folio(git_repo, "show", "nope").stderr
 
 
+def test_log_and_show_count_files_in_words(git_repo: Path) -> None:
+    # The data line once printed the bare count ("Data:    2, 2 B"), not docs/cli.md's words.
+    run_folio(git_repo, "init", check=True)
+    write(git_repo / "data/a.csv", "1")
+    write(git_repo / "data/b.csv", "2")
+    run_folio(git_repo, "add", "data", check=True)
+    made = run_folio(git_repo, "snapshot", "v1", check=True).stdout
+    assert "Snapshot v1: 2 files, 2 B, code " in made
+    for command in ("log", "show"):
+        lines = run_folio(git_repo, command, *(["v1"] if command == "show" else []),
+                          check=True).stdout.splitlines()
+        assert "Data:    2 files, 2 B" in lines, command
+    write(git_repo / "data/b.csv", "")
+    (git_repo / "data/a.csv").unlink()
+    run_folio(git_repo, "snapshot", "v2", check=True)
+    assert "Data:    1 file, 0 B" in run_folio(git_repo, "show", "v2", check=True).stdout
+
+
 def test_show_of_unknown_tag_raises(repo: Repo) -> None:
     with pytest.raises(UnknownRevisionError, match="no snapshot tag 'x'"):
         repo.show("x")

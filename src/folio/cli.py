@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -24,6 +24,9 @@ from folio.cli_common import (
     plural,
     progress,
 )
+
+if TYPE_CHECKING:
+    from folio.snapshots import SnapshotInfo
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -169,7 +172,8 @@ def ls_command(targets: tuple[str, ...], as_json: bool) -> None:
             click.echo(f"{'link':>10}  {'':12}  {loc} -> {entry.link}")
         else:
             flag = "" if entry.stored else "  (hash only)"
-            click.echo(f"{human_bytes(entry.size):>10}  {entry.sha256[:12]}  {loc}{flag}")
+            sha = entry.sha256 or ""  # never None for a file: the manifest parser checks it
+            click.echo(f"{human_bytes(entry.size):>10}  {sha[:12]}  {loc}{flag}")
 
 
 @main.command()
@@ -223,13 +227,13 @@ def _short_date(iso: str) -> str:
     return iso[:16].replace("T", " ")
 
 
-def _snapshot_lines(info: Any) -> list[str]:
-    files = "?" if info.files is None else str(info.files)
+def _snapshot_lines(info: SnapshotInfo) -> list[str]:
+    files = "?" if info.files is None else plural(info.files, "file")
     size = "?" if info.bytes is None else human_bytes(info.bytes)
     lines = [f"snapshot {info.tag}  (commit {info.commit[:7]})",
              f"Date:    {info.date.replace('T', ' ')}",
              f"Code:    {info.code_label}",
-             f"Data:    {plural(files, 'file') if isinstance(files, int) else files}, {size}",
+             f"Data:    {files}, {size}",
              f"Author:  {info.author}", ""]
     lines += [f"    {line}" for line in info.message.splitlines() or [""]]
     return lines
@@ -249,7 +253,8 @@ def snapshot(tag: str, message: str | None, as_json: bool) -> None:
     changed = [r for r in info.captured if r.changed]
     for r in changed:
         click.echo(f"captured {r.target}: +{len(r.added)} ~{len(r.modified)} -{len(r.deleted)}")
-    click.echo(f"Snapshot {tag}: {plural(info.files, 'file')}, {human_bytes(info.bytes or 0)}, "
+    click.echo(f"Snapshot {tag}: {plural(info.files or 0, 'file')}, "
+               f"{human_bytes(info.bytes or 0)}, "
                f"code {info.code_label} (commit {info.commit[:7]})")
     if changed:
         click.echo("Manifests updated; to record this in git: "
@@ -319,8 +324,9 @@ def show(tag: str, as_json: bool) -> None:
         return
     click.echo("\n".join(_snapshot_lines(info)))
     click.echo("")
-    width = max((len(t.target) for t in info.targets), default=0)
-    for t in info.targets:
+    targets = info.targets or []  # show() always fills them
+    width = max((len(t.target) for t in targets), default=0)
+    for t in targets:
         extra = f"  ({t.hash_only} hash only)" if t.hash_only else ""
         click.echo(f"  {t.target:<{width}}  {t.kind:<4}  {t.files:>7} files  "
                    f"{human_bytes(t.bytes):>10}{extra}")
@@ -368,8 +374,10 @@ def diff(revs: tuple[str, ...], stat: bool, exit_code: bool, no_detail: bool,
         raise click.UsageError("give at most two versions (A [B]); put paths after --")
     from folio.diff import render, render_stat
 
+    a = revs[0] if revs else None
+    b = revs[1] if len(revs) == 2 else None
     repo = open_repo()
-    result = repo.diff(*revs, paths=_paths_after_dash_dash(), detail=not (stat or no_detail),
+    result = repo.diff(a, b, paths=_paths_after_dash_dash(), detail=not (stat or no_detail),
                        progress=progress())
     if as_json:
         emit_json(result.to_json(stat=stat))
