@@ -118,3 +118,13 @@ def test_help_is_verbatim(path: tuple[str, ...]) -> None:
         assert len(real) > cut
         documented, real = documented[:cut], real[:cut]
     assert documented == real
+
+
+def test_the_json_list_is_complete() -> None:
+    sentence = re.search(r"`--json` prints JSON.*? It\s+exists on (.*?)\.", CLI_MD.read_text(),
+                         re.S)
+    assert sentence is not None
+    documented = set(re.findall(r"`([a-z -]+)`", sentence.group(1)))
+    real = {" ".join(path) for path, command in COMMANDS.items()
+            if any("--json" in getattr(param, "opts", ()) for param in command.params)}
+    assert sorted(documented ^ real) == []
