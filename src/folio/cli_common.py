@@ -107,7 +107,7 @@ class EscapingStream(io.TextIOBase):
     @property
     def buffer(self) -> Any:
         """The raw byte stream, unescaped: a job's own output goes through it as it is."""
-        return self.unescaped.buffer  # type: ignore[attr-defined]
+        return self.unescaped.buffer
 
 
 @contextlib.contextmanager

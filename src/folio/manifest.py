@@ -389,7 +389,7 @@ def _main_header(data: bytes, source: str, expected_target: str | None
     if not isinstance(target, str):
         raise ManifestError("the header names no target", path=source, line=1)
     try:
-        check_target(target)  # type: ignore[arg-type]
+        check_target(target)
     except PathError as exc:
         raise ManifestError(exc.message, path=source, line=1) from None
     if expected_target is not None and target != expected_target:
@@ -398,7 +398,7 @@ def _main_header(data: bytes, source: str, expected_target: str | None
     sharded = bool(header.get("sharded"))
     if kind == "file" and sharded:
         raise ManifestError("a file target cannot be sharded", path=source, line=1)
-    return lines, kind, target, sharded  # type: ignore[return-value]
+    return lines, kind, target, sharded
 
 
 def _index_ref(obj: dict[str, Any], source: str, line: int) -> tuple[str, int]:

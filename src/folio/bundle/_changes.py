@@ -59,7 +59,7 @@ class Changes:
         self._flush_batch()
         state = self._state()
         self._require_all(state, names)
-        doomed = {state.index.name_of(state.index.find(n)) for n in names}  # type: ignore[arg-type]
+        doomed = {state.index.name_of(state.index.find(n)) for n in names}
         if warn_dependents:
             for gone in sorted(doomed):
                 users = [d for d in self._dependents(state, gone) if d not in doomed]
@@ -141,7 +141,7 @@ class Changes:
                 self._protect(file, manifest.entries.get(file), "overwritten by copy/move")
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 if keep_source:
-                    materialize(self.repo.store, source.sha256, dest, LinkMode.AUTO)  # type: ignore[arg-type]
+                    materialize(self.repo.store, source.sha256, dest, LinkMode.AUTO)
                 else:
                     os.replace(self.path / source.path, dest)
                     del manifest.entries[source.path]

@@ -201,7 +201,7 @@ class BundleMetadata(MutableMapping[str, Any]):
         self._folio._update_metadata(
             lambda current: {k: v for k, v in current.items() if k != key})
 
-    def update(self, other: Any = (), /, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, other: Any = (), /, **kwargs: Any) -> None:
         """Set several keys in one write."""
         changes = dict(other, **kwargs)
         self._folio._update_metadata(lambda current: {**current, **changes})

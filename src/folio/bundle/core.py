@@ -628,7 +628,7 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
     def __delitem__(self, name: str) -> None:
         self.delete(name, warn_dependents=True)
 
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, name: str, default: Any = None) -> Any:
         """``f[name]`` if the item exists, else ``default`` (never a new path handle)."""
         return self[name] if name in self else default  # noqa: SIM401 - this *is* get
 
