@@ -78,6 +78,8 @@ def _returned_types(cls: type) -> dict[str, set[type]]:
         if not callable(function):
             continue
         hints = typing.get_type_hints(function, localns=names)
+        if function.__module__.startswith("folio"):  # not the Mapping mixins of Folio
+            assert "return" in hints, f"{cls.__name__}.{name} has no return annotation"
         returned[name] = _types_in(hints.get("return"))
     return returned
 
