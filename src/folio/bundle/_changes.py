@@ -4,8 +4,9 @@ Mixed into :class:`folio.Folio`. Every change is one transaction: under the repo
 re-read the manifest, change files and entries, write the manifest.
 """
 
-# A mixin of folio.Folio: mypy cannot see Folio's attributes through ``self`` here.
-# mypy: disable-error-code="misc, attr-defined, arg-type, has-type"
+# A mixin of folio.Folio: every method's ``self`` is a Folio, which mypy reports as "not a
+# supertype of Changes" (misc), the one check silenced here.
+# mypy: disable-error-code="misc"
 
 from __future__ import annotations
 
@@ -59,7 +60,8 @@ class Changes:
         self._flush_batch()
         state = self._state()
         self._require_all(state, names)
-        doomed = {state.index.name_of(state.index.find(n)) for n in names}
+        doomed = {state.index.name_of(entry) for n in names
+                  if (entry := state.index.find(n)) is not None}  # all of them: checked above
         if warn_dependents:
             for gone in sorted(doomed):
                 users = [d for d in self._dependents(state, gone) if d not in doomed]
@@ -77,7 +79,7 @@ class Changes:
                 self._prune(entry.path)
         return self
 
-    def _require_all(self, state: _State, names: list[str]) -> None:
+    def _require_all(self: Folio, state: _State, names: list[str]) -> None:
         missing = []
         for name in names:
             if not isinstance(name, str) or state.index.find(name) is None:
@@ -90,11 +92,11 @@ class Changes:
             raise ItemNotFoundError(f"{len(missing)} item(s) not in bundle {self.target}: "
                                     f"{summarize_paths(missing)}; nothing was deleted")
 
-    def copy(self, src: str, dst: str, *, overwrite: bool = True) -> Folio:
+    def copy(self: Folio, src: str, dst: str, *, overwrite: bool = True) -> Folio:
         """Copy item ``src`` to ``dst`` (same content object: nothing new is stored)."""
         return self._relocate(src, dst, overwrite=overwrite, keep_source=True)
 
-    def move(self, src: str, dst: str, *, overwrite: bool = True) -> Folio:
+    def move(self: Folio, src: str, dst: str, *, overwrite: bool = True) -> Folio:
         """Rename item ``src`` to ``dst``; items that list it as input follow the rename."""
         return self._relocate(src, dst, overwrite=overwrite, keep_source=False)
 
@@ -141,6 +143,7 @@ class Changes:
                 self._protect(file, manifest.entries.get(file), "overwritten by copy/move")
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 if keep_source:
+                    assert source.sha256 is not None  # an item is never a link (NameIndex)
                     materialize(self.repo.store, source.sha256, dest, LinkMode.AUTO)
                 else:
                     os.replace(self.path / source.path, dest)
@@ -156,7 +159,7 @@ class Changes:
         return self
 
     # -- files written straight into the bundle ---------------------------------------------------
-    def track(self, names: Iterable[str] | None = None) -> list[str]:
+    def track(self: Folio, names: Iterable[str] | None = None) -> list[str]:
         """Record files written directly into the bundle directory as plain-file items.
 
         With ``names``, those items' files; without, every new or changed file that
@@ -203,18 +206,18 @@ class Changes:
         return [name for name, *_ in found]
 
     # -- lineage --------------------------------------------------------------------------------
-    def get_inputs(self, name: str) -> list[str]:
+    def get_inputs(self: Folio, name: str) -> list[str]:
         """The items ``name`` was made from (``inputs=`` when it was added)."""
         inputs = meta_of(self._find(name)).get("inputs")
         return list(inputs) if isinstance(inputs, list) else []
 
-    def get_dependents(self, name: str) -> list[str]:
+    def get_dependents(self: Folio, name: str) -> list[str]:
         """The items that list ``name`` among their inputs."""
         self._flush_batch()
         state = self._state()
         return self._dependents(state, state.index.name_of(self._find(name, state)))
 
-    def _dependents(self, state: _State, name: str) -> list[str]:
+    def _dependents(self: Folio, state: _State, name: str) -> list[str]:
         out = []
         for entry in state.index.by_path.values():
             inputs = meta_of(entry).get("inputs")
@@ -222,7 +225,7 @@ class Changes:
                 out.append(state.index.name_of(entry))
         return out
 
-    def lineage(self) -> dict[str, list[str]]:
+    def lineage(self: Folio) -> dict[str, list[str]]:
         """``{item: inputs}`` for every item."""
         self._flush_batch()
         state = self._state()
@@ -259,17 +262,17 @@ class Changes:
 
     # -- the bundle's own metadata ----------------------------------------------------------------
     @property
-    def metadata(self) -> BundleMetadata:
+    def metadata(self: Folio) -> BundleMetadata:
         """Bundle-level metadata; ``f.metadata[key] = value`` is written at once."""
         from folio.bundle._items import BundleMetadata
 
         return BundleMetadata(self)
 
     @metadata.setter
-    def metadata(self, value: dict[str, Any]) -> None:
+    def metadata(self: Folio, value: dict[str, Any]) -> None:
         self._update_metadata(lambda current: dict(value))
 
-    def _read_metadata(self) -> dict[str, Any]:
+    def _read_metadata(self: Folio) -> dict[str, Any]:
         entry = self._state().manifest.entries.get(METADATA_FILE)
         if entry is None or entry.sha256 is None:
             return {}
@@ -285,7 +288,7 @@ class Changes:
         self._meta_cache = (entry.sha256, value)
         return dict(value)
 
-    def _update_metadata(self, change: Any) -> None:
+    def _update_metadata(self: Folio, change: Any) -> None:
         """Read-modify-write under the lock, so two processes never lose each other's keys."""
         with self._locked("metadata"):
             new = change(self._read_metadata())
