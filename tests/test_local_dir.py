@@ -176,3 +176,25 @@ def test_gc_in_one_worktree_keeps_what_another_names(git_repo: Path, tmp_path: P
     shas = {hashlib.sha256(p.read_bytes()).hexdigest() for p in
             (other / "side/new.csv", other / "staged/s.csv", git_repo / "main/m.csv")}
     assert all(Repo(git_repo).store.has(sha) for sha in shas)
+
+
+def test_committed_files_at_the_old_local_names_are_refused_never_moved(git_repo: Path) -> None:
+    """A commit can hold real files at .folio/objects/... and .folio/logs/...: they are
+    someone else's bytes (an object under a name that is not its hash, a forged recovery
+    record), never this clone's old store, so nothing moves and the refusal names them."""
+    repo = _committed_repo(git_repo)
+    store_before = _objects(repo.store.root)
+    oid = hashlib.sha256(b"the victim's next file\n").hexdigest()
+    write(git_repo / f".folio/objects/{oid[:2]}/{oid[2:]}", "attacker bytes\n")
+    write(git_repo / ".folio/logs/recovery.jsonl", json.dumps(
+        {"time": "2026-01-01T00:00:00+00:00", "path": "data/a.csv", "sha256": oid,
+         "size": 15, "reason": "forged"}) + "\n")
+    git(git_repo, "add", "-f", ".folio/objects", ".folio/logs")
+    git(git_repo, "commit", "-qm", "legacy parts")
+    for argv in (["status"], ["add", "data"], ["verify"], ["gc", "--grace", "0"]):
+        proc = run_folio(git_repo, *argv)
+        assert proc.returncode == 1 and proc.stderr.count("\n") == 1, proc.stderr
+        assert ".folio/objects" in proc.stderr and "git rm -r --cached" in proc.stderr
+    assert _objects(repo.store.root) == store_before
+    assert not (git_repo / ".git/folio/logs/recovery.jsonl").exists()
+    assert (git_repo / ".folio/objects").is_dir()  # left for the user to remove

@@ -102,13 +102,22 @@ def migrate(root: Path, local: Path) -> list[str]:
     have some); the stat cache, caches, lock and staging are dropped (they are rebuilt).
     ``check`` has already refused links, so every legacy path is a real file or directory.
     Returns what moved, for one line on stderr. A rename across filesystems is refused with
-    what to do: nothing is deleted before it is safe.
+    what to do: nothing is deleted before it is safe. A legacy path that git tracks came
+    from a commit, not from this clone: it is refused by name and nothing moves.
     """
     folio_dir = root / FOLIO_DIR
     present = [name for name in ("objects", "logs", "index", "cache", "tmp", "lock",
                                  "lock.info") if _lstat(folio_dir / name) is not None]
     if not present:
         return []
+    from folio.git.plumbing import tracked_below
+
+    committed = tracked_below(root, [f"{FOLIO_DIR}/{name}" for name in present])
+    if committed:  # a commit put it there: it is nobody's local store, and never moved
+        raise FolioError(
+            f"is tracked by git, but folio's local parts are never committed (they live in "
+            f"{local}); remove it: git rm -r --cached {' '.join(committed)}, then delete it",
+            path=committed[0])
     moved = []
     for rel in KEPT:
         if _lstat(folio_dir / rel) is not None:
@@ -147,13 +156,19 @@ def _merge_store(old: Path, new: Path) -> None:
             os.rename(old, new)
         return
     for path, st in walk_beneath(old.parent, old):
-        if not stat.S_ISREG(st.st_mode):
-            continue
+        if not stat.S_ISREG(st.st_mode) or not _is_object_name(path):
+            continue  # (what is not named like an object is no object: dropped with the rest)
         target = new / path.relative_to(old)
         target.parent.mkdir(parents=True, exist_ok=True)
         if _lstat(target) is None:
             with contextlib.suppress(FileNotFoundError):
                 os.rename(path, target)
+
+
+def _is_object_name(path: Path) -> bool:
+    fan, rest = path.parent.name, path.name
+    return len(fan) == 2 and len(rest) == 62 and all(c in "0123456789abcdef"
+                                                      for c in fan + rest)
 
 
 def _drop(path: Path) -> None:

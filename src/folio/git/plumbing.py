@@ -56,9 +56,16 @@ def _exists(workdir: Path, sha: str) -> bool:
 def is_tracked(workdir: Path, path: str) -> bool:
     """True when ``path`` (relative to ``workdir``) is in the index or in HEAD's tree: a
     file that a commit, a merge or a checkout can write."""
-    for args in (["ls-files", "-z", "--", path], ["ls-tree", "-z", "--name-only", "HEAD", "--",
-                                                   path]):
-        done = subprocess.run(["git", *args], cwd=workdir, capture_output=True, check=False)
-        if done.returncode == 0 and done.stdout.strip(b"\0"):
-            return True
-    return False  # (ls-tree fails on an unborn HEAD: nothing is committed yet)
+    return bool(tracked_below(workdir, [path]))
+
+
+def tracked_below(workdir: Path, paths: list[str]) -> list[str]:
+    """Which of ``paths`` (files or directories, relative to ``workdir``) have anything in
+    the index or in HEAD's tree, in the order given."""
+    found: set[str] = set()
+    for args in (["ls-files", "-z", "--"], ["ls-tree", "-r", "-z", "--name-only", "HEAD", "--"]):
+        done = subprocess.run(["git", *args, *paths], cwd=workdir, capture_output=True,
+                              check=False)
+        if done.returncode == 0:  # (ls-tree fails on an unborn HEAD: nothing committed yet)
+            found.update(p.decode("utf-8", "replace") for p in done.stdout.split(b"\0") if p)
+    return [p for p in paths if any(f == p or f.startswith(p + "/") for f in found)]
