@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
+if TYPE_CHECKING:
+    from folio.bundle import Folio
+    from folio.repo import Repo
 
-def _bundles(repo: Any, bundle: str | None) -> list[Any]:
+
+def _bundles(repo: Repo, bundle: str | None) -> list[Folio]:
     from folio.bundle import Folio
     from folio.bundle._names import is_reserved
     from folio.paths import is_within, repo_relative

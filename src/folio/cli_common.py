@@ -27,6 +27,8 @@ import click
 from folio.units import human_bytes, plural
 
 if TYPE_CHECKING:
+    from folio.checkout import CheckoutResult
+    from folio.progress import Progress
     from folio.repo import Repo
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -147,14 +149,14 @@ def open_repo() -> Repo:
     return Repo(".")
 
 
-def progress() -> Any:
+def progress() -> Progress:
     """A progress line on a terminal; nothing when stderr is piped."""
     from folio.progress import for_stream
 
     return for_stream(unescaped(sys.stderr))  # its labels are fixed words, its \\r ours
 
 
-def echo_checkout(result: Any) -> None:
+def echo_checkout(result: CheckoutResult) -> None:
     """The summary of a checkout (also printed by pull)."""
     for warning in result.warnings:
         click.echo(f"folio: warning: {warning}", err=True)

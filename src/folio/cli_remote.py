@@ -8,7 +8,7 @@ folio.cli`` runs it as ``__main__``, and importing it back would run it twice).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -22,6 +22,9 @@ from folio.cli_common import (
     progress,
 )
 from folio.errors import FolioError
+
+if TYPE_CHECKING:
+    from folio.pushpull import TransferResult
 
 JOBS = click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None,
                     help="Parallel transfers (default: 8).")
@@ -144,7 +147,7 @@ def remote_remove(name: str) -> None:
 
 
 # -- push / pull / fetch --------------------------------------------------------------------------
-def _summary(result: Any) -> str:
+def _summary(result: TransferResult) -> str:
     s = result.stats
     where = f"{result.remote} ({result.url})"
     if result.action == "push":
@@ -221,7 +224,8 @@ def pull(rev: str | None, remote: str | None, jobs: int | None, force: bool, lin
     if result.fetched_refs:
         click.echo(f"Fetched refs/folio/* from git remote {result.fetched_refs}.")
     click.echo(_summary(result))
-    echo_checkout(result.checkout)
+    if result.checkout is not None:  # always set by a pull (only push and fetch lack one)
+        echo_checkout(result.checkout)
 
 
 @click.command("fetch")
