@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import secrets
 import stat
@@ -23,6 +24,10 @@ from typing import Any
 from folio.errors import UnsafeLinkError
 
 _libc: Any = None  # ctypes.CDLL, loaded on first use (ctypes costs start-up time)
+FICLONE = 0x40049409  # linux/fs.h: share extents instead of copying (btrfs, xfs)
+# errnos meaning "this filesystem (pair) cannot share extents", as opposed to real I/O errors.
+_NO_REFLINK = frozenset({errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL,
+                         errno.ENOSYS, errno.EPERM, errno.EBADF})
 
 
 def temp_name(directory: Path, hint: str = "") -> Path:
@@ -35,6 +40,18 @@ def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
+
+
+def reflink(src_fd: int, dst_fd: int) -> int:
+    """Make ``dst_fd`` share ``src_fd``'s extents: 0 when done, else the errno that says
+    this filesystem (or pair of them) cannot. Any other error raises."""
+    try:
+        fcntl.ioctl(dst_fd, FICLONE, src_fd)
+    except OSError as exc:
+        if exc.errno in _NO_REFLINK:
+            return exc.errno
+        raise
+    return 0
 
 
 def fsync_dir(directory: Path) -> None:

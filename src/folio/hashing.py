@@ -1,4 +1,4 @@
-"""The sha256 read size and a bounded parallel map used for hashing many files.
+"""The sha256 file loop, its read size, and a bounded parallel map for hashing many files.
 
 hashlib releases the GIL on large updates, and file reads release it too, so a thread
 pool keeps both cores busy without the cost of starting processes.
@@ -8,16 +8,51 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 CHUNK = 1 << 20  # 1 MiB: large enough that hashing, not Python, dominates
 T = TypeVar("T")
 R = TypeVar("R")
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+class Readable(Protocol):
+    def readinto(self, buffer: bytearray, /) -> int | None: ...
+
+
+_buffers = threading.local()
+
+
+def _buffer() -> tuple[bytearray, memoryview]:
+    """A per-thread reusable chunk buffer: allocating 1 MiB per file costs an mmap."""
+    buf = getattr(_buffers, "buf", None)
+    if buf is None:
+        buf = _buffers.buf = bytearray(CHUNK)
+    return buf, memoryview(buf)
+
+
+def hash_stream(f: Readable, fd: int | None = None) -> tuple[str, int]:
+    """(sha256, size) of what ``f`` yields from where it stands to its end.
+
+    With ``fd``, each chunk is also written there as it is hashed: read, hash and write
+    once, so memory stays at one chunk for any file size.
+    """
+    h = hashlib.sha256()
+    size = 0
+    buf, view = _buffer()
+    while n := f.readinto(buf):
+        chunk = view[:n]
+        h.update(chunk)
+        if fd is not None:
+            while chunk:
+                chunk = chunk[os.write(fd, chunk):]
+        size += n
+    return h.hexdigest(), size
 
 
 def default_jobs() -> int:

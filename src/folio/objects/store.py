@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import hashlib
 import itertools
 import os
@@ -23,11 +22,13 @@ import stat
 import threading
 import time
 from collections.abc import Iterator
+from io import FileIO
 from pathlib import Path
 from typing import TypeGuard
 
 from folio._fs import (
     make_real_dirs,
+    reflink,
     remove_beneath,
     remove_readonly,
     syncfs,
@@ -42,12 +43,11 @@ from folio.errors import (
     ObjectError,
     UnsafeLinkError,
 )
-from folio.hashing import CHUNK
+from folio.hashing import Readable, hash_stream
 
 OID_PATTERN = re.compile(r"[0-9a-f]{64}\Z")
 EARLY_FLUSH = 64 << 20  # objects this big are flushed as soon as written
 SMALL_FILE = 4 << 20  # read whole: hash first, then write only if the object is new
-FICLONE = 0x40049409  # linux/fs.h: share extents instead of copying (btrfs, xfs)
 _CHANGE_RETRIES = 3
 # A write during a read changes the file's mtime, so comparing the stat before and after
 # catches it, unless the file had already been modified within the same timestamp tick
@@ -265,7 +265,7 @@ class ObjectStore:
                 return oid, len(data), before
             with open(fd, "rb", buffering=0, closefd=False) as f:
                 if not store_copy:
-                    oid, size = _hash_stream(f)
+                    oid, size = hash_stream(f)
                     if not _unchanged(before, os.fstat(fd), size) or (
                             _recent(before) and _rehash(f) != (oid, size)):
                         return None
@@ -275,14 +275,14 @@ class ObjectStore:
         finally:
             os.close(fd)
 
-    def _put_large(self, f: object, before: os.stat_result) -> tuple[str, int] | None:
-        src_fd = f.fileno()  # type: ignore[attr-defined]
+    def _put_large(self, f: FileIO, before: os.stat_result) -> tuple[str, int] | None:
+        src_fd = f.fileno()
         tmp, fd = self._new_staging_file()
         try:
             try:
-                cloned = _try_reflink(src_fd, fd)
+                cloned = reflink(src_fd, fd) == 0
                 if not cloned:
-                    oid, size = _copy_hashing(f, fd)
+                    oid, size = hash_stream(f, fd)
                     if size >= EARLY_FLUSH:
                         # Flush a big object now, while other threads still hash: the
                         # command's final syncfs then finds little left to write.
@@ -291,7 +291,7 @@ class ObjectStore:
                 os.close(fd)
             if cloned:  # the clone is the file at one instant: name it by its own bytes
                 with open(tmp, "rb", buffering=0) as staged:
-                    oid, size = _hash_stream(staged)
+                    oid, size = hash_stream(staged)
             if not _unchanged(before, os.fstat(src_fd), size) or (
                     not cloned and _recent(before) and _rehash(f) != (oid, size)):
                 remove_readonly(tmp)
@@ -302,7 +302,7 @@ class ObjectStore:
             raise
         return oid, size
 
-    def put_stream(self, reader: object, expected_oid: str, label: str | None = None) -> None:
+    def put_stream(self, reader: Readable, expected_oid: str, label: str | None = None) -> None:
         """Store bytes read from ``reader`` (``readinto``) that must hash to ``expected_oid``.
 
         Used for downloads: a mismatch raises CorruptObjectError and nothing enters the store.
@@ -313,7 +313,7 @@ class ObjectStore:
         tmp, fd = self._new_staging_file()
         try:
             try:
-                got, _ = _copy_hashing(reader, fd)
+                got, _ = hash_stream(reader, fd)
             finally:
                 os.close(fd)
             if got != expected_oid:
@@ -351,7 +351,7 @@ class ObjectStore:
         """Rehash one object; False if corrupt or missing."""
         try:
             with open(_open_object(self.path(oid)), "rb", buffering=0) as f:
-                got, _ = _hash_stream(f)
+                got, _ = hash_stream(f)
         except (FileNotFoundError, UnsafeLinkError):  # a link in its place is no object
             return False
         return got == oid
@@ -406,55 +406,11 @@ def _recent(st: os.stat_result) -> bool:
     return time.time_ns() - st.st_mtime_ns < _SETTLE_NS
 
 
-def _rehash(f: object) -> tuple[str, int]:
-    os.lseek(f.fileno(), 0, os.SEEK_SET)  # type: ignore[attr-defined]
-    return _hash_stream(f)
+def _rehash(f: FileIO) -> tuple[str, int]:
+    os.lseek(f.fileno(), 0, os.SEEK_SET)
+    return hash_stream(f)
 
 
-_buffers = threading.local()
 _counter = itertools.count()  # thread-safe in CPython: next() on count holds the GIL
 _slots = itertools.count()
 STAGING_SLOTS = 8  # staging subdirectories, handed to threads in turn
-
-
-def _buffer() -> tuple[bytearray, memoryview]:
-    """A per-thread reusable chunk buffer: allocating 1 MiB per object costs an mmap."""
-    buf = getattr(_buffers, "buf", None)
-    if buf is None:
-        buf = _buffers.buf = bytearray(CHUNK)
-    return buf, memoryview(buf)
-
-
-def _hash_stream(f: object) -> tuple[str, int]:
-    h = hashlib.sha256()
-    size = 0
-    buf, view = _buffer()
-    while n := f.readinto(buf):  # type: ignore[attr-defined]
-        h.update(view[:n])
-        size += n
-    return h.hexdigest(), size
-
-
-def _copy_hashing(f: object, fd: int) -> tuple[str, int]:
-    """Read, hash and write each chunk once: memory stays at one chunk for any file size."""
-    h = hashlib.sha256()
-    size = 0
-    buf, view = _buffer()
-    while n := f.readinto(buf):  # type: ignore[attr-defined]
-        chunk = view[:n]
-        h.update(chunk)
-        while chunk:
-            chunk = chunk[os.write(fd, chunk):]
-        size += n
-    return h.hexdigest(), size
-
-
-def _try_reflink(src_fd: int, dst_fd: int) -> bool:
-    try:
-        fcntl.ioctl(dst_fd, FICLONE, src_fd)
-    except OSError as exc:
-        if exc.errno in (errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL,
-                         errno.ENOSYS, errno.EPERM, errno.EBADF):
-            return False
-        raise
-    return True

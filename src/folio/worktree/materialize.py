@@ -14,8 +14,6 @@ Link modes and their risks are described in docs/linking.md.
 from __future__ import annotations
 
 import errno
-import fcntl
-import hashlib
 import os
 import stat
 from collections.abc import Callable
@@ -23,18 +21,15 @@ from enum import Enum
 from pathlib import Path
 from typing import NamedTuple
 
-from folio._fs import remove_readonly, temp_name
+from folio._fs import reflink, remove_readonly, temp_name
 from folio.errors import ChangedMeanwhileError, CorruptObjectError, FolioError, PathError
-from folio.hashing import CHUNK
-from folio.objects.store import FICLONE, ObjectStore
+from folio.hashing import CHUNK, hash_stream
+from folio.objects.store import ObjectStore
 from folio.worktree.index import StatLike
 
 __all__ = ["LINK", "NOTHING", "Checked", "LinkMode", "check_mode", "detect_reflink",
            "materialize", "materialize_symlink", "unchanged_since"]
 
-# errnos meaning "this filesystem (pair) cannot share extents", as opposed to real I/O errors.
-_NO_REFLINK = frozenset({errno.EOPNOTSUPP, errno.ENOTTY, errno.EINVAL, errno.ENOSYS,
-                         errno.EXDEV, errno.EPERM})
 # (store device, work tree device) -> can reflink; AUTO probes each pair once per process.
 _reflink_cache: dict[tuple[int, int], bool] = {}
 
@@ -177,7 +172,7 @@ def detect_reflink(path: Path) -> bool:
         with open(src, "xb") as f:
             f.write(b"\0")
         with open(src, "rb") as s, open(dst, "xb") as d:
-            return _clone(s.fileno(), d.fileno())
+            return reflink(s.fileno(), d.fileno()) == 0
     finally:
         remove_readonly(src)
         remove_readonly(dst)
@@ -272,12 +267,8 @@ def _reflink(src: Path, tmp: Path, perm: int, oid: str | None, dest: Path) -> No
     fd = _new_file(tmp)
     try:
         with open(src, "rb") as s:
-            try:
-                fcntl.ioctl(fd, FICLONE, s.fileno())
-            except OSError as exc:
-                if exc.errno in _NO_REFLINK:
-                    raise _reflink_error(exc, dest) from None
-                raise
+            if err := reflink(s.fileno(), fd):
+                raise _reflink_error(err, dest)
         os.fchmod(fd, perm)
     finally:
         os.close(fd)
@@ -299,29 +290,14 @@ def _hardlink(src: Path, tmp: Path, dest: Path) -> None:
 
 
 def _check_file(path: Path, oid: str, dest: Path) -> None:
-    h = hashlib.sha256()
     with open(path, "rb", buffering=0) as f:
-        buf = bytearray(CHUNK)
-        view = memoryview(buf)
-        while n := f.readinto(buf):
-            h.update(view[:n])
-    got = h.hexdigest()
+        got, _ = hash_stream(f)
     if got != oid:
         raise CorruptObjectError(f"object {oid[:12]} is corrupt (its bytes hash to {got[:12]})",
                                  path=dest, expected=oid, got=got)
 
 
 # -- reflink support ------------------------------------------------------------------------
-
-def _clone(src_fd: int, dst_fd: int) -> bool:
-    try:
-        fcntl.ioctl(dst_fd, FICLONE, src_fd)
-    except OSError as exc:
-        if exc.errno in _NO_REFLINK:
-            return False
-        raise
-    return True
-
 
 def _auto_reflink(src: Path, dest: Path) -> bool:
     _make_parent(dest)
@@ -331,8 +307,8 @@ def _auto_reflink(src: Path, dest: Path) -> bool:
     return _reflink_cache[key]
 
 
-def _reflink_error(exc: OSError, dest: Path) -> FolioError:
-    if exc.errno == errno.EXDEV:
+def _reflink_error(err: int, dest: Path) -> FolioError:
+    if err == errno.EXDEV:
         return FolioError("reflink needs the store and the work tree on one filesystem;"
                           " use --link copy", path=dest)
     fs = _filesystem_type(dest.parent)
