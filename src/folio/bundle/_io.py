@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from folio._fs import fsync_dir, open_beneath, remove_readonly, temp_name
+from folio._fs import open_beneath, remove_readonly, temp_name
 from folio.errors import CorruptObjectError, FolioError, PathError
 from folio.objects.store import ObjectStore
 
@@ -103,7 +103,8 @@ class Stager:
                 oid, size = self.sink.finish()
             finally:
                 self.sink.close()
-            _publish(self._store, self._fds[1], self._obj_tmp, oid)
+            with _write_errors():
+                self._store.publish(self._obj_tmp, oid, durable_fd=self._fds[1])
         except BaseException:
             self.abort()
             raise
@@ -122,28 +123,6 @@ class Stager:
         while self._fds:
             with contextlib.suppress(OSError):
                 os.close(self._fds.pop())
-
-
-def _publish(store: ObjectStore, fd: int, tmp: Path, oid: str) -> None:
-    """Make the staged object durable under its name (or keep the existing one)."""
-    final = store.path(oid)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    if os.path.exists(final):
-        remove_readonly(tmp)
-        # Refresh mtime (gc's grace period) and make sure it is on disk: another process
-        # may have written it and not synced yet.
-        with contextlib.suppress(OSError):
-            os.utime(final)
-            existing = os.open(final, os.O_RDONLY | _O_CLOEXEC)
-            try:
-                os.fdatasync(existing)
-            finally:
-                os.close(existing)
-        return
-    with _write_errors():
-        os.fdatasync(fd)
-        os.replace(tmp, final)  # a concurrent writer of the same object: identical bytes
-        fsync_dir(final.parent)
 
 
 class ItemSink:

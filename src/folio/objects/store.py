@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TypeGuard
 
 from folio._fs import (
+    fsync_dir,
     make_real_dirs,
     reflink,
     remove_beneath,
@@ -188,15 +189,36 @@ class ObjectStore:
         tmp = str(temp_name(Path(directory)))
         return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
 
-    def _publish(self, tmp: str | Path, oid: str) -> None:
-        """Rename a complete staging file to its object name, or drop it if already there."""
+    def publish(self, tmp: str | Path, oid: str, durable_fd: int | None = None) -> None:
+        """Rename a complete staging file to its object name, or drop it if already there.
+
+        With ``durable_fd`` (the staging file, still open), the object is made durable here,
+        file and directory, so :meth:`sync`'s syncfs is not needed for it: for a writer that
+        also wrote the same bytes elsewhere, which a syncfs would flush for nothing.
+        """
         final = self._prepare(oid)
         if _present(final):
             remove_readonly(tmp)
-            self._touch(final)
+            if durable_fd is None:
+                self._touch(final)
+                return
+            # Refresh mtime (gc's grace period) and make sure it is on disk: another
+            # process may have written it and not synced yet.
+            with contextlib.suppress(OSError):
+                os.utime(final, follow_symlinks=False)
+                existing = os.open(final, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                try:
+                    os.fdatasync(existing)
+                finally:
+                    os.close(existing)
             return
-        _replace(tmp, final)
-        self._dirty = True
+        if durable_fd is None:
+            _replace(tmp, final)
+            self._dirty = True
+            return
+        os.fdatasync(durable_fd)
+        _replace(tmp, final)  # a concurrent writer of the same object: identical bytes
+        fsync_dir(Path(final).parent)
 
     def _touch(self, final: str | Path) -> None:
         # Refresh mtime so gc's grace period protects an object that is referenced anew.
@@ -296,7 +318,7 @@ class ObjectStore:
                     not cloned and _recent(before) and _rehash(f) != (oid, size)):
                 remove_readonly(tmp)
                 return None
-            self._publish(tmp, oid)
+            self.publish(tmp, oid)
         except BaseException:
             remove_readonly(tmp)
             raise
@@ -320,7 +342,7 @@ class ObjectStore:
                 raise CorruptObjectError(
                     f"received bytes hash to {got[:12]}, not {expected_oid[:12]}",
                     path=label or expected_oid, expected=expected_oid, got=got)
-            self._publish(tmp, expected_oid)
+            self.publish(tmp, expected_oid)
         except BaseException:
             remove_readonly(tmp)
             raise
