@@ -147,6 +147,17 @@ def remote_remove(name: str) -> None:
 
 
 # -- push / pull / fetch --------------------------------------------------------------------------
+def _echo_fetched(result: TransferResult, as_json: bool) -> bool:
+    """Print what a pull or fetch brought; False when it went out as JSON (nothing more)."""
+    if as_json:
+        emit_json(result.to_json())
+        return False
+    if result.fetched_refs:
+        click.echo(f"Fetched refs/folio/* from git remote {result.fetched_refs}.")
+    click.echo(_summary(result))
+    return True
+
+
 def _summary(result: TransferResult) -> str:
     s = result.stats
     where = f"{result.remote} ({result.url})"
@@ -218,14 +229,8 @@ def pull(rev: str | None, remote: str | None, jobs: int | None, force: bool, lin
     repo = open_repo()
     result = repo.pull(rev, remote=remote, jobs=jobs, force=force, link=link,
                        git_remote=git_remote, progress=progress())
-    if as_json:
-        emit_json(result.to_json())
-        return
-    if result.fetched_refs:
-        click.echo(f"Fetched refs/folio/* from git remote {result.fetched_refs}.")
-    click.echo(_summary(result))
-    if result.checkout is not None:  # always set by a pull (only push and fetch lack one)
-        echo_checkout(result.checkout)
+    if _echo_fetched(result, as_json) and result.checkout is not None:
+        echo_checkout(result.checkout)  # always set by a pull (only push and fetch lack one)
 
 
 @click.command("fetch")
@@ -244,12 +249,7 @@ def fetch(revs: tuple[str, ...], all_versions: bool, remote: str | None, jobs: i
     repo = open_repo()
     result = repo.fetch(list(revs), all=all_versions, remote=remote, jobs=jobs,
                         git_remote=git_remote, progress=progress())
-    if as_json:
-        emit_json(result.to_json())
-        return
-    if result.fetched_refs:
-        click.echo(f"Fetched refs/folio/* from git remote {result.fetched_refs}.")
-    click.echo(_summary(result))
+    _echo_fetched(result, as_json)
 
 
 # -- gc / verify ----------------------------------------------------------------------------------
