@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from typing import Protocol, TypeVar
 
+from folio._fs import write_all
+
 CHUNK = 1 << 20  # 1 MiB: large enough that hashing, not Python, dominates
 T = TypeVar("T")
 R = TypeVar("R")
@@ -49,8 +51,7 @@ def hash_stream(f: Readable, fd: int | None = None) -> tuple[str, int]:
         chunk = view[:n]
         h.update(chunk)
         if fd is not None:
-            while chunk:
-                chunk = chunk[os.write(fd, chunk):]
+            write_all(fd, chunk)
         size += n
     return h.hexdigest(), size
 

@@ -21,7 +21,7 @@ from enum import Enum
 from pathlib import Path
 from typing import NamedTuple
 
-from folio._fs import reflink, remove_readonly, temp_name
+from folio._fs import reflink, remove_readonly, temp_name, write_all
 from folio.errors import ChangedMeanwhileError, CorruptObjectError, FolioError, PathError
 from folio.hashing import CHUNK, hash_stream
 from folio.objects.store import ObjectStore
@@ -254,9 +254,7 @@ def _copy_verified(store: ObjectStore, oid: str, tmp: Path, perm: int, dest: Pat
             buf = bytearray(CHUNK)
             view = memoryview(buf)
             while n := reader.readinto(buf):
-                chunk = view[:n]
-                while chunk:
-                    chunk = chunk[os.write(fd, chunk):]
+                write_all(fd, view[:n])
         # Adjust before the rename, so the file is never visible with the wrong permissions.
         os.fchmod(fd, perm)
     finally:
