@@ -49,6 +49,17 @@ def repo(git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     yield Repo.init(git_repo)
 
 
+@pytest.fixture
+def fresh(tmp_path: Path) -> Iterator[object]:
+    """A second initialised folio repo (another machine's clone, say), beside ``repo``."""
+    from folio.repo import Repo
+
+    root = tmp_path / "fresh"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    yield Repo.init(root)
+
+
 def run_folio(cwd: Path, *args: str, check: bool = False,
               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """The real CLI in a real subprocess."""

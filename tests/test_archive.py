@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from tests.conftest import git, run_folio, write
+from tests.conftest import run_folio, write
 
 from folio.archive import ArchiveError
 from folio.errors import MissingObjectError, TagExistsError
@@ -36,14 +36,6 @@ def source(repo: Repo) -> Repo:
     write(repo.root / "data/d0/f0.bin", b"after the snapshot")
     repo.add(["data"])
     return repo
-
-
-@pytest.fixture
-def fresh(tmp_path: Path) -> Repo:
-    root = tmp_path / "other"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    return Repo.init(root)
 
 
 def v1_data(source: Repo) -> dict[str, bytes]:

@@ -65,14 +65,6 @@ def exported(repo: Repo, tmp_path: Path) -> tuple[Repo, dict[str, bytes], str]:
     return repo, members, obj
 
 
-@pytest.fixture
-def fresh(tmp_path: Path) -> Repo:
-    root = tmp_path / "fresh"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    return Repo.init(root)
-
-
 def import_watching_staging(repo: Repo, archive: Path) -> tuple[subprocess.CompletedProcess[str],
                                                                 int]:
     """Run `folio import`; sample how many bytes it holds in staging and in the store."""
