@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from folio.cli_common import (
+from folio.cli.common import (
     echo_checkout,
     emit_json,
     escape,
@@ -37,7 +37,7 @@ class FolioGroup(click.Group):
     So does an OSError, which is the machine speaking (a full disk, a read-only or vanished
     file system, a permission): one line naming the file where the system names one.
     Everything printed while a command runs, usage errors included, has its control
-    characters escaped (cli_common.escaped_output; docs/cli.md, "Output").
+    characters escaped (cli.common.escaped_output; docs/cli.md, "Output").
     """
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
@@ -194,7 +194,7 @@ def demo(directory: str | None) -> None:
     run_demo(Path(directory) if directory else None, echo=click.echo)
 
 
-from folio.cli_runs import register as _register_runs  # noqa: E402
+from folio.cli.runs import register as _register_runs  # noqa: E402
 
 _register_runs(main)
 
@@ -422,13 +422,10 @@ def recover(path: str | None, dest: str | None, sha: str | None, as_json: bool) 
     click.echo(f"{shown}: {verb} {restored.record.sha256[:12]} "
                f"({human_bytes(restored.record.size)}, saved {restored.record.time})")
 
-from folio.cli_remote import register as _register_remote  # noqa: E402
+from folio.cli.remote import register as _register_remote  # noqa: E402
 
 _register_remote(main)
 
-from folio.cli_bundle import register as _register_bundle  # noqa: E402
+from folio.cli.bundle import register as _register_bundle  # noqa: E402
 
 _register_bundle(main)
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

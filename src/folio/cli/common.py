@@ -1,8 +1,8 @@
 """Pieces every CLI module shares: JSON output, opening the repo, progress, checkout summary,
 and the escaping of everything printed.
 
-A module of its own because ``python -m folio.cli`` runs cli.py as ``__main__``: the
-command modules it registers must not import it back.
+A module of its own so that the command modules (``remote``, ``runs``, ``bundle``), which
+``app`` registers, import what they share from below rather than from ``app``.
 
 Escaping (docs/cli.md, "Output"): a path, description or message can come from someone
 else's commit, so no control character folio prints reaches the terminal raw. It is done

@@ -1,7 +1,7 @@
 """``folio describe [BUNDLE]``: a bundle's items, grouped by kind, with lineage.
 
-Registered on the main group by :func:`register` (one line in cli.py); nothing from
-``folio.cli`` is imported at module level (see cli_runs.py for why).
+Registered on the main group by :func:`register` (one line in cli/app.py), which keeps the
+imports one way: app imports this module, never the reverse.
 """
 
 from __future__ import annotations

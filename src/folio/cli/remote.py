@@ -2,8 +2,7 @@
 
 Thin: each command calls one ``Repo`` method and prints its result; progress on a terminal
 (stderr), nothing extra when piped; failures are one line and exit 1 (FolioGroup).
-Registered by one line in cli.py; nothing is imported from ``folio.cli`` (``python -m
-folio.cli`` runs it as ``__main__``, and importing it back would run it twice).
+Registered by one line in cli/app.py, which imports this module, never the reverse.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from folio.cli_common import (
+from folio.cli.common import (
     echo_checkout,
     emit_json,
     human_bytes,

@@ -1,8 +1,7 @@
 """CLI commands for runs, output capture and hooks: run, runs, capture, check, install-hooks.
 
-Registered on the main group by :func:`register` (one line in cli.py). Nothing from
-``folio.cli`` is imported at module level: ``python -m folio.cli`` runs cli.py as
-``__main__``, and importing it back from here would run it twice.
+Registered on the main group by :func:`register` (one line in cli/app.py), which imports
+this module, never the reverse.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from typing import Any
 
 import click
 
-from folio.cli_common import emit_json, human_bytes, open_repo, progress
+from folio.cli.common import emit_json, human_bytes, open_repo, progress
 
 
 def _say(line: str) -> None:
