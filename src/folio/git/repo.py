@@ -345,7 +345,7 @@ class GitRepo:
 
     def all_ref_commits(self) -> Iterator[str]:
         """Every commit reachable from any ref or HEAD, each once."""
-        tips = [oid for _, oid in self._tips()]
+        tips = [oid for _, oid in self._tips(self._other_worktrees())]
         for commit in self._walk(tips):
             yield str(commit.id)
 
@@ -360,7 +360,8 @@ class GitRepo:
         are relative to the manifests root; a blob seen at several paths is given once,
         at the first. Trees already seen are skipped, so long histories stay cheap.
         """
-        tips = self._tips()
+        worktrees = self._other_worktrees()  # opened once: HEADs and indexes both count
+        tips = self._tips(worktrees)
         seen_trees: set[object] = set()
         seen_blobs: set[object] = set()
         folio = [oid for name, oid in tips if name.startswith(FOLIO_REFS)]
@@ -372,7 +373,7 @@ class GitRepo:
             if tree is not None:
                 yield from _blobs(tree, "", seen_trees, seen_blobs)
         if include_index:
-            for repo in (self._repo, *self._other_worktrees()):
+            for repo in (self._repo, *worktrees):
                 yield from self._index_blobs(repo, prefix, seen_blobs)
 
     def other_worktrees(self) -> list[Path]:
@@ -418,13 +419,14 @@ class GitRepo:
                 seen_blobs.add(entry.id)
                 yield entry.path[len(root) :], repo[entry.id].data  # type: ignore[attr-defined]
 
-    def _tips(self) -> list[tuple[str, pygit2.Oid]]:
-        """(ref name, commit) for every ref and HEAD that leads to a commit."""
+    def _tips(self, worktrees: Sequence[pygit2.Repository]) -> list[tuple[str, pygit2.Oid]]:
+        """(ref name, commit) for every ref, and the HEAD of this and each other work tree,
+        that leads to a commit."""
         import pygit2
 
         tips = []
         heads = [(f"HEAD of {repo.workdir}", repo.head)
-                 for repo in (self._repo, *self._other_worktrees()) if not repo.head_is_unborn]
+                 for repo in (self._repo, *worktrees) if not repo.head_is_unborn]
         for name, reference in [*heads, *((r.name, r) for r in self._repo.references.iterator())]:
             try:
                 tips.append((name, reference.peel(pygit2.Commit).id))
