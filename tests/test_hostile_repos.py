@@ -41,6 +41,7 @@ from pathlib import Path
 import msgpack
 import pytest
 from tests.reliability import hostile as h
+from tests.reliability.harness import replace_with_link
 
 from folio.worktree import index, marks
 
@@ -153,13 +154,7 @@ def _push(world: h.World, message: str, *paths: str) -> None:
 
 def _link(world: h.World, rel: str, target: str) -> None:
     """Replace ``rel`` in the attacker's clone (file or directory) by a link to ``target``."""
-    path = world.attacker / rel
-    if path.is_dir() and not path.is_symlink():
-        h.remove_tree(path)
-    elif os.path.lexists(path):
-        path.unlink()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.symlink_to(target)
+    replace_with_link(world.attacker / rel, target)
 
 
 def link_attack(rel: str, target: str) -> Callable[[h.World], None]:

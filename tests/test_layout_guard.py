@@ -21,6 +21,7 @@ from pathlib import Path
 import msgpack
 import pytest
 from tests.conftest import git, run_folio, write
+from tests.reliability.harness import replace_with_link
 
 from folio import recovery
 from folio.errors import UnsafeLinkError
@@ -40,14 +41,8 @@ class Scene:
 
     def link(self, rel: str, to_file: bool = False) -> Path:
         """Replace ``rel`` (below the repo root) with a link into the canary tree."""
-        path = self.root / rel
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        elif os.path.lexists(path):
-            path.unlink()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.symlink_to(self.outside / "victim.txt" if to_file else self.outside)
-        return path
+        return replace_with_link(self.root / rel,
+                                 self.outside / "victim.txt" if to_file else self.outside)
 
 
 def checksums(top: Path) -> dict[str, str]:

@@ -77,6 +77,17 @@ def clone_dir(src: Path, dst: Path) -> Path:
     return dst
 
 
+def replace_with_link(path: Path, target: str | Path) -> Path:
+    """Put a symlink to ``target`` at ``path``, removing whatever file or tree was there."""
+    if path.is_dir() and not path.is_symlink():
+        remove_tree(path)
+    elif os.path.lexists(path):
+        path.unlink()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.symlink_to(target)
+    return path
+
+
 def remove_tree(path: Path) -> None:
     def unlock(func: Callable[..., object], p: str, _exc: object) -> None:
         os.chmod(os.path.dirname(p), 0o755)
