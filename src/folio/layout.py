@@ -61,10 +61,11 @@ FIXED: dict[str, str] = {
 }
 # Trees below .folio/ whose every entry is checked: a commit can plant links anywhere in them.
 WALKED = ("manifests", "cache")
+# The local parts: below .git/folio now, in .folio/ in repositories of an older folio.
+LOCAL_NAMES = ("objects", "logs", "index", "cache", "tmp", "lock", "lock.info")
 # What lives below .git/folio (the local directory), and what it must be.
 LOCAL_FIXED: dict[str, str] = {name: kind for name, kind in FIXED.items()
-                               if name.split("/")[0] in ("objects", "tmp", "logs", "cache",
-                                                         "lock", "lock.info", "index")}
+                               if name.split("/")[0] in LOCAL_NAMES}
 # The legacy names that hold something worth keeping; the rest are caches and staging.
 KEPT = ("objects", "logs/recovery.jsonl")
 
@@ -106,8 +107,7 @@ def migrate(root: Path, local: Path) -> list[str]:
     from a commit, not from this clone: it is refused by name and nothing moves.
     """
     folio_dir = root / FOLIO_DIR
-    present = [name for name in ("objects", "logs", "index", "cache", "tmp", "lock",
-                                 "lock.info") if _lstat(folio_dir / name) is not None]
+    present = [name for name in LOCAL_NAMES if _lstat(folio_dir / name) is not None]
     if not present:
         return []
     from folio.git.plumbing import tracked_below
