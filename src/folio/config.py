@@ -53,16 +53,15 @@ LINK_MODES = ("auto", "copy", "reflink", "hardlink", "symlink")
 RISKY_LINKS = ("hardlink", "symlink")  # a checked-out file shares the store's bytes
 DEFAULT_LINK = "auto"
 LEGACY_LOCAL = "config.local.toml"
-LOCAL_DIR = "folio"
 ACCEPTED = "accepted"
 REMOTES = "remotes"
 
 
 def local_config_path(root: Path) -> Path:
     """``<git common dir>/folio/config.toml``: shared by linked worktrees, never committed."""
-    from folio.git.discover import git_common_dir
+    from folio.layout import local_dir
 
-    return git_common_dir(root) / LOCAL_DIR / "config.toml"
+    return local_dir(root) / "config.toml"
 
 
 def _parse(data: bytes, path: Path) -> dict[str, Any]:

@@ -65,7 +65,7 @@ def _table(raw: dict[str, Any], where: Path) -> dict[str, Any]:
 def _fresh(repo: Repo) -> Config:
     """The config as on disk now: another process may have added a remote since ``repo``
     was opened (a notebook's long-lived Repo, a test driving the CLI)."""
-    repo.config = Config.load(repo.folio_dir)
+    repo.config = Config.load(repo.folio_dir, repo.config.local_path)
     return repo.config
 
 

@@ -133,11 +133,15 @@ class Repo:
         self.local_dir = layout.local_dir(self.root)  # .git/folio: no commit writes there
         self.state_dir = layout.state_dir(self.root)
         layout.check_local(self.local_dir, self.state_dir)
-        self.config = Config.load(self.folio_dir)
+        self.config = self._load_config()
         self.manifests_dir = self.folio_dir / "manifests"
         self._migrate_legacy_parts()
         self.store = self._choose_store()
         self.lock = RepoLock(self.local_dir, self.config.lock_timeout)
+
+    def _load_config(self) -> Config:
+        """Both files as on disk now; the local one is in the local directory."""
+        return Config.load(self.folio_dir, self.local_dir / "config.toml")
 
     def _migrate_legacy_parts(self) -> None:
         """An older folio kept the store and the recovery log in ``.folio/``, where a
@@ -790,13 +794,13 @@ class Repo:
     def pending_settings(self) -> list[PendingSetting]:
         """What the committed config asks for (store, risky link mode, remotes) that this
         clone has not accepted; none of it takes effect until :meth:`accept`."""
-        return Config.load(self.folio_dir).pending()
+        return self._load_config().pending()
 
     def accept(self, keys: Iterable[str] | None = None) -> list[PendingSetting]:
         """Accept the pending settings (all, or the keys named: ``core.store``,
         ``core.link``, ``remotes.NAME``) in this clone; returns what was accepted."""
         with self.lock.hold("folio accept"):
-            self.config = Config.load(self.folio_dir)
+            self.config = self._load_config()
             accepted = self.config.accept(keys)
         self.store = self._choose_store()
         return accepted
