@@ -64,7 +64,8 @@ def apply(files: dict[str, bytes], out: dict[str, bytes]) -> dict[str, bytes]:
     assert MAIN in out
     new_sm = ShardedManifest.read(out[MAIN], MAIN, lambda rel: b"", TARGET)
     named = set(new_sm.shard_relpaths()) if new_sm is not None else set()
-    assert not (out.keys() - {MAIN}) & files.keys(), "updated() returned an existing shard"
+    # format 2 rewrites a shard in place (its name is its range): only changed bytes come back
+    assert all(files.get(k) != v for k, v in out.items() if k != MAIN), "an unchanged shard"
     kept = {k: v for k, v in files.items() if k != MAIN and k in named}
     return {**kept, **out}
 
@@ -181,14 +182,17 @@ def test_updated_gives_exactly_the_bytes_of_a_full_dump(data: st.DataObject) -> 
         assert parsed.entries == after
         assert len(reads.paths) == len(set(reads.paths))  # no shard read twice
         if len(after) > mf.SHARD_THRESHOLD:
-            # partial path: every shard whose range holds a changed path is read, and any
-            # other shard read directly follows a read one (realignment); nothing else
-            firsts = [shard[0] for shard in shards]
-            touched = {max(bisect.bisect_right(firsts, p) - 1, 0) for p in changes}
+            # partial path: every shard whose range (after the previous shard's last path, up
+            # to its own) holds a changed path is read, and without removals any other shard
+            # read directly follows a read one (realignment); nothing else. (A removal may
+            # also read shard headers to count the result against the threshold.)
+            lasts = [shard[-1] for shard in shards[:-1]]
+            touched = {bisect.bisect_left(lasts, p) for p in changes}
             position = {mf.shard_relpath(TARGET, r.name): i for i, r in enumerate(sm.refs)}
             read = {position[rel] for rel in reads.paths}
             assert touched <= read
-            assert all(i - 1 in read for i in read - touched), (sorted(touched), sorted(read))
+            if all(e is not None for e in changes.values()):
+                assert all(i - 1 in read for i in read - touched), (sorted(touched), sorted(read))
 
 
 def numbered(n: int, per_dir: int = 20) -> dict[str, Entry]:
@@ -207,7 +211,9 @@ def test_one_entry_changes_read_few_shards_of_fifty() -> None:
         cases: dict[str, dict[str, Entry | None]] = {
             "modify": {middle[0]: Entry(middle[0], 999, "cd" * 32)},
             "remove": {middle[-1]: None},
-            "add": {middle[0] + ".new": Entry(middle[0] + ".new", 1, SHA)},
+            # sorts just before the shard's last path: inside its range (format 2: ranges
+            # end at a shard's last path)
+            "add": {middle[-1][:-4] + ".bim": Entry(middle[-1][:-4] + ".bim", 1, SHA)},
         }
         for what, changes in cases.items():
             sm, reads = open_sharded(files)
@@ -263,7 +269,8 @@ def test_real_constants_one_modification_rewrites_one_shard() -> None:
     path = "d0012/f0345.bin"
     changes: dict[str, Entry | None] = {path: Entry(path, 7, "cd" * 32)}
     sm, reads = open_sharded(files)
-    assert sm.total_files == 20_000 and sm.total_bytes == 2_000_000
+    assert sm.total_files == 20_000 and sm.total_bytes == 2_000_000  # from the shard headers
+    sm, reads = open_sharded(files)
     out = sm.updated(changes)
     assert len(reads.paths) == 1 and len(out) == 2
     assert apply(files, out) == mf.dump(manifest_of(updated_entries(entries, changes)))
@@ -345,7 +352,7 @@ def test_read_returns_none_for_unsharded_and_file_manifests() -> None:
         assert [mf.shard_relpath(TARGET, r.name) for r in sm.refs] == sm.shard_relpaths()
         assert set(sm.shard_relpaths()) == files.keys() - {MAIN}
         assert sm.total_files == 40 and sm.total_bytes == sum(range(40))
-        assert sm.refs[0].first == "d00/f00.bin"
+        assert sm.refs[0].last == shards_of(files)[0][-1]  # format 2: the index holds lasts
         assert sm.manifest() == mf.parse(files[MAIN], MAIN, files.__getitem__, TARGET)
 
 
@@ -359,7 +366,7 @@ LINES = _sharded_main_lines()
 BAD_MAINS = {
     "empty": b"",
     "truncated": b"".join(LINES)[:-3],
-    "version": LINES[0].replace(b'"folio":1', b'"folio":2') + b"".join(LINES[1:]),
+    "version": LINES[0].replace(b'"folio":2', b'"folio":3') + b"".join(LINES[1:]),
     "no header": b"[1]\n" + b"".join(LINES[1:]),
     "kind": LINES[0].replace(b'"dir"', b'"pipe"') + b"".join(LINES[1:]),
     "target": LINES[0].replace(b'"data/big"', b'"../big"') + b"".join(LINES[1:]),
@@ -388,20 +395,29 @@ def test_read_refuses_a_bad_main_file_as_parse_does(case: str) -> None:
             assert isinstance(read.value, FormatVersionError)
 
 
-@pytest.mark.parametrize("line, message", [
-    (b'{"shard":"0123456789abcdef","files":4,"bytes":1}\n', "invalid shard reference"),
-    (b'{"shard":"0123456789abcdef","first":7,"files":4,"bytes":1}\n', "invalid shard reference"),
-    (b'{"shard":"0123456789abcdef","first":"zz","files":true,"bytes":1}\n',
-     "invalid shard reference"),
-    (b'{"shard":"0123456789abcdef","first":"zz","files":4}\n', "invalid shard reference"),
-    (b'{"shard":"0123456789abcdef","first":"a","files":4,"bytes":1}\n', "out of order at 'a'"),
+def _after_last_cut(last: object) -> bytes:
+    """An index line following LINES[:-1] (whose final line has a `last`), named right."""
+    after = json.loads(LINES[-2])["last"]
+    name = mf.range_name(after, last if isinstance(last, str) else None)
+    return json.dumps({"shard": name, "last": last}, separators=(",", ":")).encode() + b"\n"
+
+
+@pytest.mark.parametrize("lines, line, message", [
+    (LINES, b'{"shard":"0123456789abcdef"}\n', "invalid shard reference"),  # after the open end
+    (LINES[:-1], _after_last_cut(7), "invalid shard reference"),
+    (LINES[:-1], _after_last_cut("a"), "out of order at 'a'"),
+    (LINES[:-1], b'{"shard":"0123456789abcdef"}\n', "is not named after its range"),
+    (LINES[:-1], b'{"last":"zz"}\n', "invalid shard reference"),
 ])
-def test_read_needs_first_and_bytes_in_every_index_line(line: bytes, message: str) -> None:
-    """The partial readers trust `first` for the shards they skip, so it must be there."""
-    data = b"".join(LINES) + line
+def test_read_needs_ordered_lasts_and_range_names(lines: list[bytes], line: bytes,
+                                                  message: str) -> None:
+    """The partial readers trust `last` for the shards they skip, and a name must be its
+    range's, so that a shard rewritten in place always fits the main file naming it."""
+    assert b'"last"' in LINES[-2]
+    data = b"".join(lines) + line
     with pytest.raises(ManifestError, match=message) as err:
         ShardedManifest.read(data, MAIN, lambda rel: b"", TARGET)
-    assert err.value.path == MAIN and err.value.line == len(LINES) + 1
+    assert err.value.path == MAIN and err.value.line == len(lines) + 1
 
 
 # -- broken shards -----------------------------------------------------------------------------
@@ -417,9 +433,13 @@ def _break(files: dict[str, bytes], rel: str, how: str) -> None:
         files[rel] = b"".join(data.splitlines(keepends=True)[:-1])
     elif how == "missing":
         del files[rel]
-    elif how == "first":  # a well-formed shard, but its first path is not the index's
+    elif how == "below":  # a well-formed shard, but its first path is below its range
         lines = data.splitlines(keepends=True)
-        files[rel] = lines[0] + lines[1].replace(b".bin", b".bim") + b"".join(lines[2:])
+        after = json.loads(lines[0])["after"]
+        first = json.loads(lines[1])
+        first["path"] = after
+        files[rel] = lines[0] + json.dumps(first, separators=(",", ":")).encode() + b"\n" + \
+            b"".join(lines[2:])
 
 
 WHERE = {  # how parse() locates each problem: (names the shard file?, line)
@@ -438,6 +458,7 @@ def test_a_broken_shard_is_reported_as_parse_reports_it(how: str, via: str) -> N
         k = 7
         ref = json.loads(index[1 + k])
         rel = mf.shard_relpath(TARGET, ref["shard"])
+        ref["first"] = json.loads(files[rel].splitlines()[1])["path"]
         lines_in_shard = files[rel].count(b"\n")
         _break(files, rel, how)
         with pytest.raises(ManifestError) as parsed:
@@ -463,31 +484,36 @@ def test_a_shard_that_does_not_hold_its_index_range_is_refused() -> None:
         files = mf.dump(manifest_of(numbered(100)))
         ref = json.loads(files[MAIN].splitlines()[1 + 7])
         rel = mf.shard_relpath(TARGET, ref["shard"])
-        _break(files, rel, "first")
+        _break(files, rel, "below")
         sm, _ = open_sharded(files)
-        with pytest.raises(ManifestError, match="but the index says") as err:
-            sm.updated({ref["first"]: None})
+        with pytest.raises(ManifestError, match="is not after the previous shard's last") as err:
+            sm.updated({ref["last"]: None})
         assert err.value.path == rel and err.value.line == 2
 
 
-def test_a_shard_reaching_into_the_next_ones_range_is_refused() -> None:
+def test_a_shard_ending_before_its_last_path_is_refused() -> None:
     with small_shards():
         files = mf.dump(manifest_of(numbered(100)))
         index = files[MAIN].splitlines()
-        k = next(k for k in range(1, len(index) - 2) if json.loads(index[1 + k])["files"] > 1)
-        ref, following = json.loads(index[1 + k]), json.loads(index[2 + k])
+        k = next(k for k in range(1, len(index) - 2)
+                 if files[mf.shard_relpath(TARGET, json.loads(index[1 + k])["shard"])]
+                 .count(b"\n") > 2)
+        ref = json.loads(index[1 + k])
         rel = mf.shard_relpath(TARGET, ref["shard"])
-        # an index whose next `first` lies inside shard 7's paths: shard 7 is out of range
-        lines = files[rel].splitlines()
-        inside = json.loads(lines[-1])["path"]
-        assert inside < following["first"]
-        bad = files[MAIN].replace(json.dumps(following["first"]).encode(),
-                                  json.dumps(inside).encode())
-        sm = ShardedManifest.read(bad, MAIN, files.__getitem__, TARGET)
+        # drop its last entry (its header's `last`) and fix the counts: the rest is in range,
+        # but the shard no longer ends where its range does
+        lines = files[rel].splitlines(keepends=True)
+        header = json.loads(lines[0])
+        gone = json.loads(lines[-1])
+        header["files"] -= 1
+        header["bytes"] -= gone["size"]
+        files[rel] = json.dumps(header, separators=(",", ":")).encode() + b"\n" + \
+            b"".join(lines[1:-1])
+        sm = ShardedManifest.read(files[MAIN], MAIN, files.__getitem__, TARGET)
         assert sm is not None
-        with pytest.raises(ManifestError, match="is not before the next shard") as err:
-            sm.entries_under([ref["first"]])
-        assert err.value.path == rel and err.value.line == len(lines)
+        with pytest.raises(ManifestError, match="but the header says") as err:
+            sm.entries_under([ref["last"]])
+        assert err.value.path == rel and err.value.line == len(lines) - 1
 
 
 def _no_reads(rel: str) -> bytes:
@@ -495,8 +521,8 @@ def _no_reads(rel: str) -> bytes:
 
 
 @pytest.mark.parametrize("call", [
-    lambda sm: sm.entries_under(["a/"]),  # sorts before every path
-    lambda sm: sm.total_files,
+    lambda sm: sm.shard_relpaths(),
+    lambda sm: sm.refs[-1].last,
 ])
 def test_index_only_questions_read_no_shard(call: Callable[[ShardedManifest], object]) -> None:
     with small_shards():
@@ -504,6 +530,15 @@ def test_index_only_questions_read_no_shard(call: Callable[[ShardedManifest], ob
         sm = ShardedManifest.read(files[MAIN], MAIN, _no_reads, TARGET)
         assert sm is not None
         call(sm)
+
+
+def test_a_prefix_before_every_path_reads_the_first_shard_alone() -> None:
+    """Format 2 indexes hold last paths: whether shard 0 holds "a/..." takes reading it."""
+    with small_shards():
+        files = mf.dump(manifest_of(numbered(100)))
+        sm, reads = open_sharded(files)
+        assert sm.entries_under(["a/"]) == {}
+        assert reads.paths == [sm.shard_relpaths()[0]]
 
 
 @settings(max_examples=200, deadline=None)
@@ -516,13 +551,17 @@ def test_fast_index_line_encoding_is_the_canonical_one(first: str, files: int,
         {"shard": ref.name, "first": first, "files": files, "bytes": size})
 
 
-def test_totals_come_from_the_index_and_no_shard_is_read_without_a_reader() -> None:
+def test_totals_come_from_the_shard_headers_and_no_shard_is_read_without_a_reader() -> None:
     entries = {f"d{i % 7}/f{i:03d}": Entry(f"d{i % 7}/f{i:03d}", i, SHA) for i in range(60)}
     with small_shards():
         files = mf.dump(manifest_of(entries))
-        assert mf.totals(files[MAIN], MAIN, TARGET) == (60, sum(range(60)))
+        reads = Reads(files)
+        assert mf.totals(files[MAIN], MAIN, TARGET, reads) == (60, sum(range(60)))
+        assert sorted(reads.paths) == sorted(files.keys() - {MAIN})  # each header, once
+        with pytest.raises(ManifestError, match="no shards available"):
+            mf.totals(files[MAIN], MAIN, TARGET)
         view = ShardedManifest.read(files[MAIN], MAIN, None, TARGET)
-        assert view is not None and view.total_files == 60
+        assert view is not None
         with pytest.raises(ManifestError, match="no shards available"):
             view.entries_under(["d1/"])
     small = mf.dump(manifest_of(dict(list(entries.items())[:3])))
