@@ -155,6 +155,11 @@ def _entry_line(entry: Entry) -> bytes:
     return _line(entry.to_json())
 
 
+def entry_line(entry: Entry) -> bytes:
+    """An entry's canonical line (4.3), newline included: what a merge compares and writes."""
+    return _entry_line(entry)
+
+
 def _header_line(kind: str, target: str, *, sharded: bool = False) -> bytes:
     """A main file's first line (4.2): a sharded one is format 2, any other format 1."""
     version = SHARDED_VERSION if sharded else FORMAT_VERSION
