@@ -15,7 +15,8 @@ file plus a manifest entry carrying the item's type and metadata, so every CLI v
 from __future__ import annotations
 
 from folio.bundle._handles import ItemPath
-from folio.bundle._items import BundleMetadata, DataAccessor, ItemInfo, ItemProxy
+from folio.bundle._info import ItemInfo
+from folio.bundle._items import BundleMetadata, DataAccessor, ItemProxy
 from folio.bundle._meta import BundleWarning
 from folio.bundle.core import Folio
 

@@ -1,54 +1,54 @@
-"""The typed adders and getters (DataFolio), notata's writers, and describe()."""
+"""The typed adders and getters (DataFolio), notata's writers, and describe().
 
-# A mixin of folio.Folio: every method's ``self`` is a Folio, which mypy reports as "not a
-# supertype of TypedItems" (misc), the one check silenced here.
-# mypy: disable-error-code="misc"
+A mixin of :class:`folio.Folio`: it builds on the core primitives that bundle/_view.py
+declares (``FolioCore``), so it never imports bundle/core.py.
+"""
 
 from __future__ import annotations
 
 import json as _json
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 from folio import codecs
 from folio.bundle import _describe, _typed
 from folio.bundle._io import stage
 from folio.bundle._meta import build_meta, check_json
 from folio.bundle._names import REFERENCE_TYPE, check_name, meta_of, reference_file
+from folio.bundle._view import FolioCore
 from folio.errors import FolioError
-
-if TYPE_CHECKING:
-    from folio.bundle.core import Folio
+from folio.manifest import Entry
 
 Inputs = Iterable[str] | str | None
+FolioT = TypeVar("FolioT", bound="TypedItems")  # the Folio a chained adder returns
 
 
-class TypedItems:
-    """Mixed into :class:`folio.Folio`; every method ends in ``_put`` or ``get_data``."""
+class TypedItems(FolioCore):
+    """Mixed into :class:`folio.Folio`; every method ends in ``_put`` or ``_decode``."""
 
     # -- DataFolio: typed adders ----------------------------------------------------------------
-    def add_table(self: Folio, name: str, table: Any, description: str | None = None,
-                  inputs: Inputs = None, *, overwrite: bool = True, **metadata: Any) -> Folio:
+    def add_table(self: FolioT, name: str, table: Any, description: str | None = None,
+                  inputs: Inputs = None, *, overwrite: bool = True, **metadata: Any) -> FolioT:
         """A pandas, polars or pyarrow table, as Parquet."""
         self._put(name, table, "table", description, inputs, overwrite, metadata)
         return self
 
-    def add_numpy(self: Folio, name: str, array: Any, description: str | None = None,
-                  inputs: Inputs = None, *, overwrite: bool = True, **metadata: Any) -> Folio:
+    def add_numpy(self: FolioT, name: str, array: Any, description: str | None = None,
+                  inputs: Inputs = None, *, overwrite: bool = True, **metadata: Any) -> FolioT:
         """A numpy array, as .npy (never with pickle inside)."""
         self._put(name, array, "numpy", description, inputs, overwrite, metadata)
         return self
 
-    def add_json(self: Folio, name: str, data: Any, description: str | None = None,
-                 inputs: Inputs = None, *, overwrite: bool = True, **metadata: Any) -> Folio:
+    def add_json(self: FolioT, name: str, data: Any, description: str | None = None,
+                 inputs: Inputs = None, *, overwrite: bool = True, **metadata: Any) -> FolioT:
         """A JSON value (dict, list, str, number, bool, None)."""
         self._put(name, data, "json", description, inputs, overwrite, metadata)
         return self
 
-    def add_model(self: Folio, name: str, model: Any, description: str | None = None,
+    def add_model(self: FolioT, name: str, model: Any, description: str | None = None,
                   inputs: Inputs = None, *, init_args: dict[str, Any] | None = None,
                   weights_only: bool = True, overwrite: bool = True,
-                  **metadata: Any) -> Folio:
+                  **metadata: Any) -> FolioT:
         """A scikit-learn estimator (pickled), or a PyTorch model.
 
         A torch ``nn.Module`` is stored as its state dict (loaded back with
@@ -70,8 +70,8 @@ class TypedItems:
         self._put(name, model, "model", description, inputs, overwrite, metadata)
         return self
 
-    def reference(self: Folio, name: str, uri: str, description: str | None = None,
-                  inputs: Inputs = None, *, overwrite: bool = True, **metadata: Any) -> Folio:
+    def reference(self: FolioT, name: str, uri: str, description: str | None = None,
+                  inputs: Inputs = None, *, overwrite: bool = True, **metadata: Any) -> FolioT:
         """Record external data by URI (s3://..., https://..., a path) without copying it.
 
         The item is a small ``<name>.ref.json`` file naming the URI; ``data.<name>.path``
@@ -85,23 +85,23 @@ class TypedItems:
         file = reference_file(name)
         self._check_place(state.index, name, file, overwrite)
         payload = _json.dumps({"uri": uri}, ensure_ascii=False).encode("utf-8") + b"\n"
-        staged, _ = stage(self.repo.store, self._tmp_dir, lambda sink: sink.write(payload))
-        self._commit(name, file, staged, REFERENCE_TYPE, build_meta(name, file, {}, fields, None),
-                     uri=uri, overwrite=overwrite)
+        staged, _ = stage(self.repo.store, self.staging_dir, lambda sink: sink.write(payload))
+        meta = build_meta(name, file, {}, fields, None)
+        self.record_staged(name, file, staged, REFERENCE_TYPE, meta, uri=uri, overwrite=overwrite)
         return self
 
     # -- DataFolio: typed getters -----------------------------------------------------------------
-    def get_table(self: Folio, name: str) -> Any:
+    def get_table(self, name: str) -> Any:
         """A table item (pandas, polars or pyarrow, as written)."""
         return self._get_kind(name, "table")
 
-    def get_numpy(self: Folio, name: str) -> Any:
+    def get_numpy(self, name: str) -> Any:
         return self._get_kind(name, "array")
 
-    def get_json(self: Folio, name: str) -> Any:
+    def get_json(self, name: str) -> Any:
         return self._get_kind(name, "json")
 
-    def get_model(self: Folio, name: str, model_class: Any = None,
+    def get_model(self, name: str, model_class: Any = None,
                   allow_pickle: bool = False) -> Any:
         """A model. Torch weights stored by ``add_model`` come back as the rebuilt module:
         ``model_class(**init_args)`` (the recorded class is imported only with trust)."""
@@ -116,14 +116,14 @@ class TypedItems:
         return _typed.rebuild_model(weights, model, model_class, self._trusted(allow_pickle),
                                     canonical)
 
-    def _get_kind(self: Folio, name: str, kind: str) -> Any:
+    def _get_kind(self, name: str, kind: str) -> Any:
         state = self._state()
         entry = self._find(name, state)
         canonical = state.index.name_of(entry)
         self._check_kind(entry, canonical, kind)
         return self._decode(entry, canonical, False)
 
-    def _check_kind(self: Folio, entry: Any, name: str, kind: str) -> None:
+    def _check_kind(self, entry: Entry, name: str, kind: str) -> None:
         got = _typed.read_family(entry)
         if got != kind:
             what = f"{entry.type} item" if entry.type else "plain file"
@@ -132,30 +132,30 @@ class TypedItems:
                              path=self.target)
 
     # -- notata ---------------------------------------------------------------------------------
-    def text(self: Folio, name: str, value: str, description: str | None = None,
-             **metadata: Any) -> Folio:
+    def text(self: FolioT, name: str, value: str, description: str | None = None,
+             **metadata: Any) -> FolioT:
         """Text, stored byte for byte as UTF-8 (``name.txt`` unless ``name`` has ``.md``...)."""
         self._put(name, value, "text", description, None, True, metadata)
         return self
 
-    def json(self: Folio, name: str, value: Any, description: str | None = None,
-             **metadata: Any) -> Folio:
+    def json(self: FolioT, name: str, value: Any, description: str | None = None,
+             **metadata: Any) -> FolioT:
         self._put(name, value, "json", description, None, True, metadata)
         return self
 
-    def pickle(self: Folio, name: str, value: Any, description: str | None = None,
-               **metadata: Any) -> Folio:
+    def pickle(self: FolioT, name: str, value: Any, description: str | None = None,
+               **metadata: Any) -> FolioT:
         """Any picklable value (reading it back needs ``allow_pickle=True``)."""
         self._put(name, value, "pickle", description, None, True, metadata)
         return self
 
-    def bytes(self: Folio, name: str, value: Any, description: str | None = None,
-              **metadata: Any) -> Folio:
+    def bytes(self: FolioT, name: str, value: Any, description: str | None = None,
+              **metadata: Any) -> FolioT:
         self._put(name, value, "bytes", description, None, True, metadata)
         return self
 
     # -- describe ---------------------------------------------------------------------------------
-    def describe(self: Folio, return_string: bool = False, show_empty: bool = False,
+    def describe(self, return_string: bool = False, show_empty: bool = False,
                  max_metadata_fields: int = 10) -> str | None:
         """Items grouped by kind, with size, shape, description, lineage and metadata.
 
@@ -175,7 +175,7 @@ class TypedItems:
             print(text)
         return None
 
-    def _repr_html_(self: Folio) -> str:
+    def _repr_html_(self) -> str:
         return _describe.render_html(self)
 
     @staticmethod

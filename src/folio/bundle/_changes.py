@@ -1,12 +1,10 @@
 """Changing a bundle besides adding: delete, copy, move, track, update_item, lineage, metadata.
 
-Mixed into :class:`folio.Folio`. Every change is one transaction: under the repository lock,
-re-read the manifest, change files and entries, write the manifest.
+Mixed into :class:`folio.Folio`, building on the core primitives that bundle/_view.py
+declares (``FolioCore``), so it never imports bundle/core.py. Every change is one
+transaction: under the repository lock, re-read the manifest, change files and entries,
+write the manifest.
 """
-
-# A mixin of folio.Folio: every method's ``self`` is a Folio, which mypy reports as "not a
-# supertype of Changes" (misc), the one check silenced here.
-# mypy: disable-error-code="misc"
 
 from __future__ import annotations
 
@@ -14,10 +12,11 @@ import json
 import os
 import warnings
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 from folio import codecs
 from folio.bundle._io import stage
+from folio.bundle._items import BundleMetadata
 from folio.bundle._meta import (
     BundleWarning,
     check_json,
@@ -36,21 +35,23 @@ from folio.bundle._names import (
     meta_of,
     reference_file,
 )
+from folio.bundle._view import FolioCore, ManifestState, MetadataChange
 from folio.errors import FolioError, ItemNameError, ItemNotFoundError
 from folio.manifest import Entry
+from folio.ops import track
 from folio.paths import check_no_symlinked_parent, is_within
 
-if TYPE_CHECKING:
-    from folio.bundle._items import BundleMetadata
-    from folio.bundle.core import Folio, _State
+FolioT = TypeVar("FolioT", bound="Changes")  # the Folio a chained change returns
 
 
-class Changes:
+class Changes(FolioCore):
     """Mixed into :class:`folio.Folio`."""
 
+    _meta_cache: tuple[str, dict[str, Any]] | None = None  # (sha256, value) of the metadata
+
     # -- removing, copying, moving ------------------------------------------------------------
-    def delete(self: Folio, name_or_names: str | Iterable[str],
-               warn_dependents: bool = True) -> Folio:
+    def delete(self: FolioT, name_or_names: str | Iterable[str],
+               warn_dependents: bool = True) -> FolioT:
         """Delete items (and their files). Every name is checked before any is deleted.
 
         Items that list a deleted item in their inputs keep it there (lineage is history);
@@ -79,7 +80,7 @@ class Changes:
                 self._prune(entry.path)
         return self
 
-    def _require_all(self: Folio, state: _State, names: list[str]) -> None:
+    def _require_all(self, state: ManifestState, names: list[str]) -> None:
         missing = []
         for name in names:
             if not isinstance(name, str) or state.index.find(name) is None:
@@ -92,16 +93,16 @@ class Changes:
             raise ItemNotFoundError(f"{len(missing)} item(s) not in bundle {self.target}: "
                                     f"{summarize_paths(missing)}; nothing was deleted")
 
-    def copy(self: Folio, src: str, dst: str, *, overwrite: bool = True) -> Folio:
+    def copy(self: FolioT, src: str, dst: str, *, overwrite: bool = True) -> FolioT:
         """Copy item ``src`` to ``dst`` (same content object: nothing new is stored)."""
         return self._relocate(src, dst, overwrite=overwrite, keep_source=True)
 
-    def move(self: Folio, src: str, dst: str, *, overwrite: bool = True) -> Folio:
+    def move(self: FolioT, src: str, dst: str, *, overwrite: bool = True) -> FolioT:
         """Rename item ``src`` to ``dst``; items that list it as input follow the rename."""
         return self._relocate(src, dst, overwrite=overwrite, keep_source=False)
 
-    def _relocate(self: Folio, src: str, dst: str, *, overwrite: bool,
-                  keep_source: bool) -> Folio:
+    def _relocate(self: FolioT, src: str, dst: str, *, overwrite: bool,
+                  keep_source: bool) -> FolioT:
         from folio.worktree.materialize import LinkMode, materialize
 
         check_name(dst)
@@ -159,7 +160,7 @@ class Changes:
         return self
 
     # -- files written straight into the bundle ---------------------------------------------------
-    def track(self: Folio, names: Iterable[str] | None = None) -> list[str]:
+    def track(self, names: Iterable[str] | None = None) -> list[str]:
         """Record files written directly into the bundle directory as plain-file items.
 
         With ``names``, those items' files; without, every new or changed file that
@@ -169,7 +170,7 @@ class Changes:
         self._flush_batch()
         state = self._state()
         if names is None:
-            [status] = self.repo.status([self.target], cwd=self.repo.root)
+            [status] = track.status(self.repo, [self.target], cwd=self.repo.root)
             wanted = [(state.index.name_of(state.index.by_path[rel])
                        if rel in state.index.by_path else rel, rel)
                       for rel in (*status.added, *status.modified) if not is_reserved(rel)]
@@ -206,18 +207,18 @@ class Changes:
         return [name for name, *_ in found]
 
     # -- lineage --------------------------------------------------------------------------------
-    def get_inputs(self: Folio, name: str) -> list[str]:
+    def get_inputs(self, name: str) -> list[str]:
         """The items ``name`` was made from (``inputs=`` when it was added)."""
         inputs = meta_of(self._find(name)).get("inputs")
         return list(inputs) if isinstance(inputs, list) else []
 
-    def get_dependents(self: Folio, name: str) -> list[str]:
+    def get_dependents(self, name: str) -> list[str]:
         """The items that list ``name`` among their inputs."""
         self._flush_batch()
         state = self._state()
         return self._dependents(state, state.index.name_of(self._find(name, state)))
 
-    def _dependents(self: Folio, state: _State, name: str) -> list[str]:
+    def _dependents(self, state: ManifestState, name: str) -> list[str]:
         out = []
         for entry in state.index.by_path.values():
             inputs = meta_of(entry).get("inputs")
@@ -225,15 +226,15 @@ class Changes:
                 out.append(state.index.name_of(entry))
         return out
 
-    def lineage(self: Folio) -> dict[str, list[str]]:
+    def lineage(self) -> dict[str, list[str]]:
         """``{item: inputs}`` for every item."""
         self._flush_batch()
         state = self._state()
         return {state.index.name_of(e): list(meta_of(e).get("inputs") or [])
                 for e in state.index.by_path.values()}
 
-    def update_item(self: Folio, name: str, *, description: str | None = None,
-                    inputs: Iterable[str] | str | None = None, **metadata: Any) -> Folio:
+    def update_item(self: FolioT, name: str, *, description: str | None = None,
+                    inputs: Iterable[str] | str | None = None, **metadata: Any) -> FolioT:
         """Change an item's description, inputs or metadata (``""``/``[]`` clear a field;
         a metadata value of None removes that key). The content is untouched."""
         if metadata:
@@ -262,24 +263,23 @@ class Changes:
 
     # -- the bundle's own metadata ----------------------------------------------------------------
     @property
-    def metadata(self: Folio) -> BundleMetadata:
+    def metadata(self) -> BundleMetadata:
         """Bundle-level metadata; ``f.metadata[key] = value`` is written at once."""
-        from folio.bundle._items import BundleMetadata
-
         return BundleMetadata(self)
 
     @metadata.setter
-    def metadata(self: Folio, value: dict[str, Any]) -> None:
-        self._update_metadata(lambda current: dict(value))
+    def metadata(self, value: dict[str, Any]) -> None:
+        self.update_metadata(lambda current: dict(value))
 
-    def _read_metadata(self: Folio) -> dict[str, Any]:
+    def read_metadata(self) -> dict[str, Any]:
+        """Internal (for BundleMetadata and describe, not users): the bundle metadata now."""
         entry = self._state().manifest.entries.get(METADATA_FILE)
         if entry is None or entry.sha256 is None:
             return {}
         if self._meta_cache is not None and self._meta_cache[0] == entry.sha256:
             return dict(self._meta_cache[1])
         try:
-            value = json.loads(self._read_bytes(entry, METADATA_FILE))
+            value = json.loads(self.read_entry(entry, METADATA_FILE))
         except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
             value = None
         if not isinstance(value, dict):
@@ -288,12 +288,15 @@ class Changes:
         self._meta_cache = (entry.sha256, value)
         return dict(value)
 
-    def _update_metadata(self: Folio, change: Any) -> None:
-        """Read-modify-write under the lock, so two processes never lose each other's keys."""
+    def update_metadata(self, change: MetadataChange) -> None:
+        """Internal (for BundleMetadata, not users): store ``change(current)`` as the metadata.
+
+        Read-modify-write under the lock, so two processes never lose each other's keys.
+        """
         with self._locked("metadata"):
-            new = change(self._read_metadata())
+            new = change(self.read_metadata())
             check_json(new, "bundle metadata")
             payload = json.dumps(new, ensure_ascii=False, indent=1).encode("utf-8") + b"\n"
-            staged, _ = stage(self.repo.store, self._tmp_dir, lambda sink: sink.write(payload))
-            self._commit(METADATA_FILE, METADATA_FILE, staged, "json", None)
+            staged, _ = stage(self.repo.store, self.staging_dir, lambda sink: sink.write(payload))
+            self.record_staged(METADATA_FILE, METADATA_FILE, staged, "json", None)
 

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 from folio.bundle._typed import GROUPS
 
 if TYPE_CHECKING:
-    from folio.bundle._items import ItemInfo
-    from folio.bundle.core import Folio
+    from folio.bundle._info import ItemInfo
+    from folio.bundle._view import FolioView
 
 VALUE_WIDTH = 40
 
@@ -92,14 +92,15 @@ def _dependents(infos: list[ItemInfo]) -> dict[str, list[str]]:
     return users
 
 
-def render_text(folio: Folio, *, show_empty: bool = False, max_metadata_fields: int = 10) -> str:
+def render_text(folio: FolioView, *, show_empty: bool = False,
+                max_metadata_fields: int = 10) -> str:
     infos = folio.items_info()
     names = {i.name for i in infos}
     users = _dependents(infos)
     total = sum(i.size for i in infos)
     lines = [f"Bundle {folio.target}: {len(infos)} item{'s' if len(infos) != 1 else ''}, "
              f"{human_bytes(total)}"]
-    metadata = folio.metadata.to_dict()
+    metadata = folio.read_metadata()
     if metadata:
         lines.append(f"Metadata: {_fields(metadata, max_metadata_fields)}")
     for title, members in _grouped(infos, show_empty):
@@ -123,7 +124,8 @@ def render_text(folio: Folio, *, show_empty: bool = False, max_metadata_fields: 
     return "\n".join(lines)
 
 
-def render_html(folio: Folio, *, show_empty: bool = False, max_metadata_fields: int = 10) -> str:
+def render_html(folio: FolioView, *, show_empty: bool = False,
+                max_metadata_fields: int = 10) -> str:
     infos = folio.items_info()
     users = _dependents(infos)
     esc = html.escape

@@ -12,15 +12,14 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from folio.bundle._io import Stager
 from folio.bundle._meta import now
+from folio.bundle._names import check_name
+from folio.bundle._view import FolioView
 from folio.errors import FolioError
 from folio.paths import check_no_symlinked_parent
-
-if TYPE_CHECKING:
-    from folio.bundle.core import Folio
 
 _WRITE_MODES = {"w", "wb", "x", "xb", "a", "ab", "wt", "xt", "at"}
 _READ_MODES = {"r", "rb", "rt"}
@@ -29,7 +28,7 @@ _READ_MODES = {"r", "rb", "rt"}
 class ItemPath(os.PathLike[str]):
     """A plain-file item of a bundle, recorded or about to be."""
 
-    def __init__(self, folio: Folio, name: str) -> None:
+    def __init__(self, folio: FolioView, name: str) -> None:
         self._folio = folio
         self.name = name
 
@@ -37,8 +36,8 @@ class ItemPath(os.PathLike[str]):
     @property
     def file(self) -> str:
         """The bundle-relative file: the item's, or the name for a new one."""
-        entry = self._folio._state().index.find(self.name)
-        return entry.path if entry is not None else self.name
+        recorded = self._folio.recorded_item(self.name)
+        return recorded[1].path if recorded is not None else self.name
 
     @property
     def path(self) -> Path:
@@ -59,7 +58,8 @@ class ItemPath(os.PathLike[str]):
         return f"ItemPath({self.name!r} in {self._folio.target}, {state})"
 
     def __truediv__(self, other: str) -> ItemPath:
-        return self._folio.path_of(f"{self.name}/{other}")
+        """``f.path_of(f"{name}/{other}")``."""
+        return ItemPath(self._folio, check_name(f"{self.name}/{other}"))
 
     @property
     def parent(self) -> Path:
@@ -76,15 +76,15 @@ class ItemPath(os.PathLike[str]):
     # -- reading ----------------------------------------------------------------------------
     def read_bytes(self) -> bytes:
         """The recorded content, verified; an unrecorded file on disk is read as it is."""
-        state = self._folio._state()
-        entry = state.index.find(self.name)
-        if entry is None:
+        recorded = self._folio.recorded_item(self.name)
+        if recorded is None:
             try:
                 return self.path.read_bytes()
             except FileNotFoundError:
                 raise FolioError(f"no item {self.name!r} and no file there yet",
                                  path=f"{self._folio.target}/{self.name}") from None
-        return bytes(self._folio._read_bytes(entry, state.index.name_of(entry)))
+        name, entry = recorded
+        return bytes(self._folio.read_entry(entry, name))
 
     def read_text(self, encoding: str = "utf-8", errors: str = "strict") -> str:
         return self.read_bytes().decode(encoding, errors)
@@ -139,12 +139,12 @@ class ItemPath(os.PathLike[str]):
 class _ItemWriter(io.RawIOBase):
     """The raw file behind ``open("w")``: bytes go to a stager; close() records the item."""
 
-    def __init__(self, folio: Folio, name: str, file: str) -> None:
+    def __init__(self, folio: FolioView, name: str, file: str) -> None:
         super().__init__()
         self._folio = folio
         self._name = name
         self._file = file
-        self._stager: Stager | None = Stager(folio.repo.store, folio._tmp_dir)
+        self._stager: Stager | None = Stager(folio.repo.store, folio.staging_dir)
 
     def writable(self) -> bool:
         return True
@@ -161,7 +161,8 @@ class _ItemWriter(io.RawIOBase):
         try:
             if stager is not None:
                 staged = stager.finish()
-                self._folio._commit(self._name, self._file, staged, None, {"created": now()})
+                self._folio.record_staged(self._name, self._file, staged, None,
+                                          {"created": now()})
         finally:
             super().close()
 

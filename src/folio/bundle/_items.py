@@ -1,80 +1,23 @@
-"""Read-side views of a bundle: ``ItemInfo``, ``f.data.<name>`` proxies, ``f.metadata``."""
+"""Read-side views of a bundle: ``f.data.<name>`` proxies and ``f.metadata`` (``ItemInfo``,
+what ``f.info()`` returns, is in bundle/_info.py)."""
 
 from __future__ import annotations
 
 import keyword
 from collections.abc import Iterator, MutableMapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from folio.bundle import _typed
-from folio.bundle._names import REFERENCE_TYPE, meta_of
+from folio.bundle._info import ItemInfo
+from folio.bundle._names import REFERENCE_TYPE
+from folio.bundle._view import FolioView
 from folio.errors import ItemNotFoundError
-from folio.manifest import Entry
-
-if TYPE_CHECKING:
-    from folio.bundle.core import Folio
-
-
-@dataclass(frozen=True)
-class ItemInfo:
-    """What the manifest records about one item (AutoStore's per-item metadata, and more)."""
-
-    name: str
-    file: str  # relative to the bundle directory
-    path: Path  # the working file
-    type: str | None
-    family: str  # table, array, json, text, model, object, bytes, reference, file, other
-    size: int
-    sha256: str | None
-    created: str | None
-    description: str | None
-    inputs: list[str]
-    uri: str | None
-    codec: dict[str, Any] = field(default_factory=dict)  # what the codec recorded
-    user: dict[str, Any] = field(default_factory=dict)  # keyword metadata given when added
-    model: dict[str, Any] | None = None  # torch class and init_args, for add_model weights
-
-    @classmethod
-    def of(cls, folio: Folio, name: str, entry: Entry) -> ItemInfo:
-        meta = meta_of(entry)
-        inputs = meta.get("inputs")
-        codec, user, model = meta.get("codec"), meta.get("user"), meta.get("model")
-        description = meta.get("description")
-        created = meta.get("created")
-        return cls(
-            name=name, file=entry.path, path=folio.path / entry.path, type=entry.type,
-            family=_typed.family(entry), size=entry.size, sha256=entry.sha256,
-            created=created if isinstance(created, str) else None,
-            description=description if isinstance(description, str) else None,
-            inputs=[i for i in inputs if isinstance(i, str)] if isinstance(inputs, list) else [],
-            uri=entry.uri,
-            codec=dict(codec) if isinstance(codec, dict) else {},
-            user=dict(user) if isinstance(user, dict) else {},
-            model=dict(model) if isinstance(model, dict) else None)
-
-    @property
-    def metadata(self) -> dict[str, Any]:
-        """One dict: standard fields, the codec's under "codec", then the user's keys."""
-        out: dict[str, Any] = {"name": self.name, "type": self.type, "size": self.size,
-                               "sha256": self.sha256, "created": self.created,
-                               "description": self.description, "inputs": list(self.inputs),
-                               "path": self.file}
-        if self.uri is not None:
-            out["uri"] = self.uri
-        if self.codec:
-            out["codec"] = dict(self.codec)
-        if self.model is not None:
-            out["model"] = dict(self.model)
-        out.update(self.user)
-        return out
 
 
 class ItemProxy:
     """``f.data.<name>``: one item's content and facts, each read when asked for."""
 
-    def __init__(self, folio: Folio, name: str) -> None:
+    def __init__(self, folio: FolioView, name: str) -> None:
         self._folio = folio
         self._name = name
 
@@ -139,9 +82,9 @@ class ItemProxy:
 class DataAccessor:
     """``f.data``: attribute access to items, for tab completion; ``f.data["a/b.json"]``."""
 
-    _folio: Folio
+    _folio: FolioView
 
-    def __init__(self, folio: Folio) -> None:
+    def __init__(self, folio: FolioView) -> None:
         object.__setattr__(self, "_folio", folio)
 
     def __getattr__(self, name: str) -> ItemProxy:
@@ -183,28 +126,28 @@ class BundleMetadata(MutableMapping[str, Any]):
     snapshots, checkout and diff carry it like any item.
     """
 
-    def __init__(self, folio: Folio) -> None:
+    def __init__(self, folio: FolioView) -> None:
         self._folio = folio
 
     def _current(self) -> dict[str, Any]:
-        return self._folio._read_metadata()
+        return self._folio.read_metadata()
 
     def __getitem__(self, key: str) -> Any:
         return self._current()[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self._folio._update_metadata(lambda current: {**current, key: value})
+        self._folio.update_metadata(lambda current: {**current, key: value})
 
     def __delitem__(self, key: str) -> None:
         if key not in self._current():
             raise KeyError(key)
-        self._folio._update_metadata(
+        self._folio.update_metadata(
             lambda current: {k: v for k, v in current.items() if k != key})
 
     def update(self, other: Any = (), /, **kwargs: Any) -> None:
         """Set several keys in one write."""
         changes = dict(other, **kwargs)
-        self._folio._update_metadata(lambda current: {**current, **changes})
+        self._folio.update_metadata(lambda current: {**current, **changes})
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._current())

@@ -10,6 +10,11 @@ rename the work file into place, set the entry and write the manifest (objects, 
 manifest, as every folio writer does). Reads: the manifest is reloaded whenever its file
 changed (another process, a checkout), and the bytes come from the object the manifest
 names, verified while read, so a reader never sees a torn item or someone's half-edit.
+
+Parts: this module implements the primitives (manifest state, transactions, staging,
+decoding) and the mapping API; the mixins add the typed adders (_api.py) and the other
+changes (_changes.py). They and the helpers (_handles.py, _items.py, _describe.py) know a
+Folio only through the protocols in _view.py, so none of them imports this module.
 """
 
 from __future__ import annotations
@@ -31,7 +36,10 @@ from folio._fs import remove_readonly, temp_name
 from folio.bundle import _typed
 from folio.bundle._api import TypedItems
 from folio.bundle._changes import Changes
+from folio.bundle._handles import ItemPath
+from folio.bundle._info import ItemInfo
 from folio.bundle._io import Staged, read_regular, read_verified, stage
+from folio.bundle._items import DataAccessor
 from folio.bundle._meta import BundleWarning, build_meta, check_user_metadata, keep_created
 from folio.bundle._names import (
     REFERENCE_TYPE,
@@ -40,6 +48,7 @@ from folio.bundle._names import (
     file_for,
     meta_of,
 )
+from folio.bundle._view import ManifestState
 from folio.errors import (
     CorruptObjectError,
     FolioError,
@@ -48,12 +57,11 @@ from folio.errors import (
     PathError,
 )
 from folio.manifest import Entry, Manifest
+from folio.ops import track
 from folio.paths import check_no_symlinked_parent, is_within, repo_relative
 
 if TYPE_CHECKING:
-    from folio.bundle._handles import ItemPath
-    from folio.bundle._items import DataAccessor, ItemInfo
-    from folio.repo import Repo
+    from folio.workspace import Workspace
 
 # Keys of an entry's meta that the bundle owns; codec metadata is under "codec", the
 # caller's keyword metadata under "user" (so neither can shadow the other).
@@ -76,14 +84,6 @@ class _Pending:
     overwrite: bool
 
 
-@dataclass
-class _State:
-    key: tuple[int, int, int, int]
-    data: bytes  # the main manifest file as read
-    manifest: Manifest
-    index: NameIndex
-
-
 class Folio(TypedItems, Changes, MutableMapping[str, Any]):
     """A bundle of named, typed items in the tracked directory ``path``.
 
@@ -93,24 +93,23 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
     refuses instead); one inside or around another tracked target is refused.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, repo: Repo | None = None,
+    def __init__(self, path: str | os.PathLike[str], *, repo: Workspace | None = None,
                  create: bool = True) -> None:
-        from folio.repo import Repo
+        from folio.workspace import Workspace
 
         raw = os.fspath(path)
         if repo is None:
             absolute = Path(os.path.abspath(raw))
-            repo = Repo(_existing_ancestor(absolute))
+            repo = Workspace(_existing_ancestor(absolute))
         else:
             absolute = Path(os.path.normpath(os.path.join(repo.root, raw)))
         self.repo = repo
         self.target = repo_relative(repo.root, absolute)
         self.path = repo.root / self.target
         self._manifest_path = repo.manifest_path(self.target)
-        self._cached: _State | None = None
+        self._cached: ManifestState | None = None
         self._batch: list[_Pending] | None = None
         self._trash: list[Path] = []
-        self._meta_cache: tuple[str, dict[str, Any]] | None = None
         if self.target in repo.targets():
             if repo.read_manifest(self.target).kind != "dir":
                 raise PathError("is a tracked file, not a bundle (a directory)",
@@ -122,10 +121,12 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
         self._staging: Path | None = None
 
     @property
-    def _tmp_dir(self) -> Path:
-        """Where work files are staged: the store's staging directory, where no scan of the
-        bundle sees them; beside the items if the bundle is on another filesystem (a rename
-        needs one)."""
+    def staging_dir(self) -> Path:
+        """Internal (for the bundle's parts, not users): where work files are staged.
+
+        The store's staging directory, where no scan of the bundle sees them; beside the
+        items if the bundle is on another filesystem (a rename needs one).
+        """
         if self._staging is None:
             self.path.mkdir(parents=True, exist_ok=True)  # a fresh clone may lack it
             staging = self.repo.store.staging
@@ -139,7 +140,7 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
             raise PathError("exists and is not a directory", path=self.target)
         made = _make_dirs(self.path, self.repo.root)
         try:
-            self.repo.add([self.target], cwd=self.repo.root)
+            track.add(self.repo, [self.target], cwd=self.repo.root)
         except BaseException:
             for directory in reversed(made):
                 with contextlib.suppress(OSError):
@@ -147,7 +148,7 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
             raise
 
     # -- manifest state (reloaded when the file changes) --------------------------------------
-    def _state(self) -> _State:
+    def _state(self) -> ManifestState:
         try:
             st = os.stat(self._manifest_path)
         except FileNotFoundError:
@@ -163,10 +164,10 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
             cached = self._cached = self._load()
         return cached
 
-    def _load(self) -> _State:
+    def _load(self) -> ManifestState:
         from folio import manifest as mf
 
-        source = self.repo._display(self._manifest_path)
+        source = self.repo.display(self._manifest_path)
         keys: dict[bytes, tuple[int, int, int, int]] = {}
 
         def read_main() -> bytes:
@@ -180,18 +181,18 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
             keys[data] = key
             return data
 
-        def use(data: bytes) -> _State:
+        def use(data: bytes) -> ManifestState:
             manifest = _parse(self.repo, data, source, self.target)
-            return _State(keys[data], data, manifest, NameIndex(manifest.entries))
+            return ManifestState(keys[data], data, manifest, NameIndex(manifest.entries))
 
         state = mf.read_lockfree(read_main, use)
         if state.manifest.kind != "dir":
             raise PathError("is a tracked file, not a bundle (a directory)", path=self.target)
         return state
 
-    def _state_of(self, manifest: Manifest) -> _State:
+    def _state_of(self, manifest: Manifest) -> ManifestState:
         """A state over a manifest being changed in a transaction (not cached)."""
-        return _State((0, 0, 0, 0), b"", manifest, NameIndex(manifest.entries))
+        return ManifestState((0, 0, 0, 0), b"", manifest, NameIndex(manifest.entries))
 
     @contextlib.contextmanager
     def _locked(self, what: str) -> Iterator[None]:
@@ -222,7 +223,7 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
                     with open(self._manifest_path, "rb") as f:
                         key = _key(os.fstat(f.fileno()))
                         data = f.read()
-                    self._cached = _State(key, data, work, NameIndex(work.entries))
+                    self._cached = ManifestState(key, data, work, NameIndex(work.entries))
             finally:
                 trash, self._trash = self._trash, []
                 _discard_later(trash)
@@ -255,7 +256,8 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
             store.sync()  # durable before the manifest names it
 
     # -- names -------------------------------------------------------------------------------
-    def _lookup(self, name: object, state: _State | None = None) -> tuple[_State, Entry | None]:
+    def _lookup(self, name: object,
+                state: ManifestState | None = None) -> tuple[ManifestState, Entry | None]:
         state = state or self._state()
         entry = state.index.find(name) if isinstance(name, str) else None
         if entry is None and self._batch:  # read-your-writes inside a batch
@@ -264,15 +266,22 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
             entry = state.index.find(name) if isinstance(name, str) else None
         return state, entry
 
-    def _find(self, name: str, state: _State | None = None) -> Entry:
+    def _find(self, name: str, state: ManifestState | None = None) -> Entry:
         state, entry = self._lookup(name, state)
         if entry is None:
             check_name(name)
             raise ItemNotFoundError(f"no item {name!r} in bundle {self.target}")
         return entry
 
-    def _name(self, entry: Entry, state: _State | None = None) -> str:
-        return (state or self._state()).index.name_of(entry)
+    def recorded_item(self, name: str) -> tuple[str, Entry] | None:
+        """Internal (for ItemPath, not users): item ``name``'s own name and entry as recorded.
+
+        None if there is none. Unlike the user-facing reads, a pending batch() is not
+        recorded first.
+        """
+        state = self._state()
+        entry = state.index.find(name)
+        return None if entry is None else (state.index.name_of(entry), entry)
 
     def _flush_batch(self) -> None:
         if self._batch:
@@ -325,12 +334,12 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
         file = file_for(name, chosen)
         self._check_place(state.index, name, file, overwrite)
         staged, (used, codec_meta) = stage(
-            self.repo.store, self._tmp_dir,
+            self.repo.store, self.staging_dir,
             lambda sink: codecs.encode(obj, cast(BinaryIO, sink), codec=chosen))
         meta = build_meta(name, file, codec_meta, fields, extra)
-        return self._commit(name, file, staged, used.name, meta, overwrite=overwrite)
+        return self.record_staged(name, file, staged, used.name, meta, overwrite=overwrite)
 
-    def _fields(self, state: _State, name: str, description: str | None,
+    def _fields(self, state: ManifestState, name: str, description: str | None,
                 inputs: Iterable[str] | str | None, metadata: dict[str, Any]) -> dict[str, Any]:
         """Validate the bundle-level fields of a new item (before anything is written)."""
         fields: dict[str, Any] = {}
@@ -345,7 +354,7 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
             fields["user"] = dict(metadata)
         return fields
 
-    def _resolve_inputs(self, state: _State, name: str,
+    def _resolve_inputs(self, state: ManifestState, name: str,
                         inputs: Iterable[str] | str) -> list[str]:
         names = [inputs] if isinstance(inputs, str) else list(inputs)
         pending = {key: item.name for item in self._batch or () for key in (item.name, item.file)}
@@ -390,10 +399,14 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
         out = [e for e in (index.by_name.get(name), index.by_path.get(file)) if e is not None]
         return list({id(e): e for e in out}.values())
 
-    def _commit(self, name: str, file: str, staged: Staged, kind: str | None,
-                meta: dict[str, Any] | None, *, uri: str | None = None,
-                overwrite: bool = True) -> Entry:
-        """Put the staged work file in place and record its entry (lock held briefly)."""
+    def record_staged(self, name: str, file: str, staged: Staged, kind: str | None,
+                      meta: dict[str, Any] | None, *, uri: str | None = None,
+                      overwrite: bool = True) -> Entry:
+        """Internal (for the bundle's parts, not users): record a staged item.
+
+        Puts the work file staged by bundle/_io.py in place as item ``name`` and records its
+        entry: at once (the lock held briefly), or at the end of the current batch().
+        """
         item = _Pending(name, file, staged, kind, meta, uri, overwrite)
         if self._batch is not None:
             self._batch.append(item)
@@ -464,11 +477,11 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
         no one needs to wait for, and renaming a new file over an old one makes ext4 flush
         the new file's data at once (its replace-via-rename safeguard); both are avoided.
         """
-        if self._tmp_dir == self.path:  # staging beside the items: no hidden place for it
+        if self.staging_dir == self.path:  # staging beside the items: no hidden place for it
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
             return
-        trash = temp_name(self._tmp_dir, "folio-trash.")
+        trash = temp_name(self.staging_dir, "folio-trash.")
         try:
             os.rename(path, trash)
         except FileNotFoundError:
@@ -501,7 +514,7 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
         oid = store.put_file_stat(path, store_copy=False)[0]
         if (entry is not None and oid == entry.sha256) or store.has(oid):
             return  # nothing unsaved: the store holds these bytes
-        from folio import recovery
+        from folio.ops import recovery
 
         oid, size, _ = store.put_file_stat(path)
         store.sync()
@@ -547,12 +560,17 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
             _typed.codec_for_file(entry.path)
         if codec.needs_trust and not trusted:  # refuse before reading a byte
             return codecs.decode(codec.name, bytearray(), {}, allow_pickle=False, item=label)
-        data = self._read_bytes(entry, name)
+        data = self.read_entry(entry, name)
         meta = meta_of(entry).get("codec") if entry.type else None
         return codecs.decode(codec.name, data, meta if isinstance(meta, dict) else {},
                              allow_pickle=trusted, item=label)
 
-    def _read_bytes(self, entry: Entry, name: str) -> bytearray:
+    def read_entry(self, entry: Entry, name: str) -> bytearray:
+        """Internal (for the bundle's parts, not users): the bytes ``entry`` records.
+
+        Verified while read, from the store, or else from a working file that still holds
+        exactly those bytes; errors name item ``name``.
+        """
         if entry.sha256 is None:
             raise FolioError(f"item {name!r} is a symlink, not content", path=self.target)
         label = f"{self.target}/{entry.path}"
@@ -636,32 +654,24 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
     @property
     def data(self) -> DataAccessor:
         """``f.data.<name>`` item proxies (``.content``, ``.description``, ...), tab-completable."""
-        from folio.bundle._items import DataAccessor
-
         return DataAccessor(self)
 
     def info(self, name: str) -> ItemInfo:
         """Everything recorded about one item (size, sha256, type, created, lineage...)."""
-        from folio.bundle._items import ItemInfo
-
         state = self._state()
         entry = self._find(name, state)
-        return ItemInfo.of(self, state.index.name_of(entry), entry)
+        return ItemInfo.of(self.path, state.index.name_of(entry), entry)
 
     def items_info(self) -> list[ItemInfo]:
         """``info()`` of every item, sorted by name."""
-        from folio.bundle._items import ItemInfo
-
         self._flush_batch()
         state = self._state()
-        infos = [ItemInfo.of(self, state.index.name_of(e), e)
+        infos = [ItemInfo.of(self.path, state.index.name_of(e), e)
                  for e in state.index.by_path.values()]
         return sorted(infos, key=lambda info: info.name)
 
     def path_of(self, name: str) -> ItemPath:
         """A path-like handle for item ``name`` (notata): ``write_text``, ``open``, ``track``."""
-        from folio.bundle._handles import ItemPath
-
         check_name(name)
         return ItemPath(self, name)
 
@@ -709,10 +719,10 @@ def _read(path: Path) -> bytes | None:
         return None
 
 
-def _parse(repo: Repo, data: bytes, source: str, target: str) -> Manifest:
+def _parse(ws: Workspace, data: bytes, source: str, target: str) -> Manifest:
     from folio import manifest as mf
 
-    return mf.parse(data, source, lambda rel: (repo.manifests_dir / rel).read_bytes(), target)
+    return mf.parse(data, source, ws.read_manifest_file, target)
 
 
 def _existing_ancestor(path: Path) -> Path:
