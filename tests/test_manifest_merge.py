@@ -470,7 +470,7 @@ def test_git_reports_a_path_changed_differently_and_folio_names_it(git_repo: Pat
     done = git(git_repo, "merge", "-q", "--no-edit", "other", check=False)
     assert done.returncode != 0
     assert f"CONFLICT (content): Merge conflict in .folio/manifests/{MAIN}" in done.stdout
-    assert "1 paths changed differently on both branches: b.csv" in done.stderr
+    assert "1 path changed differently on both branches: b.csv" in done.stderr
     unmerged = git(git_repo, "ls-files", "-u").stdout
     assert f".folio/manifests/{MAIN}" in unmerged
     with pytest.raises(ManifestError, match=r"has unresolved merge conflicts \(1 path: b.csv\)"):

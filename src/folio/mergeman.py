@@ -325,7 +325,8 @@ def run_driver(base_path: str, ours_path: str, theirs_path: str, path: str) -> i
         return 0
     if result.conflicts:
         shown = ", ".join(result.conflicts[:5]) + (", ..." if len(result.conflicts) > 5 else "")
-        what = f"{len(result.conflicts)} paths changed differently on both branches: {shown}"
+        n = len(result.conflicts)
+        what = f"{n} path{'' if n == 1 else 's'} changed differently on both branches: {shown}"
     else:
         what = result.reason or "conflict"
     sys.stderr.write(f"folio: {path}: merge conflict: {what}\n".encode(
