@@ -533,3 +533,18 @@ def test_without_the_driver_two_edits_in_one_shard_conflict_readably(git_repo: P
     assert done.returncode != 0 and "CONFLICT (content)" in done.stdout
     with pytest.raises(ManifestError, match="has unresolved merge conflicts; pick a side"):
         load(git_repo)
+
+
+def test_git_reports_two_branches_cutting_one_shard_differently(git_repo: Path) -> None:
+    setup_repo(git_repo, driver=True)
+    base = big()
+    one, two = _cut_after(base, "d05/f00510.csv"), _cut_after(base, "d05/f00530.csv")
+    ours, theirs = {**base, one: entry(one)}, {**base, two: entry(two)}
+    files = [mf.dump(dir_manifest(m)) for m in (base, ours, theirs)]
+    assert len({f[MAIN] for f in files}) == 3
+    branches(git_repo, dir_manifest(base), dir_manifest(ours), dir_manifest(theirs))
+    done = git(git_repo, "merge", "--no-edit", "other", check=False)
+    assert done.returncode != 0
+    assert "both branches changed where its shards split" in done.stderr
+    with pytest.raises(ManifestError, match="has unresolved merge conflicts; pick a side"):
+        load(git_repo)
