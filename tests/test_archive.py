@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from tests.conftest import run_folio, write
 
-from folio.archive import ArchiveError
 from folio.errors import MissingObjectError, TagExistsError
+from folio.ops.archive import ArchiveError
 from folio.repo import Repo
 
 MIB = 1 << 20

@@ -444,7 +444,7 @@ def test_gitignore_lines_match_exactly_the_tracked_names(repo: Repo) -> None:
 
 
 def test_gitignore_escape_is_total() -> None:
-    from folio.repo import _gitignore_escape
+    from folio.workspace import _gitignore_escape
 
     for name in ["x\n!.env", "cr\r", "nul\x00", "esc\x1b", "c1\x85"]:
         line = _gitignore_escape(name)

@@ -25,9 +25,9 @@ from folio.errors import (
     UnsavedChangesError,
 )
 from folio.git import RUNS_PREFIX, SNAPSHOTS_PREFIX
-from folio.recovery import oids as recovery_oids
+from folio.ops.recovery import oids as recovery_oids
+from folio.ops.snapshots import read_manifest_files
 from folio.repo import Repo
-from folio.snapshots import read_manifest_files
 from folio.worktree.materialize import detect_reflink
 
 

@@ -22,7 +22,7 @@ import pytest
 from tests.conftest import run_folio, write
 from tests.reliability import harness as h
 
-from folio.maintenance import verify
+from folio.ops.maintenance import verify
 from folio.repo import Repo
 
 WORKERS = 8

@@ -26,12 +26,12 @@ import pytest
 from tests.conftest import GIT_ENV
 from tests.reliability import harness as h
 
-from folio import recovery
 from folio.objects import ObjectStore
+from folio.ops import recovery
+from folio.ops.remotes import open_remote
+from folio.ops.roots import named_objects
 from folio.remote import pull, remote_has
-from folio.remotes import open_remote
 from folio.repo import Repo
-from folio.roots import named_objects
 
 pytest_plugins = ["s3server"]
 

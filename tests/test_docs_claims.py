@@ -15,7 +15,9 @@ import pytest
 
 from conftest import age, write
 from folio.errors import PathError
-from folio.repo import GITATTRIBUTES, GITIGNORE_HEADER, LOCAL_GITIGNORE, Repo
+from folio.ops.setup import GITATTRIBUTES, LOCAL_GITIGNORE
+from folio.repo import Repo
+from folio.workspace import GITIGNORE_HEADER
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 

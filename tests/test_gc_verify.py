@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import git, run_folio, write
 
 from folio.errors import FolioError
-from folio.maintenance import parse_duration
+from folio.ops.maintenance import parse_duration
 from folio.repo import Repo
 
 DAY = 86400

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from tests.conftest import git, run_folio, write
 
-from folio.hooks import HOOKS, MARKER, pre_push, render
+from folio.ops.hooks import HOOKS, MARKER, pre_push, render
 from folio.repo import Repo
 
 PROJECT = Path(__file__).resolve().parent.parent

@@ -23,8 +23,8 @@ import pytest
 from tests.conftest import git, run_folio, write
 from tests.reliability.harness import replace_with_link
 
-from folio import recovery
 from folio.errors import UnsafeLinkError
+from folio.ops import recovery
 from folio.remote.local import DirectoryBackend
 from folio.repo import Repo
 

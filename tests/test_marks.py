@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from folio import quick
+from folio.ops import marked as quick
 from folio.repo import Repo
 from folio.worktree import _walk, marks
 

@@ -24,8 +24,8 @@ from tests.conftest import run_folio, write
 from tests.reliability import harness as h
 
 from folio import manifest as mf
-from folio import recovery
-from folio.maintenance import verify
+from folio.ops import recovery
+from folio.ops.maintenance import verify
 from folio.repo import Repo
 
 DIRS = 24

@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 from tests.conftest import age, git, run_folio, write
 
-from folio.capture import check_patterns
-from folio.check import check_manifests
 from folio.errors import PathError
+from folio.ops.check import check_manifests
+from folio.ops.outputs import check_patterns
+from folio.ops.runs import default_name, get_run, slug
 from folio.repo import Repo
-from folio.runs import default_name, get_run, slug
 
 JOB = textwrap.dedent("""\
     import os, pathlib, sys

@@ -10,8 +10,8 @@ from tests.conftest import git, run_folio, write
 
 from folio.errors import FolioError, InvalidNameError, TagExistsError, UnknownRevisionError
 from folio.git import SNAPSHOTS_PREFIX
+from folio.ops.snapshots import read_manifest_files
 from folio.repo import Repo
-from folio.snapshots import read_manifest_files
 
 
 def _commit_all(root: Path, message: str = "v1") -> None:

@@ -37,21 +37,21 @@ _EXPORTS: dict[str, str] = {
     "ItemPath": "folio.bundle",
     "register_codec": "folio.codecs",
     "CodecWarning": "folio.codecs",
-    "ArchiveResult": "folio.archive",
-    "Capture": "folio.capture",
-    "CheckoutResult": "folio.checkout",
+    "ArchiveResult": "folio.ops.archive",
+    "Capture": "folio.ops.outputs",
+    "CheckoutResult": "folio.ops.checkout",
     "PendingSetting": "folio.config",
-    "DiffResult": "folio.diff",
-    "GcResult": "folio.maintenance",
-    "VerifyResult": "folio.maintenance",
+    "DiffResult": "folio.ops.diff",
+    "GcResult": "folio.ops.maintenance",
+    "VerifyResult": "folio.ops.maintenance",
     "Entry": "folio.manifest",
     "Manifest": "folio.manifest",
-    "TransferResult": "folio.pushpull",
-    "RecoveryRecord": "folio.recovery",
-    "Restored": "folio.recovery",
-    "RemoteSpec": "folio.remotes",
+    "TransferResult": "folio.ops.transfer",
+    "RecoveryRecord": "folio.ops.recovery",
+    "Restored": "folio.ops.recovery",
+    "RemoteSpec": "folio.ops.remotes",
     "Side": "folio.revisions",
-    "SnapshotInfo": "folio.snapshots",
+    "SnapshotInfo": "folio.ops.snapshots",
     "TargetStatus": "folio.worktree.scan",
     **dict.fromkeys(_ERRORS, "folio.errors"),
 }
@@ -72,13 +72,9 @@ __all__ = [
 ]
 
 if _typing.TYPE_CHECKING:
-    from folio.archive import ArchiveResult
     from folio.bundle import BundleMetadata, BundleWarning, DataAccessor, Folio, ItemInfo, ItemPath
-    from folio.capture import Capture
-    from folio.checkout import CheckoutResult
     from folio.codecs import CodecWarning, register_codec
     from folio.config import PendingSetting
-    from folio.diff import DiffResult
     from folio.errors import (
         ChangedMeanwhileError,
         CodecError,
@@ -110,14 +106,18 @@ if _typing.TYPE_CHECKING:
         UnsupportedTypeError,
         UntrustedDataError,
     )
-    from folio.maintenance import GcResult, VerifyResult
     from folio.manifest import Entry, Manifest
-    from folio.pushpull import TransferResult
-    from folio.recovery import RecoveryRecord, Restored
-    from folio.remotes import RemoteSpec
+    from folio.ops.archive import ArchiveResult
+    from folio.ops.checkout import CheckoutResult
+    from folio.ops.diff import DiffResult
+    from folio.ops.maintenance import GcResult, VerifyResult
+    from folio.ops.outputs import Capture
+    from folio.ops.recovery import RecoveryRecord, Restored
+    from folio.ops.remotes import RemoteSpec
+    from folio.ops.snapshots import SnapshotInfo
+    from folio.ops.transfer import TransferResult
     from folio.repo import AddResult, Repo
     from folio.revisions import Side
-    from folio.snapshots import SnapshotInfo
     from folio.worktree.scan import TargetStatus
 
 

@@ -78,7 +78,7 @@ def expected_sizes(manifests: Iterable[Manifest], label: str = "",
                    out: dict[str, int] | None = None) -> dict[str, int]:
     """``oid -> size`` for the stored entries of ``manifests``: the bound of each download.
 
-    In manifest order, as :func:`folio.roots.manifest_oids` lists them. Two entries naming
+    In manifest order, as :func:`folio.ops.roots.manifest_oids` lists them. Two entries naming
     one object with different sizes cannot both be right (the sha256 fixes the length), so
     that is refused rather than resolved in the larger one's favour.
     """

@@ -71,7 +71,7 @@ def _parse(data: bytes, path: Path) -> dict[str, Any]:
         raise ConfigError(f"invalid TOML: {exc}", path=path) from None
 
 
-def _load(path: Path) -> dict[str, Any]:
+def load_toml(path: Path) -> dict[str, Any]:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -134,7 +134,7 @@ def check_legacy_local(root: Path, folio_dir: Path, local_path: Path) -> None:
     local_path.parent.mkdir(parents=True, exist_ok=True)
     import tomli_w
 
-    atomic_write(local_path, tomli_w.dumps(_merge(old, _load(local_path))).encode("utf-8"))
+    atomic_write(local_path, tomli_w.dumps(_merge(old, load_toml(local_path))).encode("utf-8"))
     with contextlib.suppress(FileNotFoundError):  # another process migrated it just now
         os.unlink(legacy)
     notice(f"folio: moved your local settings from {shown} to {local_path}, where no commit "
@@ -215,7 +215,7 @@ class Config:
         local_path = local_path or local_config_path(root)
         check_legacy_local(root, folio_dir, local_path)
         shared = folio_dir / "config.toml"
-        return cls(shared, local_path, _load(shared), _load(local_path))
+        return cls(shared, local_path, load_toml(shared), load_toml(local_path))
 
     def _merged(self) -> dict[str, Any]:
         shared = {k: v for k, v in self.shared.items() if k != ACCEPTED}  # never from a commit
@@ -338,7 +338,7 @@ class Config:
         import tomli_w
 
         path = self.local_path if local else self.path
-        data = _load(path)
+        data = load_toml(path)
         node = data
         for part in section_path[:-1]:
             node = node.setdefault(part, {})
@@ -349,5 +349,5 @@ class Config:
         if local:
             path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, tomli_w.dumps(data).encode("utf-8"))
-        self.shared, self.local = _load(self.path), _load(self.local_path)
+        self.shared, self.local = load_toml(self.path), load_toml(self.local_path)
         self.raw = self._merged()

@@ -58,6 +58,8 @@ FIXED: dict[str, str] = {
     "cache": DIR,
     "cache/marks": FILE,
     "cache/packs": DIR,
+    "cache/synced": DIR,
+    "cache/synced/blobs": DIR,
 }
 # Trees below .folio/ whose every entry is checked: a commit can plant links anywhere in them.
 WALKED = ("manifests", "cache")
@@ -89,7 +91,8 @@ def state_dir(root: Path) -> Path:
 def check_local(local: Path, state: Path) -> None:
     """No commit writes below the git dir, but a link there would still be followed: the
     same rule holds (and costs a few lstat calls)."""
-    for top, names in ((local, LOCAL_FIXED), (state, ("index", "cache", "cache/marks"))):
+    state_names = ("index", "cache", "cache/marks", "cache/synced", "cache/synced/blobs")
+    for top, names in ((local, LOCAL_FIXED), (state, state_names)):
         if not _check_entry(top, str(top), DIR):
             continue
         for rel in names:

@@ -15,6 +15,6 @@ def human_bytes(n: float | None) -> str:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def plural(n: int, word: str) -> str:
-    """``1 file``, ``2 files``."""
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 file``, ``2 files``; ``many`` where adding an s is wrong (entry, entries)."""
+    return f"{n} {word}" if n == 1 else f"{n} {many or word + 's'}"

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from folio import manifest as mf
-from folio.maintenance import verify
 from folio.objects.store import is_oid
+from folio.ops.maintenance import verify
+from folio.ops.roots import named_objects
 from folio.repo import Repo
 from folio.revisions import Side
-from folio.roots import named_objects
 from folio.worktree.scan import DEBRIS
 
 FOLIO = [sys.executable, "-m", "folio.cli"]

@@ -24,9 +24,10 @@ from folio.cli.common import (
     plural,
     progress,
 )
+from folio.errors import summarize_paths
 
 if TYPE_CHECKING:
-    from folio.snapshots import SnapshotInfo
+    from folio.ops.snapshots import SnapshotInfo
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -109,6 +110,11 @@ def add(paths: tuple[str, ...], no_copy: bool, jobs: int | None, as_json: bool) 
         what = "unchanged" if not r.changed else (
             counts if counts != "+0 ~0 -0" else "storage updated")
         click.echo(f"{r.target}: {plural(r.files, 'file')}, {human_bytes(r.bytes)} ({what})")
+        if r.out_of_date:
+            click.echo(f"folio: {r.target}: {plural(len(r.out_of_date), 'entry', 'entries')} "
+                       f"kept as the manifest has them, the data here is out of date "
+                       f"({summarize_paths(r.out_of_date)}); `folio checkout` brings it",
+                       err=True)
     if any(r.changed for r in results):
         click.echo("To record this in git: git add .gitignore .folio/manifests")
 
@@ -143,10 +149,17 @@ def status(targets: tuple[str, ...], exit_code: bool, as_json: bool) -> None:
                                  ("deleted", s.deleted)):
                 for p in paths:
                     click.echo(f"  {label + ':':<10}{p}")
+            for p in s.out_of_date:
+                click.echo(f"  out of date: {p}")
         if not results:
             click.echo("No tracked data yet; track some with `folio add PATH`.")
         elif clean:
             click.echo(f"Data matches the manifests ({plural(len(results), 'target')}).")
+        stale = sum(len(s.out_of_date) for s in results)
+        if stale:
+            click.echo(f"{plural(stale, 'file is', 'files are')} out of date: git changed "
+                       "their manifest entries and the data here is not that version yet; "
+                       "`folio checkout` brings it (`folio pull` if it is not fetched)")
     if exit_code and not clean:
         sys.exit(1)
 
@@ -189,7 +202,7 @@ def textconv(file: str) -> None:
 @click.argument("directory", required=False, type=click.Path(file_okay=False))
 def demo(directory: str | None) -> None:
     """Run folio end to end in a new temporary git repository (or DIRECTORY)."""
-    from folio.demo import run_demo
+    from folio.cli.demo import run_demo
 
     run_demo(Path(directory) if directory else None, echo=click.echo)
 
@@ -372,7 +385,7 @@ def diff(revs: tuple[str, ...], stat: bool, exit_code: bool, no_detail: bool,
     """
     if len(revs) > 2:
         raise click.UsageError("give at most two versions (A [B]); put paths after --")
-    from folio.diff import render, render_stat
+    from folio.ops.diff import render, render_stat
 
     a = revs[0] if revs else None
     b = revs[1] if len(revs) == 2 else None

@@ -27,7 +27,7 @@ import click
 from folio.units import human_bytes, plural
 
 if TYPE_CHECKING:
-    from folio.checkout import CheckoutResult
+    from folio.ops.checkout import CheckoutResult
     from folio.progress import Progress
     from folio.repo import Repo
 

@@ -23,7 +23,7 @@ from folio.cli.common import (
 from folio.errors import FolioError
 
 if TYPE_CHECKING:
-    from folio.pushpull import TransferResult
+    from folio.ops.transfer import TransferResult
 
 JOBS = click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None,
                     help="Parallel transfers (default: 8).")
@@ -38,7 +38,7 @@ class Duration(click.ParamType):
 
     def convert(self, value: Any, param: click.Parameter | None,
                 ctx: click.Context | None) -> float:
-        from folio.maintenance import parse_duration
+        from folio.ops.maintenance import parse_duration
 
         try:
             return parse_duration(value)
@@ -188,7 +188,7 @@ def push(revs: tuple[str, ...], all_versions: bool, remote: str | None, jobs: in
 
     Without TAG|REV: the objects of the working manifests and of every snapshot and run.
     """
-    from folio.pushpull import DEFAULT_GIT_REMOTE, has_folio_refs
+    from folio.ops.transfer import DEFAULT_GIT_REMOTE, has_folio_refs
 
     if revs and all_versions:
         raise click.UsageError("give versions or --all, not both")

@@ -43,7 +43,7 @@ def run_command(patterns: tuple[str, ...], no_copy: bool, name: str | None,
     The run is recorded (ok or failed) as refs/folio/runs/<id>; folio exits with the
     command's exit code. Outputs become tracked targets, as with `folio add`.
     """
-    from folio.capture import run_job
+    from folio.ops.outputs import run_job
 
     repo = open_repo()
     run, result = run_job(repo, list(command), list(patterns), store_copy=not no_copy,
@@ -69,7 +69,7 @@ def runs_command(run_id: str | None, status: str | None, name: str | None, show_
                  as_json: bool) -> None:
     """List recorded runs, newest last; with RUN_ID, show one run (or its --log)."""
     from folio.git.repo import GitRepo
-    from folio.runs import get_run, list_runs
+    from folio.ops.runs import get_run, list_runs
 
     repo = open_repo()
     git = GitRepo(repo.root)
@@ -125,7 +125,7 @@ def capture_command() -> None:
     Exits 1 when that changed any manifest, so a pre-commit hook stops the commit until
     the new manifests are staged; 0 when nothing changed.
     """
-    from folio.capture import capture_configured
+    from folio.ops.outputs import capture_configured
 
     repo = open_repo()
     result = capture_configured(repo, progress=progress())
@@ -145,8 +145,8 @@ def check_command(files: tuple[str, ...]) -> None:
     FILES are manifest files (as pre-commit passes them); without FILES, every working
     manifest. One line per failing manifest; exit 1 if any.
     """
-    from folio.check import check_manifests
-    from folio.hooks import default_remote_has
+    from folio.ops.check import check_manifests
+    from folio.ops.hooks import default_remote_has
 
     repo = open_repo()
     problems = check_manifests(repo, list(files) if files else None,
@@ -168,8 +168,8 @@ def install_hooks_command(hooks: tuple[str, ...], uninstall: bool) -> None:
     core.hooksPath is respected.
     """
     from folio.git.discover import find_worktree
-    from folio.hooks import install
-    from folio.hooks import uninstall as remove
+    from folio.ops.hooks import install
+    from folio.ops.hooks import uninstall as remove
 
     root = find_worktree(Path.cwd())
     changes = remove(root, list(hooks)) if uninstall else install(root, list(hooks))
@@ -182,7 +182,7 @@ def install_hooks_command(hooks: tuple[str, ...], uninstall: bool) -> None:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def hook_command(name: str, args: tuple[str, ...]) -> None:
     """Run the logic of git hook NAME (called by the scripts `install-hooks` writes)."""
-    from folio.hooks import run_hook
+    from folio.ops.hooks import run_hook
 
     stdin: Any = sys.stdin if name == "pre-push" else ()
     sys.exit(run_hook(name, list(args), stdin))

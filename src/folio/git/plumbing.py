@@ -59,13 +59,17 @@ def is_tracked(workdir: Path, path: str) -> bool:
     return bool(tracked_below(workdir, [path]))
 
 
-def tracked_below(workdir: Path, paths: list[str]) -> list[str]:
+def tracked_below(workdir: Path, paths: list[str], *, head: bool = True) -> list[str]:
     """Which of ``paths`` (files or directories, relative to ``workdir``) have anything in
-    the index or in HEAD's tree, in the order given."""
+    the index or (``head``) in HEAD's tree, in the order given. Paths are literal: a ``*``
+    in a name is that character, never a pattern."""
     found: set[str] = set()
-    for args in (["ls-files", "-z", "--"], ["ls-tree", "-r", "-z", "--name-only", "HEAD", "--"]):
-        done = subprocess.run(["git", *args, *paths], cwd=workdir, capture_output=True,
-                              check=False)
+    queries = [["ls-files", "-z", "--"]]
+    if head:
+        queries.append(["ls-tree", "-r", "-z", "--name-only", "HEAD", "--"])
+    for args in queries:
+        done = subprocess.run(["git", "--literal-pathspecs", *args, *paths], cwd=workdir,
+                              capture_output=True, check=False)
         if done.returncode == 0:  # (ls-tree fails on an unborn HEAD: nothing committed yet)
             found.update(p.decode("utf-8", "replace") for p in done.stdout.split(b"\0") if p)
     return [p for p in paths if any(f == p or f.startswith(p + "/") for f in found)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import stat as statmod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -61,18 +61,34 @@ class FileState(NamedTuple):
 
 @dataclass
 class TargetStatus:
+    """How a target's files differ from its working manifest.
+
+    ``out_of_date``: files that still match what the data was last made to match while git
+    changed their manifest entry (a merge, a pull, a branch switch without the hooks), and
+    entries whose data never arrived in this clone: ``folio checkout`` (or ``folio pull``)
+    brings them, and ``add`` never records them back (docs/concepts.md, "Out of date").
+    """
+
     target: str
     added: list[str] = field(default_factory=list)
     modified: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    out_of_date: list[str] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
-        return not (self.added or self.modified or self.deleted)
+        return not (self.added or self.modified or self.deleted or self.out_of_date)
 
     def to_json(self) -> dict[str, object]:
         return {"target": self.target, "added": self.added, "modified": self.modified,
-                "deleted": self.deleted}
+                "deleted": self.deleted, "out_of_date": self.out_of_date}
+
+
+def same_content(a: Entry, b: Entry) -> bool:
+    """Two entries name the same file: link, or size, content and executable bit."""
+    if a.link is not None or b.link is not None:
+        return a.link == b.link
+    return a.size == b.size and a.sha256 == b.sha256 and a.executable == b.executable
 
 
 def scan_target(repo_root: Path, manifest: Manifest, store_root: Path | None = None,
@@ -293,6 +309,27 @@ def _classify(manifest: Manifest, present: Mapping[str, object],
     return status
 
 
+def put_files(store: ObjectStore, base: Path, rels: list[str], *, store_copy: bool,
+              progress: Progress = NULL, jobs: int | None = None, label: str | None = None
+              ) -> Iterator[tuple[str, tuple[str, int, os.stat_result]]]:
+    """Hash ``base / rel`` for each of ``rels`` in parallel (and, with ``store_copy``, store
+    it), yielding ``(rel, (sha256, size, stat the bytes belong to))`` in input order.
+
+    The one loop every pipeline reads files with: add in full and under a clean mark,
+    status, diff.
+    """
+    def one(rel: str) -> tuple[str, int, os.stat_result]:
+        result = store.put_file_stat(base / rel, store_copy=store_copy)
+        progress.advance()
+        return result
+
+    progress.start(label or ("Storing" if store_copy else "Hashing"), len(rels))
+    try:
+        yield from zip(rels, parallel_map(one, rels, jobs), strict=True)
+    finally:
+        progress.finish()
+
+
 def rehash(store: ObjectStore, repo_root: Path, locations: list[str], cache: StatCache,
            progress: Progress = NULL, jobs: int | None = None,
            label: str = "Hashing") -> dict[str, tuple[str, int, os.stat_result]]:
@@ -300,17 +337,9 @@ def rehash(store: ObjectStore, repo_root: Path, locations: list[str], cache: Sta
 
     Returns location -> (sha256, size, stat the bytes belong to). Nothing is stored.
     """
-    def one(loc: str) -> tuple[str, int, os.stat_result]:
-        result = store.put_file_stat(repo_root / loc, store_copy=False)
-        progress.advance()
-        return result
-
     out: dict[str, tuple[str, int, os.stat_result]] = {}
-    progress.start(label, len(locations))
-    try:
-        for loc, result in zip(locations, parallel_map(one, locations, jobs), strict=True):
-            cache.record(loc, result[2], result[0])
-            out[loc] = result
-    finally:
-        progress.finish()
+    for loc, result in put_files(store, repo_root, locations, store_copy=False,
+                                 progress=progress, jobs=jobs, label=label):
+        cache.record(loc, result[2], result[0])
+        out[loc] = result
     return out

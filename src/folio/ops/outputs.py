@@ -21,14 +21,16 @@ from typing import TYPE_CHECKING
 
 from folio.errors import FolioError, PathError
 from folio.manifest import Manifest
+from folio.ops import track
 from folio.paths import is_within, repo_relative
 from folio.progress import NULL, Progress
 from folio.worktree.scan import scan_target
 
 if TYPE_CHECKING:
     from folio.git.repo import GitRepo
-    from folio.repo import AddResult, Repo
-    from folio.runs import Run
+    from folio.ops.runs import Run
+    from folio.ops.track import AddResult
+    from folio.workspace import Workspace
 
 
 @dataclass
@@ -80,13 +82,13 @@ def check_patterns(root: Path, patterns: Sequence[str], cwd: Path | None = None)
     return out
 
 
-def resolve_outputs(repo: Repo, patterns: Sequence[str]) -> tuple[list[str], list[str],
+def resolve_outputs(ws: Workspace, patterns: Sequence[str]) -> tuple[list[str], list[str],
                                                                   list[str]]:
     """(repo-relative paths found, patterns that matched nothing, notes on refused matches)."""
     found: list[str] = []
     unmatched: list[str] = []
     notes: list[str] = []
-    root = repo.root
+    root = ws.root
     for pattern in patterns:
         absolute = os.path.join(root, pattern)
         if glob.has_magic(pattern) and not os.path.lexists(absolute):
@@ -137,36 +139,36 @@ def to_targets(paths: Sequence[str], existing: Sequence[str]) -> tuple[list[str]
     return sorted(targets), notes
 
 
-def capture_outputs(repo: Repo, patterns: Sequence[str], *, store_copy: bool = True,
+def capture_outputs(ws: Workspace, patterns: Sequence[str], *, store_copy: bool = True,
                     progress: Progress = NULL, jobs: int | None = None) -> CaptureResult:
     """Expand repo-relative ``patterns`` and capture what they match (takes the lock)."""
     result = CaptureResult(list(patterns))
-    with repo.lock.hold("folio capture"):
-        paths, result.unmatched, result.notes = resolve_outputs(repo, patterns)
-        existing = repo.targets()
+    with ws.lock.hold("folio capture"):
+        paths, result.unmatched, result.notes = resolve_outputs(ws, patterns)
+        existing = ws.targets()
         targets, notes = to_targets(paths, existing)
         result.notes.extend(notes)
-        targets = [t for t in targets if _scannable(repo, t, existing, result.notes)]
+        targets = [t for t in targets if _scannable(ws, t, existing, result.notes)]
         if not targets:
             return result
-        result.results = repo._capture(targets, store_copy, progress, jobs)
+        result.results = track.record(ws, targets, store_copy, progress, jobs)
         result.targets = targets
-        gitignore = repo.root / ".gitignore"
+        gitignore = ws.root / ".gitignore"
         before = _read(gitignore)
-        repo._ignore_in_git(targets)
+        ws.ignore_in_git(targets)
         result.gitignore_changed = _read(gitignore) != before
     return result
 
 
-def _scannable(repo: Repo, target: str, existing: Sequence[str], notes: list[str]) -> bool:
+def _scannable(ws: Workspace, target: str, existing: Sequence[str], notes: list[str]) -> bool:
     """Refuse, with a note, a target that `add` would refuse (escaping links, fifos...)."""
-    absolute = repo.root / target
+    absolute = ws.root / target
     if target in existing:
-        kind = repo.read_manifest(target).kind
+        kind = ws.read_manifest(target).kind
     else:
         kind = "dir" if absolute.is_dir() and not absolute.is_symlink() else "file"
     try:
-        scan_target(repo.root, Manifest(target, kind), repo.store.root)
+        scan_target(ws.root, Manifest(target, kind), ws.store.root)
     except FolioError as exc:
         notes.append(str(exc))
         return False
@@ -180,29 +182,29 @@ def _read(path: Path) -> bytes | None:
         return None
 
 
-def capture_configured(repo: Repo, *, progress: Progress = NULL) -> CaptureResult:
+def capture_configured(ws: Workspace, *, progress: Progress = NULL) -> CaptureResult:
     """Capture the outputs named in ``.folio/config.toml`` ``[capture] outputs``."""
-    patterns = check_patterns(repo.root, repo.config.capture_outputs, repo.root)
+    patterns = check_patterns(ws.root, ws.config.capture_outputs, ws.root)
     if not patterns:
         return CaptureResult([])
-    return capture_outputs(repo, patterns, progress=progress)
+    return capture_outputs(ws, patterns, progress=progress)
 
 
 class Capture:
     """``with repo.capture(["df.csv", "plots/*.png"]) as run:`` — capture on exit, as a run.
 
     The patterns are checked on construction, before the body runs. ``run.id`` is known
-    inside the block (handy for naming outputs); the rest of the :class:`~folio.runs.Run`
+    inside the block (handy for naming outputs); the rest of the :class:`~folio.ops.runs.Run`
     (status, outputs, commit...) is filled in on exit. If the body raises, the run is
     recorded as failed with whatever outputs exist, its traceback is kept as the log, and
     the exception propagates unchanged.
     """
 
-    def __init__(self, repo: Repo, patterns: Sequence[str | os.PathLike[str]], *,
+    def __init__(self, ws: Workspace, patterns: Sequence[str | os.PathLike[str]], *,
                  store_copy: bool = True, name: str | None = None,
                  command: Sequence[str] | None = None, cwd: Path | None = None) -> None:
-        self.repo = repo
-        self.patterns = check_patterns(repo.root, [os.fspath(p) for p in patterns], cwd)
+        self.repo = ws
+        self.patterns = check_patterns(ws.root, [os.fspath(p) for p in patterns], cwd)
         self.store_copy = store_copy
         self.name = name
         self.command = list(command) if command is not None else list(sys.argv)
@@ -218,7 +220,7 @@ class Capture:
         import time
 
         from folio.git.repo import GitRepo
-        from folio.runs import start_run
+        from folio.ops.runs import start_run
 
         self._git = GitRepo(self.repo.root)
         self._run = start_run(self._git, self.command, self.name, self.patterns,
@@ -247,22 +249,22 @@ class Capture:
             print(f"folio: warning: run {run.id} not recorded: {error}", file=sys.stderr)
 
 
-def finish_run(repo: Repo, git: GitRepo, run: Run, log: bytes | None,
+def finish_run(ws: Workspace, git: GitRepo, run: Run, log: bytes | None,
                log_path: Path | None = None, progress: Progress = NULL) -> CaptureResult:
     """Store the log, capture the outputs, write the run commit: one locked step."""
-    from folio.runs import record
+    from folio.ops.runs import record
 
-    with repo.lock.hold(f"folio run {run.id}"):
+    with ws.lock.hold(f"folio run {run.id}"):
         if log_path is not None:
-            run.log, _ = repo.store.put_file(log_path)
+            run.log, _ = ws.store.put_file(log_path)
         elif log is not None:
-            run.log = repo.store.put_bytes(log)
-        result = capture_outputs(repo, run.patterns, store_copy=run.store_copy,
+            run.log = ws.store.put_bytes(log)
+        result = capture_outputs(ws, run.patterns, store_copy=run.store_copy,
                                  progress=progress)
-        repo.store.sync()  # the log too is durable before the run commit names it
+        ws.store.sync()  # the log too is durable before the run commit names it
         run.outputs = result.targets
         run.unmatched = result.unmatched
-        record(repo, git, run)
+        record(ws, git, run)
     return result
 
 
@@ -277,7 +279,7 @@ def _exit_code(exc: BaseException) -> int:
     return 1
 
 
-def run_job(repo: Repo, command: Sequence[str], patterns: Sequence[str], *,
+def run_job(ws: Workspace, command: Sequence[str], patterns: Sequence[str], *,
             store_copy: bool = True, name: str | None = None, cwd: Path | None = None,
             progress: Progress = NULL, echo: bool = True) -> tuple[Run, CaptureResult]:
     """``folio run``: check the patterns, run ``command``, keep its log, capture, record.
@@ -289,16 +291,16 @@ def run_job(repo: Repo, command: Sequence[str], patterns: Sequence[str], *,
 
     from folio._fs import remove_readonly, temp_name
     from folio.git.repo import GitRepo
+    from folio.ops.runs import start_run
     from folio.runner import execute
-    from folio.runs import start_run
 
     if not command:
         raise FolioError("no command to run; put it after `--`")
-    checked = check_patterns(repo.root, patterns, cwd)  # before the job can do anything
-    git = GitRepo(repo.root)
+    checked = check_patterns(ws.root, patterns, cwd)  # before the job can do anything
+    git = GitRepo(ws.root)
     run = start_run(git, command, name, checked, store_copy)
-    repo.store.staging.mkdir(parents=True, exist_ok=True)
-    log_path = temp_name(repo.store.staging, f"run-{run.id}.log.")
+    ws.store.staging.mkdir(parents=True, exist_ok=True)
+    log_path = temp_name(ws.store.staging, f"run-{run.id}.log.")
     clock = time.monotonic()
     try:
         code = execute(command, log_path, env={**os.environ, "FOLIO_RUN_ID": run.id},
@@ -306,7 +308,7 @@ def run_job(repo: Repo, command: Sequence[str], patterns: Sequence[str], *,
         run.duration_s = round(time.monotonic() - clock, 3)
         run.exit_code = code
         run.status = "ok" if code == 0 else "failed"
-        result = finish_run(repo, git, run, None, log_path, progress)
+        result = finish_run(ws, git, run, None, log_path, progress)
     finally:
         remove_readonly(log_path)
     return run, result

@@ -11,8 +11,10 @@ are at hand (verified store objects, working files) and the format is known.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from folio.diffdetail import MAX_BYTES, NOT_COMPARABLE, Detail, detail, format_of
@@ -24,7 +26,7 @@ from folio.units import human_bytes
 from folio.worktree.scan import is_executable, rehash, scan_target
 
 if TYPE_CHECKING:
-    from folio.repo import Repo
+    from folio.workspace import Workspace
 
 STATUSES = ("added", "removed", "modified", "renamed")
 MAX_DETAILS = 100  # files given data-aware detail per diff; the rest are only listed
@@ -98,21 +100,41 @@ class DiffResult:
                 "detail_omitted": self.detail_omitted}
 
 
+def diff(ws: Workspace, a: str | None = None, b: str | None = None,
+         paths: Sequence[str | os.PathLike[str]] | None = None, *, detail: bool = True,
+         progress: Progress = NULL, jobs: int | None = None,
+         cwd: Path | None = None) -> DiffResult:
+    """Files changed from ``a`` (default HEAD) to ``b`` (default the working tree)."""
+    if b is not None and a is None:
+        raise ValueError("diff: give a before b")
+    scope = ws.scope(paths, cwd)
+    if a is None:
+        side_a = ws.resolve("HEAD") if ws.git.head_commit() else Side("commit", "HEAD")
+    else:
+        side_a = ws.resolve(a)
+    side_b = ws.resolve(b) if b is not None else worktree_side(ws, scope, jobs, progress)
+    result = DiffResult(side_a, side_b, compare(side_a.manifests, side_b.manifests, scope))
+    if detail:
+        read_b = worktree_reader(ws) if b is None else store_reader(ws)
+        add_details(result, store_reader(ws), read_b)
+    return result
+
+
 # -- sides ----------------------------------------------------------------------------------
 
-def worktree_side(repo: Repo, paths: Sequence[str] | None, jobs: int | None,
+def worktree_side(ws: Workspace, paths: Sequence[str] | None, jobs: int | None,
                   progress: Progress = NULL) -> Side:
     """The tracked targets as their files are now: the working manifests' targets, rescanned."""
-    cache = repo.stat_cache()
+    cache = ws.stat_cache()
     out: dict[str, Manifest] = {}
     todo: list[tuple[Manifest, str, str]] = []
-    for target in repo.targets():
+    for target in ws.targets():
         if paths is not None and not any(is_within(target, p) or is_within(p, target)
                                          for p in paths):
             continue
-        manifest = repo.read_manifest(target)
+        manifest = ws.read_manifest(target)
         now = out[target] = Manifest(target, manifest.kind)
-        for rel, state in scan_target(repo.root, manifest, repo.store.root).items():
+        for rel, state in scan_target(ws.root, manifest, ws.store.root).items():
             loc = manifest.location(rel)
             if not _in_scope(loc, paths):
                 continue
@@ -126,12 +148,12 @@ def worktree_side(repo: Repo, paths: Sequence[str] | None, jobs: int | None,
                 now.entries[rel] = Entry(rel, state.st.st_size, sha,
                                          executable=is_executable(state.st))
 
-    got = rehash(repo.store, repo.root, [loc for _, _, loc in todo], cache, progress, jobs)
+    got = rehash(ws.store, ws.root, [loc for _, _, loc in todo], cache, progress, jobs)
     for now, rel, loc in todo:
         sha, size, st = got[loc]
         now.entries[rel] = Entry(rel, size, sha, executable=is_executable(st))
     if cache.dirty:
-        repo._save_if_free(cache)
+        ws.save_if_free(cache)
     return Side("worktree", None, None, out)
 
 
@@ -139,21 +161,21 @@ def _in_scope(loc: str, paths: Sequence[str] | None) -> bool:
     return paths is None or any(is_within(loc, p) for p in paths)
 
 
-def store_reader(repo: Repo) -> Reader:
+def store_reader(ws: Workspace) -> Reader:
     """Bytes of a committed side: the verified object, or None if the store lacks it."""
     def read(loc: str, entry: Entry) -> bytes | None:
         sha = entry.sha256
-        if sha is None or not repo.store.has(sha):
+        if sha is None or not ws.store.has(sha):
             return None
-        return repo.store.read_bytes(sha, loc)
+        return ws.store.read_bytes(sha, loc)
     return read
 
 
-def worktree_reader(repo: Repo) -> Reader:
+def worktree_reader(ws: Workspace) -> Reader:
     """Bytes of a working file, if it still hashes to what the diff reported."""
     def read(loc: str, entry: Entry) -> bytes | None:
         try:
-            with open(repo.root / loc, "rb") as f:
+            with open(ws.root / loc, "rb") as f:
                 data = f.read()
         except OSError:
             return None

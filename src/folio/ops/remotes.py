@@ -15,17 +15,18 @@ Adding a remote with ``folio remote add`` accepts it.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from folio.config import REMOTES, Config, _load
+from folio.config import REMOTES, Config, load_toml
 from folio.errors import ConfigError, NotAcceptedError, RemoteError
 from folio.remote.urls import open_backend
 
 if TYPE_CHECKING:
     from folio.remote.base import Backend
-    from folio.repo import Repo
+    from folio.workspace import Workspace
 
 SECTION = REMOTES
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
@@ -62,16 +63,15 @@ def _table(raw: dict[str, Any], where: Path) -> dict[str, Any]:
     return table
 
 
-def _fresh(repo: Repo) -> Config:
+def _fresh(ws: Workspace) -> Config:
     """The config as on disk now: another process may have added a remote since ``repo``
     was opened (a notebook's long-lived Repo, a test driving the CLI)."""
-    repo.config = Config.load(repo.folio_dir, repo.config.local_path)
-    return repo.config
+    return ws.reload_config()
 
 
-def list_remotes(repo: Repo) -> list[RemoteSpec]:
+def list_remotes(ws: Workspace) -> list[RemoteSpec]:
     """Every remote, sorted by name, with its default flag."""
-    config = _fresh(repo)
+    config = _fresh(ws)
     local_names = set(_table(config.local, config.local_path))
     specs = []
     for name, body in sorted(_table(config.raw, config.path).items()):
@@ -81,71 +81,79 @@ def list_remotes(repo: Repo) -> list[RemoteSpec]:
         options = {k: v for k, v in body.items() if k != "url"}
         specs.append(RemoteSpec(name, body["url"], options, local=name in local_names,
                                 accepted=config.remote_refusal(name) is None))
-    default = _default_name(repo, specs)
+    default = _default_name(ws, specs)
     for spec in specs:
         spec.default = spec.name == default
     return specs
 
 
-def _default_name(repo: Repo, specs: list[RemoteSpec]) -> str | None:
-    named = repo.config.get("core", "remote")
+def _default_name(ws: Workspace, specs: list[RemoteSpec]) -> str | None:
+    named = ws.config.get("core", "remote")
     if named:
         return str(named)
     return specs[0].name if len(specs) == 1 else None
 
 
-def default_remote(repo: Repo) -> str | None:
+def default_remote(ws: Workspace) -> str | None:
     """``core.remote``, else the only remote, else None."""
-    return _default_name(repo, list_remotes(repo))
+    return _default_name(ws, list_remotes(ws))
 
 
-def get_remote(repo: Repo, name: str | None = None) -> RemoteSpec:
+def get_remote(ws: Workspace, name: str | None = None) -> RemoteSpec:
     """The remote called ``name``, or the default one; a one-line error says what to do."""
-    specs = {s.name: s for s in list_remotes(repo)}
+    specs = {s.name: s for s in list_remotes(ws)}
     if name is None:
         if not specs:
             raise RemoteError("no remote configured; add one with `folio remote add NAME URL` "
                               "(s3://bucket/prefix or a directory)")
-        name = _default_name(repo, list(specs.values()))
+        name = _default_name(ws, list(specs.values()))
         if name is None:
             raise RemoteError(f"{len(specs)} remotes ({', '.join(specs)}) and no default: pass "
                               "--remote NAME, or set one with `folio remote add NAME URL "
                               "--default`")
         if name not in specs:
             raise ConfigError(f"core.remote names {name!r}, which is not a configured remote "
-                              f"(known: {', '.join(specs) or 'none'})", path=repo.config.path)
+                              f"(known: {', '.join(specs) or 'none'})", path=ws.config.path)
     elif name not in specs:
         raise RemoteError(f"no remote named {name!r} (known: {', '.join(specs) or 'none'}; "
                           "`folio remote list`)")
     return specs[name]
 
 
-def open_remote(repo: Repo, name: str | None = None) -> tuple[RemoteSpec, Backend]:
+def open_remote(ws: Workspace, name: str | None = None) -> tuple[RemoteSpec, Backend]:
     """The remote's spec and a backend for it; relative directory URLs are from the repo root.
 
     A committed remote this clone has not accepted is refused before any request is made.
     """
-    spec = get_remote(repo, name)
-    refusal = repo.config.remote_refusal(spec.name)
+    spec = get_remote(ws, name)
+    refusal = ws.config.remote_refusal(spec.name)
     if refusal is not None:
-        raise NotAcceptedError(refusal.refusal(), path=f".folio/{repo.config.path.name}")
-    return spec, open_backend(spec.url, spec.options, base=repo.root)
+        raise NotAcceptedError(refusal.refusal(), path=f".folio/{ws.config.path.name}")
+    return spec, open_backend(spec.url, spec.options, base=ws.root)
 
 
-def cache_dir(repo: Repo) -> Path:
+def remote_has(ws: Workspace, oids: Iterable[str], remote: str | None = None) -> set[str]:
+    """Which of ``oids`` the remote (default: the default remote) holds."""
+    from folio.remote import remote_has as held
+
+    _, backend = open_remote(ws, remote)
+    return held(backend, oids, cache_dir=cache_dir(ws))
+
+
+def cache_dir(ws: Workspace) -> Path:
     """Where pack indexes are cached. They are named by their pack's hash and checked on
     every read, so one cache serves every remote."""
-    repo.local_dir.mkdir(parents=True, exist_ok=True)  # the cache is written beneath it
-    return repo.local_dir / "cache" / "packs"
+    ws.local_dir.mkdir(parents=True, exist_ok=True)  # the cache is written beneath it
+    return ws.local_dir / "cache" / "packs"
 
 
-def add_remote(repo: Repo, name: str, url: str, *, default: bool = False,
+def add_remote(ws: Workspace, name: str, url: str, *, default: bool = False,
                endpoint: str | None = None, region: str | None = None,
                profile: str | None = None, allow_http: bool = False,
                local: bool = False) -> RemoteSpec:
     """Record a remote (validated as far as possible without the network)."""
     check_name(name)
-    if any(s.name == name for s in list_remotes(repo)):
+    if any(s.name == name for s in list_remotes(ws)):
         raise RemoteError(f"remote {name!r} already exists; `folio remote remove {name}` first")
     options: dict[str, Any] = {}
     for key, value in (("endpoint", endpoint), ("region", region), ("profile", profile)):
@@ -157,33 +165,33 @@ def add_remote(repo: Repo, name: str, url: str, *, default: bool = False,
         raise RemoteError(f"{', '.join(sorted(options))}: only S3 remotes take options", path=url)
     # Validate URL and options as use would, minus the profile lookup: that profile may
     # exist only on the machines that push (CI), not on the one that writes the config.
-    open_backend(url, {k: v for k, v in options.items() if k != "profile"}, base=repo.root)
+    open_backend(url, {k: v for k, v in options.items() if k != "profile"}, base=ws.root)
     if profile is not None and not profile.strip():
         raise RemoteError("--profile needs a profile name")
-    with repo.lock.hold("folio remote add"):
-        repo.config.update([SECTION, name], {"url": url, **options}, local=local)
+    with ws.lock.hold("folio remote add"):
+        ws.config.update([SECTION, name], {"url": url, **options}, local=local)
         if default:
-            repo.config.update(["core"], {"remote": name}, local=local)
+            ws.config.update(["core"], {"remote": name}, local=local)
         if not local:  # the user chose it here: accepted by that act
-            repo.config.record_accepted(f"{SECTION}.{name}", repo.config.shared[SECTION][name])
-    return get_remote(repo, name)
+            ws.config.record_accepted(f"{SECTION}.{name}", ws.config.shared[SECTION][name])
+    return get_remote(ws, name)
 
 
-def remove_remote(repo: Repo, name: str) -> RemoteSpec:
+def remove_remote(ws: Workspace, name: str) -> RemoteSpec:
     """Forget a remote (from both config files, and its acceptance); unset it as default
     where it was."""
-    spec = get_remote(repo, check_name(name))
-    config = repo.config
-    with repo.lock.hold("folio remote remove"):
+    spec = get_remote(ws, check_name(name))
+    config = ws.config
+    with ws.lock.hold("folio remote remove"):
         for path, local in ((config.path, False), (config.local_path, True)):
-            raw = _load(path)
+            raw = load_toml(path)
             if name in _table(raw, path):
                 config.update([SECTION, name], None, local=local)
             core = raw.get("core")
             if isinstance(core, dict) and core.get("remote") == name:
                 config.update(["core", "remote"], None, local=local)
             for table in (SECTION, "core"):  # drop tables this left empty
-                if _load(path).get(table) == {}:
+                if load_toml(path).get(table) == {}:
                     config.update([table], None, local=local)
         config.forget_accepted(f"{SECTION}.{name}")
     return spec

@@ -1,4 +1,4 @@
-"""Status and capture directory by directory, under a clean mark.
+"""Status and record directory by directory, under a clean mark: the shortcut of ops.track.
 
 While a target's clean mark (:mod:`folio.worktree.marks`) still matches its manifest, a walk
 by ``lstat`` tells which directories differ from it. Only those are listed, hashed and
@@ -10,14 +10,12 @@ look at) these functions return None and the caller compares in full.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
 from folio import manifest as mf
 from folio.errors import ShardMissingError
-from folio.hashing import parallel_map
 from folio.manifest import Entry, Manifest, ShardedManifest
 from folio.progress import NULL, Progress
 from folio.worktree import marks
@@ -29,11 +27,12 @@ from folio.worktree.scan import (
     compare,
     compare_entries,
     entry_for,
+    put_files,
     scan_target,
 )
 
 if TYPE_CHECKING:
-    from folio.repo import AddResult, Repo
+    from folio.workspace import Workspace
 
 # More than this to compare and the full comparison, with its stat cache, is the better way.
 MAX_FILES = 20_000
@@ -60,25 +59,25 @@ class Look:
         return self.manifest.kind if self.manifest is not None else "dir"
 
 
-def look(repo: Repo, target: str, mark: Mark | None) -> Look | None:
+def look(ws: Workspace, target: str, mark: Mark | None) -> Look | None:
     """Walk a target against its mark; None when the mark does not apply."""
     if mark is None:
         return None
-    path = repo.manifest_path(target)
+    path = ws.manifest_path(target)
     try:
         main = path.read_bytes()
     except OSError:
         return None
-    if repo.manifest_fingerprint(target, main) != mark.manifest:
+    if ws.manifest_fingerprint(target, main) != mark.manifest:
         return None
-    now = marks.walk_digests(repo.root, target, mark)
+    now = marks.walk_digests(ws.root, target, mark)
     if now is None:
         return None
     pending = mark.pending(now)
-    source = repo._display(path)
+    source = ws.display(path)
 
     def read_shard(rel: str) -> bytes:
-        return (repo.manifests_dir / rel).read_bytes()
+        return (ws.manifests_dir / rel).read_bytes()
 
     view = ShardedManifest.read(main, source, read_shard, target)
     manifest = None if view is not None or not pending else \
@@ -103,13 +102,13 @@ class LazyCache:
     """The stat cache, loaded on first use: at a million rows loading it costs more than
     hashing a few directories of small files, at a few thousand much less."""
 
-    def __init__(self, repo: Repo) -> None:
-        self._repo = repo
+    def __init__(self, ws: Workspace) -> None:
+        self._ws = ws
         self.loaded: StatCache | None = None
 
     def get(self) -> StatCache:
         if self.loaded is None:
-            self.loaded = self._repo.stat_cache()
+            self.loaded = self._ws.stat_cache()
         return self.loaded
 
 
@@ -122,7 +121,7 @@ class _Pending(NamedTuple):
     known: dict[str, str]
 
 
-def _scan_pending(repo: Repo, seen: Look, old: dict[str, Entry], cache: LazyCache,
+def _scan_pending(ws: Workspace, seen: Look, old: dict[str, Entry], cache: LazyCache,
                   store_copy: bool, trusted_before: int) -> _Pending:
     """List the pending directories one at a time and take their digests.
 
@@ -140,7 +139,7 @@ def _scan_pending(repo: Repo, seen: Look, old: dict[str, Entry], cache: LazyCach
     groups: list[list[str] | None] = (
         [None] if seen.kind == "file" else [[d] for d in sorted(seen.pending)])
     for dirs in groups:
-        part = scan_target(repo.root, shell, repo.store.root, dirs=dirs)
+        part = scan_target(ws.root, shell, ws.store.root, dirs=dirs)
         digests = marks.digests_of(part, trusted_before)
         if digests is None or found is None:
             found = None
@@ -152,7 +151,7 @@ def _scan_pending(repo: Repo, seen: Look, old: dict[str, Entry], cache: LazyCach
                 if state.link is not None or state.oid is not None:
                     continue
                 sha = stat_cache.lookup(shell.location(rel), state)
-                if sha is None or (store_copy and not repo.store.has(sha)):
+                if sha is None or (store_copy and not ws.store.has(sha)):
                     continue
                 before = old.get(rel)
                 if before is not None and entry_for(state, sha, before, store_copy) == before:
@@ -175,7 +174,7 @@ def _record(cache: LazyCache, seen: Look, hashed: dict[str, tuple[str, StatLike]
             cache.loaded.record(shell.location(rel), st, sha)
 
 
-def status(repo: Repo, seen: Look, cache: LazyCache, jobs: int | None = None
+def status(ws: Workspace, seen: Look, cache: LazyCache, jobs: int | None = None
            ) -> tuple[TargetStatus, Mark | None] | None:
     """The target's status from its pending directories alone (the rest is proven clean),
     and the mark to keep: renewed when the pending directories turn out clean."""
@@ -188,27 +187,24 @@ def status(repo: Repo, seen: Look, cache: LazyCache, jobs: int | None = None
         # A writer replaced the manifest since look() read its main file, so the mark no
         # longer applies: the full comparison reads it again from the top (read_lockfree).
         return None
-    files, found, hashes = _scan_pending(repo, seen, old, cache, False, trusted_before)
+    files, found, hashes = _scan_pending(ws, seen, old, cache, False, trusted_before)
     todo = [rel for rel, state in files.items()
             if state.link is None and state.oid is None and rel in old and rel not in hashes
             and old[rel].link is None and old[rel].size == state.st_size]
     if not _within_limits(files, todo):
         return None
     sub = Manifest(seen.target, seen.kind, old)
-    root = repo.root / sub.root if sub.root else repo.root
-
-    def one(rel: str) -> tuple[str, StatLike]:
-        sha, _, st = repo.store.put_file_stat(root / rel, store_copy=False)
-        return sha, st
-
+    root = ws.root / sub.root if sub.root else ws.root
     hashes.update((rel, state.oid) for rel, state in files.items() if state.oid is not None)
-    hashed = dict(zip(todo, parallel_map(one, todo, jobs), strict=True))
+    hashed: dict[str, tuple[str, StatLike]] = {
+        rel: (sha, st) for rel, (sha, _, st) in put_files(ws.store, root, todo,
+                                                            store_copy=False, jobs=jobs)}
     _record(cache, seen, hashed)
     hashes.update((rel, sha) for rel, (sha, _) in hashed.items())
     result = compare(sub, files, hashes)
     if not result.clean:
         return result, seen.mark
-    fingerprint = repo.manifest_fingerprint(seen.target)
+    fingerprint = ws.manifest_fingerprint(seen.target)
     if fingerprint != seen.mark.manifest:
         return result, seen.mark  # the manifest moved under us: leave the mark to the next look
     return result, remark(seen, found, fingerprint, seen.mark.files, seen.mark.stored)
@@ -227,74 +223,81 @@ def remark(seen: Look, found: tuple[dict[str, bytes], set[str]] | None,
                        seen.mark.unsettled - seen.pending)
 
 
-def capture(repo: Repo, seen: Look, store_copy: bool, cache: LazyCache,
-            progress: Progress = NULL, jobs: int | None = None
-            ) -> tuple[AddResult, Mark | None] | None:
+class Recorded(NamedTuple):
+    """What :func:`record` did to a target: its totals, how many files it read, whether
+    the manifest changed, and the entries added, modified and deleted."""
+
+    files: int
+    bytes: int
+    hashed: int
+    changed: bool
+    manifest: str  # the main manifest file, as messages show it
+    status: TargetStatus
+
+
+def record(ws: Workspace, seen: Look, store_copy: bool, cache: LazyCache,
+           progress: Progress = NULL, jobs: int | None = None
+           ) -> tuple[Recorded, Mark | None] | None:
     """Bring one target's manifest up to date from its pending directories (lock held).
 
-    Returns the result and the target's new mark, or None to have the caller capture it in
-    full (too much changed, or the store must take content the mark says it lacks).
+    Returns what was done and the target's new mark, or None to have the caller record it
+    in full (too much changed, or the store must take content the mark says it lacks).
     """
-    from folio.repo import AddResult
-
     if store_copy and not seen.mark.stored:
-        return None  # hash-only entries to fill in: only a full capture finds them all
+        return None  # hash-only entries to fill in: only a full record finds them all
     trusted_before = marks.trust_limit()
-    display = repo._display(repo.manifest_path(seen.target))
+    display = ws.display(ws.manifest_path(seen.target))
     if not seen.pending:
-        files_total, bytes_total = mf.totals(seen.main, display, seen.target)
-        return AddResult(seen.target, files_total, bytes_total, 0, False, display), seen.mark
+        files_total, bytes_total = mf.totals(seen.main, display, seen.target,
+                                             ws.read_manifest_file)
+        return Recorded(files_total, bytes_total, 0, False, display,
+                        TargetStatus(seen.target)), seen.mark
     old = _old_entries(seen)
-    files, found, hashes = _scan_pending(repo, seen, old, cache, store_copy, trusted_before)
+    files, found, hashes = _scan_pending(ws, seen, old, cache, store_copy, trusted_before)
     todo = [rel for rel, state in files.items()
             if state.link is None and state.oid is None and rel not in hashes]
     if not _within_limits(files, todo):
         return None
     shell = Manifest(seen.target, seen.kind)
-    root = repo.root / shell.root if shell.root else repo.root
-    progress.start("Storing" if store_copy else "Hashing", len(todo))
-
-    def put(rel: str) -> tuple[str, int, os.stat_result]:
-        result = repo.store.put_file_stat(root / rel, store_copy=store_copy)
-        progress.advance()
-        return result
-
+    root = ws.root / shell.root if shell.root else ws.root
     hashed: dict[str, tuple[str, StatLike]] = {}
-    try:
-        for rel, (oid, _, st) in zip(todo, parallel_map(put, todo, jobs), strict=True):
-            hashes[rel] = oid
-            files[rel] = FileState.of(rel, st)
-            hashed[rel] = (oid, files[rel].st)
-    finally:
-        progress.finish()
+    for rel, (oid, _, st) in put_files(ws.store, root, todo, store_copy=store_copy,
+                                       progress=progress, jobs=jobs):
+        hashes[rel] = oid
+        files[rel] = FileState.of(rel, st)
+        hashed[rel] = (oid, files[rel].st)
     _record(cache, seen, hashed)
-    repo.store.sync()  # durable before the manifest names the objects
+    ws.store.sync()  # durable before the manifest names the objects
     changes: dict[str, Entry | None] = {}
     for rel, state in files.items():  # an entry kept only where it changed: after a change
         before = old.get(rel)  # spread over every directory, that is not a million of them
         entry = entry_for(state, hashes.get(rel) or state.oid, before, store_copy)
         if entry != before:
             changes[rel] = entry
-    changes.update((p, None) for p in old if p not in files)
+    deleted = [p for p in old if p not in files]
+    changes.update((p, None) for p in deleted)
+    if deleted:  # a deleted file's row goes with its entry, as in a full record
+        rows = cache.get()
+        for rel in deleted:
+            rows.forget(shell.location(rel))
     main = seen.main
     if changes:
-        main = _write(repo, seen, changes)
+        main = _write(ws, seen, changes)
     changed = {p: e for p, e in changes.items() if e is not None}
     status = compare_entries(Manifest(seen.target, seen.kind, old), changed, present=files)
-    files_total, bytes_total = mf.totals(main, display, seen.target)
-    result = AddResult(seen.target, files_total, bytes_total, len(todo), bool(changes),
-                       display, status.added, status.modified, status.deleted)
+    files_total, bytes_total = mf.totals(main, display, seen.target, ws.read_manifest_file)
+    result = Recorded(files_total, bytes_total, len(todo), bool(changes), display, status)
     # the unchanged entries are the marked manifest's, all stored if it was
     stored = seen.mark.stored and mf.all_stored(changed.values())
     try:  # only the manifest just written gets a mark
-        written = repo.manifest_path(seen.target).read_bytes()
+        written = ws.manifest_path(seen.target).read_bytes()
     except OSError:
         written = None
-    fingerprint = repo.manifest_fingerprint(seen.target, main) if written == main else None
+    fingerprint = ws.manifest_fingerprint(seen.target, main) if written == main else None
     return result, remark(seen, found, fingerprint, files_total, stored)
 
 
-def _write(repo: Repo, seen: Look, changes: dict[str, Entry | None]) -> bytes:
+def _write(ws: Workspace, seen: Look, changes: dict[str, Entry | None]) -> bytes:
     """Write the manifest with ``changes`` applied; returns the new main file."""
     files: Iterable[tuple[str, bytes]]
     if seen.view is not None:
@@ -308,4 +311,4 @@ def _write(repo: Repo, seen: Look, changes: dict[str, Entry | None]) -> bytes:
             else:
                 manifest.entries[path] = entry
         files = mf.dump_files(manifest)
-    return repo.write_manifest_files(seen.target, files)[1]
+    return ws.write_manifest_files(seen.target, files, synced=True, before=seen.main)[1]

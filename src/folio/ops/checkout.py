@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from folio import manifest as mf
-from folio import recovery
 from folio._fs import syncfs
 from folio.errors import (
     FolioError,
@@ -32,10 +31,11 @@ from folio.errors import (
 )
 from folio.hashing import parallel_map
 from folio.manifest import Entry, Manifest
+from folio.ops import recovery
+from folio.ops.recheck import Recheck, checked_of
+from folio.ops.recovery import RecoveryRecord
 from folio.paths import check_link_targets, check_no_symlinked_parent, is_within
 from folio.progress import NULL, Progress
-from folio.recheck import Recheck, checked_of
-from folio.recovery import RecoveryRecord
 from folio.revisions import Side, check_no_overlap
 from folio.worktree.index import StatCache
 from folio.worktree.materialize import (
@@ -48,7 +48,7 @@ from folio.worktree.materialize import (
 from folio.worktree.scan import FileState, is_executable, rehash, scan_target
 
 if TYPE_CHECKING:
-    from folio.repo import Repo
+    from folio.workspace import Workspace
 
 
 @dataclass
@@ -95,18 +95,33 @@ class _Plan:
     want: dict[str, Entry] = field(default_factory=dict)  # every in-scope entry of the goal
 
 
-def checkout(repo: Repo, side: Side, paths: Sequence[str] | None, *, force: bool,
-             link: str | None, progress: Progress = NULL, jobs: int | None = None,
-             previous: dict[str, Manifest] | None = None) -> CheckoutResult:
+def checkout(ws: Workspace, rev: str | None = None,
+             paths: Sequence[str | os.PathLike[str]] | None = None, *, force: bool = False,
+             link: str | None = None, progress: Progress = NULL, jobs: int | None = None,
+             cwd: Path | None = None, previous: str | None = None) -> CheckoutResult:
+    """Make the working data (at or below ``paths``) match ``rev``, or the working manifests.
+
+    ``previous`` (a git revision) names the commit whose manifests a git checkout just
+    replaced: data of targets it had and the new manifests lack is removed too.
+    """
+    side = Side("manifests", None) if rev is None else ws.resolve(rev)
+    before = ws.resolve(previous).manifests if previous else None
+    return checkout_side(ws, side, ws.scope(paths, cwd), force=force, link=link,
+                         progress=progress, jobs=jobs, previous=before)
+
+
+def checkout_side(ws: Workspace, side: Side, paths: Sequence[str] | None, *, force: bool,
+                  link: str | None, progress: Progress = NULL, jobs: int | None = None,
+                  previous: dict[str, Manifest] | None = None) -> CheckoutResult:
     """Make the data (at or below ``paths``, repo-relative) match ``side``'s manifests.
 
     ``previous``: the manifests git replaced (a git checkout or merge already moved
     ``.folio/manifests``): their targets that no working manifest names any more have their
     data removed, under the same unsaved-changes rule as any other removal.
     """
-    mode = LinkMode(link or repo.config.link_mode)
-    with repo.lock.hold():
-        working = repo.manifests()
+    mode = LinkMode(link or ws.config.link_mode)
+    with ws.lock.hold():
+        working = ws.manifests()
         current = dict(working)
         for target, manifest in (previous or {}).items():
             if not any(is_within(target, t) or is_within(t, target) for t in working):
@@ -118,38 +133,72 @@ def checkout(repo: Repo, side: Side, paths: Sequence[str] | None, *, force: bool
         final = {t: m for t, m in current.items() if t not in new}
         final.update({t: m for t, m in new.items() if m is not None})
         check_no_overlap(final, side.label)
-        cache = repo.stat_cache()
-        plan = _plan_files(repo, current, new, paths, cache, progress, jobs)
-        _check_planned_links(repo.root, plan, final, paths)
+        cache = ws.stat_cache()
+        plan = _plan_files(ws, current, new, paths, cache, progress, jobs)
+        _check_planned_links(ws.root, plan, final, paths)
         if plan.missing:
-            raise repo.store.missing(sorted(set(plan.missing)), side.label)
+            raise ws.store.missing(sorted(set(plan.missing)), side.label)
         if plan.unsaved and not force:
             n = len(plan.unsaved)
             raise UnsavedChangesError(
                 f"{n} file{'s have' if n > 1 else ' has'} unsaved changes: "
                 f"{summarize_paths(plan.unsaved)}; use --force", paths=plan.unsaved)
         if any(not e.is_link for _, e in plan.writes):
-            check_mode(repo.store, repo.root, mode)
+            check_mode(ws.store, ws.root, mode)
         result = CheckoutResult(side.label, unchanged=plan.unchanged, skipped=plan.skipped)
-        result.saved = _save(repo, plan, side.label, jobs)  # logged and durable
-        removed = _write_manifests(repo, new, current, result)
-        recheck = Recheck(repo, plan.checked, force=force, label=side.label)
-        _delete(repo, plan, cache, recheck)
+        result.saved = _save(ws, plan, side.label, jobs)  # logged and durable
+        synced_before = _synced_before(ws, current, final, paths)
+        removed = _write_manifests(ws, new, current, result)
+        recheck = Recheck(ws, plan.checked, force=force, label=side.label)
+        _delete(ws, plan, cache, recheck)
         for target in removed:
-            _remove_manifest(repo, target)
+            _remove_manifest(ws, target)
             result.manifests_removed.append(target)
-        _write(repo, plan.writes, mode, cache, progress, jobs, recheck)
+        _write(ws, plan.writes, mode, cache, progress, jobs, recheck)
         for loc, entry in plan.chmods:
-            _set_executable(repo.root / loc, entry.executable)
+            _set_executable(ws.root / loc, entry.executable)
         left = set(recheck.changed)
         result.written = [loc for loc, _ in plan.writes + plan.chmods if loc not in left]
         result.deleted = [loc for loc in plan.deletes if loc not in left]
         result.saved += recheck.saved
         if plan.writes or plan.deletes or plan.chmods:
-            syncfs(repo.root)
+            syncfs(ws.root)
+        _record_synced(ws, final, paths, synced_before)
         cache.save()
         recheck.raise_if_changed()
     return result
+
+
+def _in_scope(target: str, paths: Sequence[str] | None) -> bool:
+    return paths is None or any(is_within(target, p) or is_within(p, target) for p in paths)
+
+
+def _synced_before(ws: Workspace, current: dict[str, Manifest], final: dict[str, Manifest],
+                   paths: Sequence[str] | None) -> dict[str, Manifest | None]:
+    """For each target this checkout covers only in part, what its data outside ``paths``
+    matches (the synced manifest, or the working one; None: unknown), read before the
+    new manifests are written."""
+    out: dict[str, Manifest | None] = {}
+    for target in final:
+        if paths is None or not _in_scope(target, paths) or any(
+                is_within(target, p) for p in paths):
+            continue
+        known, base = ws.synced_base(target)
+        out[target] = base if base is not None else (current.get(target) if known else None)
+    return out
+
+
+def _record_synced(ws: Workspace, final: dict[str, Manifest], paths: Sequence[str] | None,
+                   before: dict[str, Manifest | None]) -> None:
+    """The data of every target in scope now matches its manifest (within ``paths``):
+    that is the synced manifest status and add compare with (folio.worktree.synced)."""
+    for target, manifest in final.items():
+        if not _in_scope(target, paths):
+            continue
+        if target in before:
+            ws.set_synced(manifest, paths, before[target])
+        else:
+            ws.set_synced(manifest)
 
 
 # -- which manifests --------------------------------------------------------------------------
@@ -206,7 +255,7 @@ def _check_paths_match(current: dict[str, Manifest], wanted: dict[str, Manifest]
 
 # -- which files ------------------------------------------------------------------------------
 
-def _plan_files(repo: Repo, current: dict[str, Manifest], new: dict[str, Manifest | None],
+def _plan_files(ws: Workspace, current: dict[str, Manifest], new: dict[str, Manifest | None],
                 paths: Sequence[str] | None, cache: StatCache, progress: Progress,
                 jobs: int | None) -> _Plan:
     def in_scope(loc: str) -> bool:
@@ -232,7 +281,7 @@ def _plan_files(repo: Repo, current: dict[str, Manifest], new: dict[str, Manifes
             stop = None if m.kind == "file" else (
                 os.path.dirname(m.target) if target_new is None else m.target)
             debris: list[str] = []
-            for rel, found in scan_target(repo.root, m, repo.store.root, debris).items():
+            for rel, found in scan_target(ws.root, m, ws.store.root, debris).items():
                 loc = m.location(rel)
                 if in_scope(loc):
                     have[loc] = found
@@ -242,8 +291,8 @@ def _plan_files(repo: Repo, current: dict[str, Manifest], new: dict[str, Manifes
                 if in_scope(loc) and loc not in plan.prune_stop:
                     plan.deletes.append(loc)
                     plan.prune_stop[loc] = stop
-    hashes = _current_hashes(repo, have, cache, progress, jobs)
-    store = repo.store
+    hashes = _current_hashes(ws, have, cache, progress, jobs)
+    store = ws.store
     for loc in sorted(want.keys() | have.keys()):
         entry, state = want.get(loc), have.get(loc)
         if entry is not None:
@@ -273,7 +322,7 @@ def _plan_files(repo: Repo, current: dict[str, Manifest], new: dict[str, Manifes
     return plan
 
 
-def _current_hashes(repo: Repo, have: dict[str, FileState], cache: StatCache,
+def _current_hashes(ws: Workspace, have: dict[str, FileState], cache: StatCache,
                     progress: Progress, jobs: int | None) -> dict[str, str]:
     """sha256 of every regular working file: the stat cache, else one parallel rehash."""
     known: dict[str, str] = {}
@@ -288,7 +337,7 @@ def _current_hashes(repo: Repo, have: dict[str, FileState], cache: StatCache,
             else:
                 known[loc] = sha
 
-    got = rehash(repo.store, repo.root, todo, cache, progress, jobs, "Hashing changed files")
+    got = rehash(ws.store, ws.root, todo, cache, progress, jobs, "Hashing changed files")
     known.update((loc, result[0]) for loc, result in got.items())
     return known
 
@@ -360,7 +409,7 @@ def check_manifest_links(root: Path, manifests: Iterable[Manifest]) -> None:
 
 # -- doing it -----------------------------------------------------------------------------------
 
-def _save(repo: Repo, plan: _Plan, label: str, jobs: int | None) -> list[RecoveryRecord]:
+def _save(ws: Workspace, plan: _Plan, label: str, jobs: int | None) -> list[RecoveryRecord]:
     """Store and log the content checkout is about to overwrite or delete that the store lacks.
 
     The log lines go first, naming the hashes found while planning: a checkout killed
@@ -380,11 +429,11 @@ def _save(repo: Repo, plan: _Plan, label: str, jobs: int | None) -> list[Recover
 
     intended = [record(loc, *plan.unsaved_as[loc]) for loc in plan.unsaved
                 if loc in plan.unsaved_as]
-    recovery.append(repo.local_dir, intended)
+    recovery.append(ws.local_dir, intended)
 
     def put(loc: str) -> tuple[str, int, os.stat_result] | None:
         try:
-            return repo.store.put_file_stat(repo.root / loc, store_copy=True)
+            return ws.store.put_file_stat(ws.root / loc, store_copy=True)
         except FileNotFoundError:
             return None  # removed meanwhile: nothing left to save
 
@@ -392,13 +441,13 @@ def _save(repo: Repo, plan: _Plan, label: str, jobs: int | None) -> list[Recover
     for loc, saved in zip(plan.unsaved, parallel_map(put, plan.unsaved, jobs), strict=True):
         if saved is not None:
             records.append(record(loc, saved[0], saved[1]))
-    repo.store.sync()  # the saved content is durable before anything is overwritten
+    ws.store.sync()  # the saved content is durable before anything is overwritten
     # Content that changed since planning was stored under another hash: log that one too.
-    recovery.append(repo.local_dir, [r for r in records if r not in intended])
+    recovery.append(ws.local_dir, [r for r in records if r not in intended])
     return records
 
 
-def _write_manifests(repo: Repo, new: dict[str, Manifest | None],
+def _write_manifests(ws: Workspace, new: dict[str, Manifest | None],
                      current: dict[str, Manifest], result: CheckoutResult) -> list[str]:
     """Write the new manifests; return the targets whose manifests go once their files have.
 
@@ -410,26 +459,26 @@ def _write_manifests(repo: Repo, new: dict[str, Manifest | None],
     later = []
     for target in sorted(t for t, m in new.items() if m is None):
         if any(is_within(t, target) or is_within(target, t) for t in written):
-            _remove_manifest(repo, target)
+            _remove_manifest(ws, target)
             result.manifests_removed.append(target)
         else:
             later.append(target)
     for target in sorted(written):
-        if repo.write_manifest(new[target]):  # type: ignore[arg-type]
+        if ws.write_manifest(new[target]):  # type: ignore[arg-type]
             result.manifests_changed.append(target)
     added = [t for t, m in new.items() if m is not None and t not in current]
     if added:
-        repo._ignore_in_git(sorted(added))
+        ws.ignore_in_git(sorted(added))
     return later
 
 
-def _remove_manifest(repo: Repo, target: str) -> None:
-    main = repo.manifest_path(target)
+def _remove_manifest(ws: Workspace, target: str) -> None:
+    main = ws.manifest_path(target)
     main.unlink(missing_ok=True)
-    shards = repo.manifests_dir / (target + mf.SHARD_DIR_SUFFIX)
+    shards = ws.manifests_dir / (target + mf.SHARD_DIR_SUFFIX)
     if shards.is_dir():
         shutil.rmtree(shards)
-    _prune(main.parent, repo.manifests_dir)
+    _prune(main.parent, ws.manifests_dir)
 
 
 def _prune(directory: Path, stop: Path) -> None:
@@ -442,7 +491,7 @@ def _prune(directory: Path, stop: Path) -> None:
         directory = directory.parent
 
 
-def _delete(repo: Repo, plan: _Plan, cache: StatCache, recheck: Recheck) -> None:
+def _delete(ws: Workspace, plan: _Plan, cache: StatCache, recheck: Recheck) -> None:
     dirs: set[tuple[str, str]] = set()
     for loc in plan.deletes:
         if not recheck.delete(loc):
@@ -452,26 +501,26 @@ def _delete(repo: Repo, plan: _Plan, cache: StatCache, recheck: Recheck) -> None
         if stop is not None:
             dirs.add((os.path.dirname(loc), stop))
     for directory, stop in sorted(dirs, key=lambda d: -d[0].count("/")):
-        _prune(repo.root / directory, repo.root / stop)
+        _prune(ws.root / directory, ws.root / stop)
 
 
-def _write(repo: Repo, writes: list[tuple[str, Entry]], mode: LinkMode, cache: StatCache,
+def _write(ws: Workspace, writes: list[tuple[str, Entry]], mode: LinkMode, cache: StatCache,
            progress: Progress, jobs: int | None, recheck: Recheck) -> None:
     safe: set[str] = set()
     for loc, _ in writes:
-        check_no_symlinked_parent(repo.root, loc, safe)
+        check_no_symlinked_parent(ws.root, loc, safe)
     files = [(loc, e) for loc, e in writes if not e.is_link]
     progress.start("Checking out", len(writes))
     try:
         def put(item: tuple[str, Entry]) -> None:
             loc, entry = item
             recheck.touch(loc, lambda checked: materialize(
-                repo.store, entry.sha256, repo.root / loc, mode,  # type: ignore[arg-type]
+                ws.store, entry.sha256, ws.root / loc, mode,  # type: ignore[arg-type]
                 executable=entry.executable, checked=checked))
             progress.advance()
 
         def put_link(loc: str, target: str) -> None:
-            recheck.touch(loc, lambda checked: materialize_symlink(repo.root / loc, target,
+            recheck.touch(loc, lambda checked: materialize_symlink(ws.root / loc, target,
                                                                    checked=checked))
             progress.advance()
 
@@ -486,7 +535,7 @@ def _write(repo: Repo, writes: list[tuple[str, Entry]], mode: LinkMode, cache: S
         if loc in left:
             continue
         try:
-            st = os.stat(repo.root / loc)
+            st = os.stat(ws.root / loc)
         except OSError:
             continue
         cache.record(loc, st, entry.sha256)  # type: ignore[arg-type]

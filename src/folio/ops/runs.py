@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from folio.git.repo import GitRepo
-    from folio.repo import Repo
+    from folio.workspace import Workspace
 
 KIND_RUN = "run"
 STATUSES = ("ok", "failed")
@@ -214,15 +214,15 @@ def _dirty(git: GitRepo) -> bool | None:
 
 # -- recording --------------------------------------------------------------------------------
 
-def record(repo: Repo, git: GitRepo, run: Run) -> Run:
+def record(ws: Workspace, git: GitRepo, run: Run) -> Run:
     """Write the run commit from the working manifests and create its ref (lock held).
 
     Objects must already be durable (``store.sync()``), as for a snapshot.
     """
-    from folio.snapshots import read_manifest_files
+    from folio.ops.snapshots import read_manifest_files
 
-    files = read_manifest_files(repo)  # the same tree a snapshot would have
-    manifests = repo.manifests()
+    files = read_manifest_files(ws)  # the same tree a snapshot would have
+    manifests = ws.manifests()
     run.files = sum(len(m.entries) for m in manifests.values())
     run.bytes = sum(m.total_bytes for m in manifests.values())
     subject = f"run {run.name}: {run.command_line}".replace("\n", " ").replace("\r", " ")

@@ -20,6 +20,7 @@ first from ours; ``--uninstall`` removes exactly our files and moves it back.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shlex
@@ -42,7 +43,7 @@ from folio.errors import (
 
 if TYPE_CHECKING:
     from folio.git.repo import GitRepo
-    from folio.repo import Repo
+    from folio.workspace import Workspace
 
 HOOKS = ("post-checkout", "post-merge", "pre-commit", "pre-push")
 MARKER = "# folio-hook: 1"
@@ -185,12 +186,12 @@ def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _open_repo(hook: str) -> Repo | None:
+def _open_repo(hook: str) -> Workspace | None:
     """The folio repo here, or None (quietly) where folio is not set up."""
-    from folio.repo import Repo
+    from folio.workspace import Workspace
 
     try:
-        return Repo(".")
+        return Workspace(".")
     except NotARepositoryError:
         return None
     except ConfigError as exc:
@@ -231,14 +232,16 @@ def sync_data(hook: str, previous: str | None = None) -> int:
 
     ``previous`` is the commit git moved away from: targets only it had lose their data.
     """
-    repo = _open_repo(hook)
-    if repo is None:
+    from folio.ops import checkout
+
+    ws = _open_repo(hook)
+    if ws is None:
         return 0
     try:
         try:
-            result = repo.checkout(previous=previous)
+            result = checkout.checkout(ws, previous=previous)
         except UnknownRevisionError:  # first checkout of a clone (null sha), no ORIG_HEAD
-            result = repo.checkout()
+            result = checkout.checkout(ws)
     except FolioError as exc:
         _say(f"folio: warning: {hook}: data not checked out: {exc}; "
              "then run `folio checkout`")
@@ -256,22 +259,22 @@ def sync_data(hook: str, previous: str | None = None) -> int:
 
 def pre_commit() -> int:
     """``folio capture``, then ``folio check`` of the staged manifests."""
-    from folio.capture import capture_configured
-    from folio.check import check_manifests
     from folio.git.plumbing import staged_paths
+    from folio.ops.check import check_manifests
+    from folio.ops.outputs import capture_configured
 
-    repo = _open_repo("pre-commit")
-    if repo is None:
+    ws = _open_repo("pre-commit")
+    if ws is None:
         return 0
-    result = capture_configured(repo)
+    result = capture_configured(ws)
     for line in result.warnings():
         _say(f"folio: capture: {line}")
     message = result.stage_message()
     if message:
         _say(message)
         return 1
-    staged = staged_paths(repo.root, repo._display(repo.manifests_dir))
-    problems = check_manifests(repo, staged, cwd=repo.root, remote_has=default_remote_has(repo))
+    staged = staged_paths(ws.root, ws.display(ws.manifests_dir))
+    problems = check_manifests(ws, staged, cwd=ws.root, remote_has=default_remote_has(ws))
     for problem in problems:
         _say(f"folio: {problem}")
     return 1 if problems else 0
@@ -281,16 +284,16 @@ def pre_push(remote: str, stdin: Iterable[str]) -> int:
     """The objects of the pushed commits' manifests must be available before git pushes."""
     from folio.git.repo import GitRepo
 
-    repo = _open_repo("pre-push")
-    if repo is None:
+    ws = _open_repo("pre-push")
+    if ws is None:
         return 0
-    git = GitRepo(repo.root)
-    oids = pushed_objects(repo, git, remote, stdin)
+    git = GitRepo(ws.root)
+    oids = pushed_objects(ws, git, remote, stdin)
     if not oids:
         return 0
-    if push_to_default_remote(repo, oids):
+    if push_to_default_remote(ws, oids):
         return 0
-    missing = sorted(o for o in oids if not repo.store.has(o))
+    missing = sorted(o for o in oids if not ws.store.has(o))
     if missing:
         _say(f"folio: pre-push: {len(missing)} object(s) named by the pushed manifests are "
              f"not in the local store ({summarize_paths([o[:12] for o in missing])}); "
@@ -299,7 +302,7 @@ def pre_push(remote: str, stdin: Iterable[str]) -> int:
     return 0
 
 
-def pushed_objects(repo: Repo, git: GitRepo, remote: str, lines: Iterable[str]) -> set[str]:
+def pushed_objects(ws: Workspace, git: GitRepo, remote: str, lines: Iterable[str]) -> set[str]:
     """Stored object ids named by the manifests of every commit the push sends."""
     from folio.git.plumbing import commits_to_push
     from folio.git.repo import FOLIO_REFS, MANIFESTS_PREFIX
@@ -312,7 +315,7 @@ def pushed_objects(repo: Repo, git: GitRepo, remote: str, lines: Iterable[str]) 
             continue
         local_ref, local_sha, _, remote_sha = parts
         prefix = "" if local_ref.startswith(FOLIO_REFS) else MANIFESTS_PREFIX
-        for commit in commits_to_push(repo.root, local_sha, remote_sha, remote):
+        for commit in commits_to_push(ws.root, local_sha, remote_sha, remote):
             oids |= _commit_oids(git, commit, prefix, seen)
     return oids
 
@@ -336,25 +339,29 @@ def _commit_oids(git: GitRepo, commit: str, prefix: str, seen: dict[str, set[str
 
 # -- seams for the remotes issue --------------------------------------------------------------
 
-def push_to_default_remote(repo: Repo, oids: set[str]) -> bool:
+def push_to_default_remote(ws: Workspace, oids: set[str]) -> bool:
     """Push ``oids`` to the default remote; False when there is none (check locally then).
 
     A failed upload raises, which stops the git push.
     """
-    if repo.default_remote() is None:
+    from folio.ops import remotes, transfer
+
+    if remotes.default_remote(ws) is None:
         return False
-    repo.push(oids=sorted(oids))
+    transfer.push(ws, oids=sorted(oids))
     return True
 
 
-def default_remote_has(repo: Repo) -> Any:
+def default_remote_has(ws: Workspace) -> Any:
     """A ``remote_has(oids)`` for ``folio check`` when a usable default remote exists, else
     None (check against the local store); a default remote not accepted here says so."""
-    name = repo.default_remote()
+    from folio.ops import remotes
+
+    name = remotes.default_remote(ws)
     if name is None:
         return None
-    refusal = repo.config.remote_refusal(name)
+    refusal = ws.config.remote_refusal(name)
     if refusal is not None:
         _say(f"folio: warning: pre-commit: {refusal.refusal()}; checking the local store only")
         return None
-    return repo.remote_has
+    return functools.partial(remotes.remote_has, ws)

@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from folio import roots
 from folio.bounded import expected_sizes
 from folio.errors import (
     FolioError,
@@ -29,16 +28,17 @@ from folio.errors import (
     summarize_paths,
 )
 from folio.git.repo import FOLIO_REFS, FOLIO_REFSPEC
+from folio.ops import checkout, roots
+from folio.ops.remotes import DEFAULT_JOBS, cache_dir, open_remote
 from folio.progress import NULL, Progress
 from folio.remote import TransferStats, remote_has
 from folio.remote import pull as pull_objects
 from folio.remote import push as push_objects
-from folio.remotes import DEFAULT_JOBS, cache_dir, open_remote
 
 if TYPE_CHECKING:
-    from folio.checkout import CheckoutResult
-    from folio.repo import Repo
+    from folio.ops.checkout import CheckoutResult
     from folio.revisions import Side
+    from folio.workspace import Workspace
 
 DEFAULT_GIT_REMOTE = "origin"
 
@@ -66,7 +66,7 @@ class TransferResult:
                 "checkout": self.checkout.to_json() if self.checkout else None}
 
 
-def push(repo: Repo, revs: Sequence[str] = (), *, all_versions: bool = False,
+def push(ws: Workspace, revs: Sequence[str] = (), *, all_versions: bool = False,
          remote: str | None = None, jobs: int | None = None, progress: Progress = NULL,
          git_remote: str | None = None, oids: Sequence[str] | None = None) -> TransferResult:
     """Send what the remote lacks; ``git_remote`` also pushes ``refs/folio/*`` there after.
@@ -75,25 +75,25 @@ def push(repo: Repo, revs: Sequence[str] = (), *, all_versions: bool = False,
     store lacks are fine if the remote has them; those neither side has are pushed around,
     then reported (MissingObjectError), and no ref is pushed.
     """
-    spec, backend = open_remote(repo, remote)
+    spec, backend = open_remote(ws, remote)
     if oids is not None:
         wanted = list(dict.fromkeys(oids))
     elif all_versions:
-        wanted = list(roots.history_objects(repo))
+        wanted = list(roots.history_objects(ws))
     elif revs:
         named: dict[str, str] = {}
         for rev in revs:
-            side = repo.resolve(rev)
+            side = ws.resolve(rev)
             roots.manifest_oids(side.manifests.values(), f"{rev}:", named)
         wanted = list(named)
     else:
-        wanted = list(roots.named_objects(repo))
-    store = repo.store
+        wanted = list(roots.named_objects(ws))
+    store = ws.store
     local: list[str] = []
     absent: list[str] = []
     for oid in wanted:
         (local if store.has(oid) else absent).append(oid)
-    cache = cache_dir(repo)
+    cache = cache_dir(ws)
     jobs = jobs or DEFAULT_JOBS
     on_remote = remote_has(backend, absent, cache_dir=cache, jobs=jobs) if absent else set()
     stats = push_objects(store, backend, local, jobs=jobs, progress=progress, cache_dir=cache)
@@ -107,40 +107,41 @@ def push(repo: Repo, revs: Sequence[str] = (), *, all_versions: bool = False,
     result = TransferResult("push", spec.name, backend.describe(), len(wanted), stats)
     if git_remote is not None:
         # The objects are on the remote now; the hook would only push them again.
-        repo.git.push_refs(git_remote, FOLIO_REFSPEC, no_verify=True)
+        ws.git.push_refs(git_remote, FOLIO_REFSPEC, no_verify=True)
         result.git_remote = git_remote
     return result
 
 
-def has_folio_refs(repo: Repo) -> bool:
-    return bool(repo.git.list_refs(FOLIO_REFS))
+def has_folio_refs(ws: Workspace) -> bool:
+    return bool(ws.git.list_refs(FOLIO_REFS))
 
 
-def resolve_version(repo: Repo, rev: str, git_remote: str | None = None) -> tuple[Side, str | None]:
+def resolve_version(ws: Workspace, rev: str,
+                    git_remote: str | None = None) -> tuple[Side, str | None]:
     """``repo.resolve(rev)``; if unknown, fetch ``refs/folio/*`` from the git remote and retry.
 
     Returns the side and the git remote fetched from (None if nothing was fetched).
     """
     try:
-        return repo.resolve(rev), None
+        return ws.resolve(rev), None
     except UnknownRevisionError:
         name = git_remote or DEFAULT_GIT_REMOTE
-        if git_remote is None and repo.git.get_config(f"remote.{name}.url") is None:
+        if git_remote is None and ws.git.get_config(f"remote.{name}.url") is None:
             raise
     failure: FolioError | None = None
     try:
-        repo.git.fetch_refs(name, FOLIO_REFSPEC)
+        ws.git.fetch_refs(name, FOLIO_REFSPEC)
     except FolioError as exc:  # report it with the real problem: the unknown name
         failure = exc
     try:
-        return repo.resolve(rev), name
+        return ws.resolve(rev), name
     except UnknownRevisionError as exc:
         why = (f"; fetching refs/folio/* from git remote {name} failed: {failure}" if failure
                else f"; git remote {name} has no such snapshot either")
         raise UnknownRevisionError(exc.message + why) from None
 
 
-def fetch(repo: Repo, revs: Sequence[str] = (), *, all_versions: bool = False,
+def fetch(ws: Workspace, revs: Sequence[str] = (), *, all_versions: bool = False,
           remote: str | None = None, jobs: int | None = None, progress: Progress = NULL,
           git_remote: str | None = None, action: str = "fetch") -> TransferResult:
     """Bring the objects of ``revs`` (default: the working manifests) into the local store.
@@ -151,34 +152,34 @@ def fetch(repo: Repo, revs: Sequence[str] = (), *, all_versions: bool = False,
     fetched_refs = None
     sizes: dict[str, int] = {}  # what each entry says: no download may exceed it
     if all_versions:
-        wanted = list(roots.history_objects(repo))
+        wanted = list(roots.history_objects(ws))
     elif revs:
         for rev in revs:
-            side, fetched = resolve_version(repo, rev, git_remote)
+            side, fetched = resolve_version(ws, rev, git_remote)
             fetched_refs = fetched_refs or fetched
             expected_sizes(side.manifests.values(), f"{rev}:", sizes)
         wanted = list(sizes)
     else:
-        wanted = list(expected_sizes(repo.manifests().values(), "", sizes))
-    if remote is None and all(repo.store.has(o) for o in wanted):
+        wanted = list(expected_sizes(ws.manifests().values(), "", sizes))
+    if remote is None and all(ws.store.has(o) for o in wanted):
         try:
-            spec, backend = open_remote(repo)
+            spec, backend = open_remote(ws)
         except RemoteError:  # none configured, or no default: none is needed
             return TransferResult(action, "-", "-", len(wanted),
                                   TransferStats(skipped=len(wanted)), fetched_refs=fetched_refs)
     else:
-        spec, backend = open_remote(repo, remote)
-    stats = pull_objects(repo.store, backend, wanted, jobs=jobs or DEFAULT_JOBS,
-                         progress=progress, cache_dir=cache_dir(repo), sizes=sizes)
+        spec, backend = open_remote(ws, remote)
+    stats = pull_objects(ws.store, backend, wanted, jobs=jobs or DEFAULT_JOBS,
+                         progress=progress, cache_dir=cache_dir(ws), sizes=sizes)
     return TransferResult(action, spec.name, backend.describe(), len(wanted), stats,
                           fetched_refs=fetched_refs)
 
 
-def pull(repo: Repo, rev: str | None = None, *, remote: str | None = None,
+def pull(ws: Workspace, rev: str | None = None, *, remote: str | None = None,
          jobs: int | None = None, progress: Progress = NULL, git_remote: str | None = None,
          force: bool = False, link: str | None = None) -> TransferResult:
     """Fetch the objects of ``rev`` (default: the working manifests), then check it out."""
-    result = fetch(repo, [rev] if rev else [], remote=remote, jobs=jobs, progress=progress,
+    result = fetch(ws, [rev] if rev else [], remote=remote, jobs=jobs, progress=progress,
                    git_remote=git_remote, action="pull")
-    result.checkout = repo.checkout(rev, force=force, link=link, progress=progress)
+    result.checkout = checkout.checkout(ws, rev, force=force, link=link, progress=progress)
     return result

@@ -27,12 +27,14 @@ from folio.git.repo import (
     CommitInfo,
 )
 from folio.manifest import target_of, totals
+from folio.ops import track
 from folio.progress import NULL, Progress
 from folio.revisions import parse_tree
 
 if TYPE_CHECKING:
     from folio.git.repo import GitRepo
-    from folio.repo import AddResult, Repo
+    from folio.ops.track import AddResult
+    from folio.workspace import Workspace
 
 KIND = "snapshot"
 
@@ -109,6 +111,11 @@ def info_from_commit(tag: str, commit: CommitInfo) -> SnapshotInfo:
         parent=commit.parents[0] if commit.parents else None)
 
 
+def by_tag(git: GitRepo) -> list[SnapshotInfo]:
+    """Every snapshot, sorted by tag name."""
+    return sorted(list_snapshots(git), key=lambda i: i.tag)
+
+
 def list_snapshots(git: GitRepo) -> list[SnapshotInfo]:
     """Every snapshot, newest first (commit time, then position in the parent chain)."""
     infos = [info_from_commit(tag, git.read_commit(sha))
@@ -139,22 +146,22 @@ def _depths(git: GitRepo, infos: list[SnapshotInfo]) -> dict[str, int]:
     return depth
 
 
-def create(repo: Repo, tag: str, message: str | None, progress: Progress = NULL,
+def create(ws: Workspace, tag: str, message: str | None, progress: Progress = NULL,
            jobs: int | None = None) -> SnapshotInfo:
     """Capture every tracked target as ``add`` would, then commit the manifests as ``tag``."""
     validate_ref_component(tag, "tag")
     ref = SNAPSHOTS_PREFIX + tag
-    git = repo.git
+    git = ws.git
     if git.ref_target(ref) is not None:  # refuse before any work: tags are immutable
         raise TagExistsError(f"tag {tag!r} already exists; tags are immutable "
                              f"(delete it first with `folio tags --delete {tag}`)")
-    with repo.lock.hold():
-        targets = repo.targets()
+    with ws.lock.hold():
+        targets = ws.targets()
         if not targets:
             raise FolioError("nothing to snapshot: no tracked data yet; "
                              "track some with `folio add PATH`")
-        captured = _capture_all(repo, targets, progress, jobs)
-        files = read_manifest_files(repo)
+        captured = _capture_all(ws, targets, progress, jobs)
+        files = read_manifest_files(ws)
         n_files, n_bytes = _totals(files)
         head = git.head_commit()
         trailers = {TRAILER_KIND: KIND, TRAILER_NAME: tag}
@@ -173,10 +180,10 @@ def create(repo: Repo, tag: str, message: str | None, progress: Progress = NULL,
     return info
 
 
-def _capture_all(repo: Repo, targets: list[str], progress: Progress,
+def _capture_all(ws: Workspace, targets: list[str], progress: Progress,
                  jobs: int | None) -> list[AddResult]:
     """Re-add every target; a hash-only target (any ``stored: false`` entry) stays hash-only."""
-    return sorted(repo._capture(targets, None, progress, jobs), key=lambda r: r.target)
+    return sorted(track.record(ws, targets, None, progress, jobs), key=lambda r: r.target)
 
 
 def _totals(files: dict[str, bytes]) -> tuple[int, int]:
@@ -185,16 +192,16 @@ def _totals(files: dict[str, bytes]) -> tuple[int, int]:
     for rel, data in files.items():
         target = target_of(rel)
         if target is not None:
-            count, size = totals(data, rel, target)
+            count, size = totals(data, rel, target, files.__getitem__)
             n_files += count
             n_bytes += size
     return n_files, n_bytes
 
 
-def read_manifest_files(repo: Repo) -> dict[str, bytes]:
+def read_manifest_files(ws: Workspace) -> dict[str, bytes]:
     """Every file under ``.folio/manifests`` (staging leftovers excepted), by relative path."""
     out: dict[str, bytes] = {}
-    base = repo.manifests_dir
+    base = ws.manifests_dir
     cut = len(str(base)) + 1
     for dirpath, _, names in os.walk(base):
         for name in names:
@@ -225,12 +232,12 @@ def show(git: GitRepo, tag: str) -> SnapshotInfo:
     return info
 
 
-def delete(repo: Repo, tag: str) -> str:
+def delete(ws: Workspace, tag: str) -> str:
     """Delete the ref of snapshot ``tag``; return the commit it named.
 
     The commit stays in git's object database (a later snapshot may have it as parent).
     """
-    with repo.lock.hold():
-        info = get(repo.git, tag)
-        repo.git.delete_ref(SNAPSHOTS_PREFIX + tag, info.commit)
+    with ws.lock.hold():
+        info = get(ws.git, tag)
+        ws.git.delete_ref(SNAPSHOTS_PREFIX + tag, info.commit)
     return info.commit

@@ -1,6 +1,6 @@
 """``folio gc`` and ``folio verify``: keep the store small and whole.
 
-gc deletes an object only if no root reaches it (:func:`folio.roots.gc_roots`) AND its
+gc deletes an object only if no root reaches it (:func:`folio.ops.roots.gc_roots`) AND its
 mtime is older than the grace period. gc holds the repository lock while it computes the
 roots and deletes, so no manifest or ref of this clone changes while it decides. Objects
 written before a writer takes the lock (bundle items, which are encoded lock-free) are
@@ -27,14 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from folio import roots
 from folio._fs import list_beneath, remove_beneath, walk_beneath
 from folio.errors import FolioError
 from folio.hashing import parallel_map
+from folio.ops import roots
 from folio.progress import NULL, Progress
 
 if TYPE_CHECKING:
-    from folio.repo import Repo
+    from folio.workspace import Workspace
 
 DEFAULT_GRACE = 86400.0  # one day
 TEMP_MIN_AGE = 3600.0  # staging files younger than this are never removed
@@ -92,19 +92,19 @@ class GcResult:
                 "freed_bytes": self.freed_bytes}
 
 
-def gc(repo: Repo, *, dry_run: bool = False, grace: str | float = DEFAULT_GRACE,
+def gc(ws: Workspace, *, dry_run: bool = False, grace: str | float = DEFAULT_GRACE,
        allow_shared: bool = False, now: float | None = None) -> GcResult:
     """Delete unreachable objects older than ``grace`` and stale staging files."""
     seconds = parse_duration(grace)
-    if repo.config.store_path and not allow_shared:
+    if ws.config.store_path and not allow_shared:
         raise FolioError(
-            f"the object store is shared (core.store = {repo.config.store_path}): other "
+            f"the object store is shared (core.store = {ws.config.store_path}): other "
             "clones' snapshots are invisible from here, so gc would delete their data; pass "
             "--allow-shared only if every clone using it is this one or has pushed everything")
     result = GcResult(dry_run, seconds)
-    store = repo.store
-    with repo.lock.hold("folio gc"):
-        keep = roots.gc_roots(repo)
+    store = ws.store
+    with ws.lock.hold("folio gc"):
+        keep = roots.gc_roots(ws)
         cutoff = (time.time() if now is None else now) - seconds
         for oid in store.iter_oids():
             path = store.path(oid)
@@ -125,28 +125,28 @@ def gc(repo: Repo, *, dry_run: bool = False, grace: str | float = DEFAULT_GRACE,
         # A staging file may belong to a writer at work (object writes take no lock): even
         # with --grace 0, only files untouched for an hour are debris.
         temp_cutoff = min(cutoff, (time.time() if now is None else now) - TEMP_MIN_AGE)
-        for base, path, size in _stale_temp_files(repo, temp_cutoff):
+        for base, path, size in _stale_temp_files(ws, temp_cutoff):
             if not dry_run and not remove_beneath(base, path):
                 continue
-            result.temp_files.append((os.path.relpath(path, repo.root), size))
+            result.temp_files.append((os.path.relpath(path, ws.root), size))
     return result
 
 
-def _stale_temp_files(repo: Repo, cutoff: float) -> list[tuple[Path, Path, int]]:
+def _stale_temp_files(ws: Workspace, cutoff: float) -> list[tuple[Path, Path, int]]:
     """Staging leftovers of killed writers: every file in the store's staging directory
     (and its per-thread subdirectories), and ``.tmp-*`` files (atomic writes) below
     ``.folio`` and the local directories, older than ``cutoff``; as (base, path, size),
     ``path`` being reached from ``base`` through no link. Found, and then deleted, without
     following a link: a planted ``tmp -> /home/you`` must not make gc delete below it."""
-    staging, folio_dir = repo.store.staging, repo.folio_dir
+    staging, folio_dir = ws.store.staging, ws.folio_dir
     candidates = [(staging.parent, path, st) for path, st in walk_beneath(staging.parent,
                                                                             staging)]
     for name in list_beneath(folio_dir, folio_dir) or ():
         if name.startswith(".tmp-"):
             with contextlib.suppress(FileNotFoundError):
                 candidates.append((folio_dir, folio_dir / name, os.lstat(folio_dir / name)))
-    for base, top in ((folio_dir, repo.manifests_dir), (repo.local_dir, repo.local_dir / "cache"),
-                      (repo.state_dir, repo.state_dir / "cache")):
+    for base, top in ((folio_dir, ws.manifests_dir), (ws.local_dir, ws.local_dir / "cache"),
+                      (ws.state_dir, ws.state_dir / "cache")):
         candidates += ((base, path, st) for path, st in walk_beneath(base, top)
                        if path.name.startswith(".tmp-"))
     return sorted({(base, path, st.st_size) for base, path, st in candidates
@@ -183,10 +183,10 @@ class VerifyResult:
                 "unrepaired": [{"oid": o, "reason": r} for o, r in self.unrepaired.items()]}
 
 
-def verify(repo: Repo, *, remote: str | None = None, repair: bool = False,
+def verify(ws: Workspace, *, remote: str | None = None, repair: bool = False,
            jobs: int | None = None, progress: Progress = NULL) -> VerifyResult:
     """Rehash every object; list corrupt and missing ones; optionally repair from a remote."""
-    store = repo.store
+    store = ws.store
     result = VerifyResult()
     oids = list(store.iter_oids())
     progress.start("Verifying", len(oids), "objects")
@@ -209,42 +209,42 @@ def verify(repo: Repo, *, remote: str | None = None, repair: bool = False,
                 result.corrupt.append(oid)
     finally:
         progress.finish()
-    named = roots.named_objects(repo)
-    working = roots.named_objects(repo, refs=False)
+    named = roots.named_objects(ws)
+    working = roots.named_objects(ws, refs=False)
     absent = {o: w for o, w in named.items() if not store.has(o)}
     result.missing = {o: w for o, w in absent.items() if o in working}
     result.not_local = {o: w for o, w in absent.items() if o not in working}
     if result.corrupt or result.missing:
         # add trusts the marks that unchanged files' objects are stored: not any more
-        repo.forget_marks()
+        ws.forget_marks()
     if repair and (result.corrupt or result.missing):
-        _repair(repo, result, remote, jobs, progress)
+        _repair(ws, result, remote, jobs, progress)
     elif remote is not None and not repair:
-        _check_remote(repo, result, named, remote)
+        _check_remote(ws, result, named, remote)
     return result
 
 
-def _check_remote(repo: Repo, result: VerifyResult, named: dict[str, str], remote: str) -> None:
+def _check_remote(ws: Workspace, result: VerifyResult, named: dict[str, str], remote: str) -> None:
+    from folio.ops.remotes import cache_dir, open_remote
     from folio.remote import remote_has
-    from folio.remotes import cache_dir, open_remote
 
-    spec, backend = open_remote(repo, remote)
+    spec, backend = open_remote(ws, remote)
     result.remote = spec.name
-    there = remote_has(backend, named, cache_dir=cache_dir(repo))
+    there = remote_has(backend, named, cache_dir=cache_dir(ws))
     result.not_on_remote = {o: w for o, w in named.items() if o not in there}
 
 
-def _repair(repo: Repo, result: VerifyResult, remote: str | None, jobs: int | None,
+def _repair(ws: Workspace, result: VerifyResult, remote: str | None, jobs: int | None,
             progress: Progress) -> None:
     """Fetch corrupt and missing objects: one batched pull, then one by one if that fails."""
     from folio.bounded import expected_sizes
+    from folio.ops.remotes import DEFAULT_JOBS, cache_dir, open_remote
     from folio.remote import fetch_object, pull, remote_has
-    from folio.remotes import DEFAULT_JOBS, cache_dir, open_remote
 
-    spec, backend = open_remote(repo, remote)
+    spec, backend = open_remote(ws, remote)
     result.remote = spec.name
-    store, cache = repo.store, cache_dir(repo)
-    sizes = expected_sizes(repo.manifests().values())  # bounds the downloads (docs/remotes.md)
+    store, cache = ws.store, cache_dir(ws)
+    sizes = expected_sizes(ws.manifests().values())  # bounds the downloads (docs/remotes.md)
     broken = [*result.corrupt, *(o for o in result.missing if o not in result.corrupt)]
     there = remote_has(backend, broken, cache_dir=cache)
     for oid in broken:

@@ -16,14 +16,14 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from folio import recovery
 from folio.errors import ChangedMeanwhileError, UnsavedChangesError, summarize_paths
-from folio.recovery import RecoveryRecord
+from folio.ops import recovery
+from folio.ops.recovery import RecoveryRecord
 from folio.worktree.materialize import LINK, NOTHING, Checked, unchanged_since
 from folio.worktree.scan import FileState
 
 if TYPE_CHECKING:
-    from folio.repo import Repo
+    from folio.workspace import Workspace
 
 ATTEMPTS = 3  # a file that keeps changing under a forced checkout is left as it is
 
@@ -31,9 +31,9 @@ ATTEMPTS = 3  # a file that keeps changing under a forced checkout is left as it
 class Recheck:
     """What checkout found at each path it touches, and what changed since."""
 
-    def __init__(self, repo: Repo, checked: dict[str, Checked], *, force: bool,
+    def __init__(self, ws: Workspace, checked: dict[str, Checked], *, force: bool,
                  label: str) -> None:
-        self._repo = repo
+        self._repo = ws
         self._checked = checked
         self._force = force
         self._label = label

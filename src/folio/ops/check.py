@@ -19,7 +19,7 @@ from folio import manifest as mf
 from folio.errors import FolioError, summarize_paths
 
 if TYPE_CHECKING:
-    from folio.repo import Repo
+    from folio.workspace import Workspace
 
 RemoteHas = Callable[[list[str]], Iterable[str]]
 
@@ -36,14 +36,14 @@ class CheckProblem:
         return f"{self.manifest}: {self.message}"
 
 
-def targets_of(repo: Repo, files: Sequence[str | os.PathLike[str]],
+def targets_of(ws: Workspace, files: Sequence[str | os.PathLike[str]],
                cwd: Path | None = None) -> tuple[list[str], list[CheckProblem]]:
     """Targets whose manifests (main files or shards) are among ``files``.
 
     Files that no longer exist are skipped (a staged deletion names no data).
     """
     cwd = cwd or Path.cwd()
-    base = repo.manifests_dir.resolve()
+    base = ws.manifests_dir.resolve()
     targets: set[str] = set()
     problems = []
     for raw in files:
@@ -62,30 +62,30 @@ def targets_of(repo: Repo, files: Sequence[str | os.PathLike[str]],
             target = rel.split(mf.SHARD_DIR_SUFFIX + "/", 1)[0]
         else:
             target = rel[: -len(mf.SUFFIX)]
-        if repo.manifest_path(target).exists():
+        if ws.manifest_path(target).exists():
             targets.add(target)
     return sorted(targets), problems
 
 
-def check_manifests(repo: Repo, files: Sequence[str | os.PathLike[str]] | None = None, *,
+def check_manifests(ws: Workspace, files: Sequence[str | os.PathLike[str]] | None = None, *,
                     remote_has: RemoteHas | None = None,
                     cwd: Path | None = None) -> list[CheckProblem]:
     """Problems with the given manifest files (default: every working manifest)."""
     problems: list[CheckProblem]
     if files is None:
-        targets, problems = repo.targets(), []
+        targets, problems = ws.targets(), []
     else:
-        targets, problems = targets_of(repo, files, cwd)
+        targets, problems = targets_of(ws, files, cwd)
     for target in targets:
-        shown = repo._display(repo.manifest_path(target))
+        shown = ws.display(ws.manifest_path(target))
         try:
-            manifest = repo.read_manifest(target)
+            manifest = ws.read_manifest(target)
         except FolioError as exc:
             where = f"line {exc.line}: " if exc.line else ""
             problems.append(CheckProblem(exc.path or shown, where + exc.message))
             continue
         oids = sorted(manifest.oids(stored_only=True))
-        missing = [o for o in oids if not repo.store.has(o)]
+        missing = [o for o in oids if not ws.store.has(o)]
         where = "the local store"
         if missing and remote_has is not None:
             have = set(remote_has(missing))

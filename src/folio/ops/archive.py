@@ -58,7 +58,7 @@ from folio.git.repo import (
 from folio.objects.store import is_oid
 
 if TYPE_CHECKING:
-    from folio.repo import Repo
+    from folio.workspace import Workspace
 
 FORMAT = "folio-archive"
 VERSION = 1
@@ -104,17 +104,17 @@ def archive_kind(path: str | os.PathLike[str]) -> str:
 
 
 # -- export -------------------------------------------------------------------------------------
-def export(repo: Repo, tag: str, dest: str | os.PathLike[str]) -> ArchiveResult:
+def export(ws: Workspace, tag: str, dest: str | os.PathLike[str]) -> ArchiveResult:
     """Write snapshot ``tag`` and every object it names to ``dest`` (replaced atomically)."""
-    from folio import roots, snapshots
+    from folio.ops import roots, snapshots
 
     kind = archive_kind(dest)
-    info = snapshots.get(repo.git, tag)
-    commit = repo.git.read_commit(info.commit)
-    files = repo.git.read_tree_files(info.commit, "")
+    info = snapshots.get(ws.git, tag)
+    commit = ws.git.read_commit(info.commit)
+    files = ws.git.read_tree_files(info.commit, "")
     manifests = roots.tree_manifests(files, f"{tag}:")
     oids = roots.manifest_oids(manifests)
-    absent = [o for o in oids if not repo.store.has(o)]
+    absent = [o for o in oids if not ws.store.has(o)]
     if absent:
         raise MissingObjectError(
             f"{len(absent)} object(s) of snapshot {tag} are not in the local store "
@@ -134,8 +134,8 @@ def export(repo: Repo, tag: str, dest: str | os.PathLike[str]) -> ArchiveResult:
             for rel in sorted(files):
                 out.add_bytes(MANIFESTS + rel, files[rel])
             for oid in sorted(oids):
-                size = repo.store.size(oid)
-                with repo.store.open_verified(oid) as reader:
+                size = ws.store.size(oid)
+                with ws.store.open_verified(oid) as reader:
                     out.add_stream(f"{OBJECTS}{oid[:2]}/{oid[2:]}", size, reader)
                     reader.read(1)  # EOF: the hash check; a corrupt object aborts the export
                 total += size
@@ -396,12 +396,12 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def import_archive(repo: Repo, source: str | os.PathLike[str], tag: str | None = None
+def import_archive(ws: Workspace, source: str | os.PathLike[str], tag: str | None = None
                    ) -> ArchiveResult:
     """Create snapshot ``tag`` (default: the archived tag) from an exported archive."""
     reader = _Reader(Path(source))
     try:
-        return _import(repo, reader, tag)
+        return _import(ws, reader, tag)
     except _UNREADABLE as exc:
         raise ArchiveError(f"cannot read the archive ({_one_line(exc)}); nothing was imported",
                            path=reader.label) from None
@@ -409,8 +409,8 @@ def import_archive(repo: Repo, source: str | os.PathLike[str], tag: str | None =
         reader.close()
 
 
-def _import(repo: Repo, reader: _Reader, tag: str | None) -> ArchiveResult:
-    from folio import roots, snapshots
+def _import(ws: Workspace, reader: _Reader, tag: str | None) -> ArchiveResult:
+    from folio.ops import roots, snapshots
 
     files: dict[str, _Member] = {}
     manifests: dict[str, _Member] = {}
@@ -434,7 +434,7 @@ def _import(repo: Repo, reader: _Reader, tag: str | None) -> ArchiveResult:
             raise reader.refuse(member.name, "not part of a folio archive")
     meta = _read_meta(reader, files)
     name = validate_ref_component(tag or meta["tag"], "tag")
-    if repo.git.ref_target(SNAPSHOTS_PREFIX + name) is not None:
+    if ws.git.ref_target(SNAPSHOTS_PREFIX + name) is not None:
         raise TagExistsError(f"tag {name!r} already exists; tags are immutable (import with "
                              "--tag NEW, or delete it first with `folio tags --delete`)")
     tree = {rel: reader.read_small(m) for rel, m in manifests.items()}
@@ -442,9 +442,9 @@ def _import(repo: Repo, reader: _Reader, tag: str | None) -> ArchiveResult:
     from folio.revisions import parse_tree
 
     parse_tree(tree, f"{reader.label}:manifests/")  # targets inside .git/.folio, overlaps
-    from folio.checkout import check_manifest_links
+    from folio.ops.checkout import check_manifest_links
 
-    check_manifest_links(repo.root, parsed)  # links leading out of the repo, into .git
+    check_manifest_links(ws.root, parsed)  # links leading out of the repo, into .git
     needed = roots.manifest_oids(parsed)
     sizes = expected_sizes(parsed, f"{reader.label}:manifests/")
     extra = sorted(set(objects) - set(needed))
@@ -454,7 +454,7 @@ def _import(repo: Repo, reader: _Reader, tag: str | None) -> ArchiveResult:
         if member.size != sizes[oid]:
             raise reader.refuse(member.name, f"its header gives {member.size} bytes but the "
                                 f"manifests give that object {sizes[oid]}")
-    lacking = [o for o in needed if o not in objects and not repo.store.has(o)]
+    lacking = [o for o in needed if o not in objects and not ws.store.has(o)]
     if lacking:
         raise ArchiveError(f"the archive lacks {len(lacking)} object(s) its manifests name "
                            f"({summarize_paths([o[:12] for o in lacking])}); nothing was "
@@ -464,7 +464,7 @@ def _import(repo: Repo, reader: _Reader, tag: str | None) -> ArchiveResult:
         try:
             with reader.open(member) as f:
                 bounded = BoundedReader(f, sizes[oid], f"archive entry {member.name}")
-                repo.store.put_stream(bounded, oid, f"{reader.label}:{member.name}")
+                ws.store.put_stream(bounded, oid, f"{reader.label}:{member.name}")
         except CorruptObjectError as exc:
             raise ArchiveError(f"corrupt archive entry {member.name} (its bytes hash to "
                                f"{(exc.got or '?')[:12]}); no tag was created",
@@ -472,14 +472,14 @@ def _import(repo: Repo, reader: _Reader, tag: str | None) -> ArchiveResult:
         except OversizeError as exc:
             raise ArchiveError(f"{exc.message}; no tag was created", path=reader.label) from None
         total += member.size
-    repo.store.sync()  # durable before the tag names them
+    ws.store.sync()  # durable before the tag names them
     trailers = {k: v for k, v in meta["trailers"].items() if k not in (TRAILER_KIND, TRAILER_NAME)}
     trailers = {TRAILER_KIND: snapshots.KIND, TRAILER_NAME: name, **trailers}
     trailers[TRAILER_FILES] = str(sum(len(m.entries) for m in parsed))
     trailers[TRAILER_BYTES] = str(sum(m.total_bytes for m in parsed))
-    with repo.lock.hold("folio import"):
-        existing = snapshots.list_snapshots(repo.git)
-        sha = repo.git.write_snapshot(tree, ref=SNAPSHOTS_PREFIX + name,
+    with ws.lock.hold("folio import"):
+        existing = snapshots.list_snapshots(ws.git)
+        sha = ws.git.write_snapshot(tree, ref=SNAPSHOTS_PREFIX + name,
                                       message=meta["message"] or f"folio snapshot {name}",
                                       trailers=trailers,
                                       parent=existing[0].commit if existing else None)

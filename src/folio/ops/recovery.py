@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 from folio._fs import open_beneath, read_beneath, write_all
 from folio.errors import FolioError, PathError, UnsavedChangesError
 from folio.objects.store import is_oid
-from folio.paths import check_no_symlinked_parent
+from folio.paths import check_no_symlinked_parent, repo_relative
 
 if TYPE_CHECKING:
-    from folio.repo import Repo
+    from folio.workspace import Workspace
 
 LOG_RELPATH = "logs/recovery.jsonl"
 
@@ -134,7 +134,18 @@ class Restored:
     unchanged: bool  # the destination already held exactly these bytes
 
 
-def restore(repo: Repo, path: str, to: Path | None = None, sha: str | None = None) -> Restored:
+def recover(ws: Workspace, path: str | os.PathLike[str], *,
+            to: str | os.PathLike[str] | None = None, sha: str | None = None,
+            cwd: Path | None = None) -> Restored:
+    """Restore the newest saved content of ``path`` (or the one whose sha starts ``sha``),
+    both given as a user would, relative to ``cwd``."""
+    cwd = cwd or Path.cwd()
+    rel = repo_relative(ws.root, path, cwd)
+    dest = None if to is None else Path(os.path.normpath(os.path.join(cwd, to)))
+    return restore(ws, rel, dest, sha)
+
+
+def restore(ws: Workspace, path: str, to: Path | None = None, sha: str | None = None) -> Restored:
     """Copy saved content back to its path (or to ``to``), never losing what is there now.
 
     An existing destination is replaced only if its content is in the store already;
@@ -142,16 +153,16 @@ def restore(repo: Repo, path: str, to: Path | None = None, sha: str | None = Non
     """
     from folio.worktree.materialize import LinkMode, materialize
 
-    record = find(read(repo.local_dir), path, sha)
+    record = find(read(ws.local_dir), path, sha)
     if to is None:
-        dest = repo.root / record.path
-        check_no_symlinked_parent(repo.root, record.path)
+        dest = ws.root / record.path
+        check_no_symlinked_parent(ws.root, record.path)
     else:
         dest = to / record.path.rsplit("/", 1)[-1] if to.is_dir() and not to.is_symlink() \
             else to
-    with repo.lock.hold():
-        if not repo.store.has(record.sha256):
-            raise repo.store.missing([record.sha256], record.path)
+    with ws.lock.hold():
+        if not ws.store.has(record.sha256):
+            raise ws.store.missing([record.sha256], record.path)
         try:
             st = os.lstat(dest)
         except FileNotFoundError:
@@ -159,11 +170,11 @@ def restore(repo: Repo, path: str, to: Path | None = None, sha: str | None = Non
         if st is not None and stat.S_ISDIR(st.st_mode):
             raise PathError("is a directory; restore elsewhere with --to DEST", path=dest)
         if st is not None and stat.S_ISREG(st.st_mode):
-            now, _, _ = repo.store.put_file_stat(dest, store_copy=False)
+            now, _, _ = ws.store.put_file_stat(dest, store_copy=False)
             if now == record.sha256:
                 return Restored(record, dest, True)
-            if not repo.store.has(now):
+            if not ws.store.has(now):
                 raise UnsavedChangesError(f"{dest}: has unsaved changes; move it away or "
                                           "restore elsewhere with --to DEST", paths=[str(dest)])
-        materialize(repo.store, record.sha256, dest, LinkMode.COPY)
+        materialize(ws.store, record.sha256, dest, LinkMode.COPY)
     return Restored(record, dest, False)

@@ -26,7 +26,7 @@ from folio.objects.store import is_oid
 
 if TYPE_CHECKING:
     from folio.git.repo import GitRepo
-    from folio.repo import Repo
+    from folio.workspace import Workspace
 
 _HEX64 = re.compile(rb"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
 
@@ -83,7 +83,7 @@ def tree_manifests(files: Mapping[str, bytes], source: str,
 def folio_ref_objects(git: GitRepo, out: dict[str, str] | None = None,
                       prefix: str = FOLIO_REFS) -> dict[str, str]:
     """Objects named by every snapshot and run (refs under ``prefix``) and by run logs."""
-    from folio.runs import TRAILER_LOG
+    from folio.ops.runs import TRAILER_LOG
 
     out = {} if out is None else out
     cache: dict[bytes, list[Manifest]] = {}
@@ -98,24 +98,24 @@ def folio_ref_objects(git: GitRepo, out: dict[str, str] | None = None,
     return out
 
 
-def named_objects(repo: Repo, *, working: bool = True, refs: bool = True) -> dict[str, str]:
+def named_objects(ws: Workspace, *, working: bool = True, refs: bool = True) -> dict[str, str]:
     """Stored objects named by the working manifests and by every ``refs/folio/*``."""
     out: dict[str, str] = {}
     if working:
-        manifest_oids(repo.manifests().values(), "", out)
+        manifest_oids(ws.manifests().values(), "", out)
     if refs:
-        folio_ref_objects(repo.git, out)
+        folio_ref_objects(ws.git, out)
     return out
 
 
-def history_objects(repo: Repo) -> dict[str, str]:
+def history_objects(ws: Workspace) -> dict[str, str]:
     """Everything reachable: working manifests, ``refs/folio/*`` and every commit's manifests.
 
     Old commits are read leniently (see the module docstring), as gc reads them, but only
     stored entries count: a hash-only entry has nothing to send or fetch.
     """
-    out = named_objects(repo)
-    for path, data in repo.git.reachable_manifest_blobs():
+    out = named_objects(ws)
+    for path, data in ws.git.reachable_manifest_blobs():
         for oid in blob_oids(data, stored_only=True):
             out.setdefault(oid, f"history:{path}")
     return out
@@ -153,26 +153,34 @@ def _entry_oids(objs: list[Any], stored_only: bool) -> Iterator[str]:
             yield sha
 
 
-def gc_roots(repo: Repo) -> set[str]:
+def gc_roots(ws: Workspace) -> set[str]:
     """Every object a root reaches: ``refs/folio/*``, manifests of every commit reachable
     from any git ref, staged manifests, working manifests, run logs, the recovery log; the
-    HEAD, index and working manifests of every work tree (linked ones share the store)."""
-    from folio import recovery
-    from folio.runs import log_oids
+    HEAD, index and working manifests of every work tree (linked ones share the store), and
+    the data this work tree's synced manifests name (folio.worktree.synced)."""
+    from folio.ops import recovery
+    from folio.ops.runs import log_oids
 
     roots: set[str] = set()
-    for _, data in repo.git.reachable_manifest_blobs():
+    for _, data in ws.git.reachable_manifest_blobs():
         roots.update(blob_oids(data))
-    tops = [repo.manifests_dir, *(Path(wt) / ".folio/manifests"
-                                  for wt in repo.git.other_worktrees())]
+    tops = [ws.manifests_dir, *(Path(wt) / ".folio/manifests"
+                                  for wt in ws.git.other_worktrees())]
     for path in (p for top in tops for p in _files_below(top)):
         try:
             with open(path, "rb") as f:
                 roots.update(blob_oids(f.read()))
         except FileNotFoundError:
             continue
-    roots.update(log_oids(repo.git))
-    roots.update(recovery.oids(repo.local_dir))
+    roots.update(log_oids(ws.git))
+    roots.update(recovery.oids(ws.local_dir))
+    synced = ws.synced()
+    for record in synced.records():  # the data the synced manifests name: the files as
+        for digest in record.files.values():  # folio last left them
+            try:
+                roots.update(blob_oids(synced.blob(digest)))
+            except OSError:
+                continue
     return roots
 
 

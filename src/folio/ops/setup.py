@@ -1,0 +1,68 @@
+"""Setting a repository up: ``folio init``, and accepting what a clone's committed config asks.
+
+``init`` writes the committed part of ``.folio/`` and the git config of this clone; the
+local parts (store, lock, logs, caches) live below ``.git/folio`` and are made on first use
+(docs/format.md 2). ``accept`` is the only way a committed ``core.store``, a risky link mode
+or a remote takes effect in a clone: a commit must not choose for the machine that pulls it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from folio import layout
+from folio._fs import write_beneath
+from folio.config import DEFAULT_TEXT
+from folio.git.discover import find_worktree
+from folio.layout import FOLIO_DIR
+
+if TYPE_CHECKING:
+    from folio.config import PendingSetting
+    from folio.workspace import Workspace
+
+LOCAL_GITIGNORE = """\
+# Local parts of folio: never committed.
+/objects/
+/index
+/lock
+/lock.info
+/tmp/
+/logs/
+/cache/
+/config.local.toml
+# Staging names of atomic writes (left only by a killed process).
+.tmp-*
+"""
+GITATTRIBUTES = "*.folio diff=folio\n"
+
+
+def init(path: str | os.PathLike[str] = ".") -> None:
+    """Create ``.folio/`` in the enclosing git work tree; safe to run again."""
+    root = find_worktree(path)
+    folio_dir = root / FOLIO_DIR
+    layout.check(root)
+    (folio_dir / "manifests").mkdir(parents=True, exist_ok=True)
+    for name, text in (("config.toml", DEFAULT_TEXT), (".gitignore", LOCAL_GITIGNORE),
+                       (".gitattributes", GITATTRIBUTES)):
+        if not (folio_dir / name).exists():
+            write_beneath(folio_dir, folio_dir / name, text.encode())
+    from folio.git.repo import GitRepo
+
+    GitRepo(root).set_config("diff.folio.textconv", "folio textconv")
+
+
+def pending_settings(ws: Workspace) -> list[PendingSetting]:
+    """What the committed config asks for (store, risky link mode, remotes) that this
+    clone has not accepted; none of it takes effect until :func:`accept`."""
+    return ws.load_config().pending()
+
+
+def accept(ws: Workspace, keys: Iterable[str] | None = None) -> list[PendingSetting]:
+    """Accept the pending settings (all, or the keys named: ``core.store``,
+    ``core.link``, ``remotes.NAME``) in this clone; returns what was accepted."""
+    with ws.lock.hold("folio accept"):
+        accepted = ws.reload_config().accept(keys)
+    ws.store = ws.choose_store()
+    return accepted
