@@ -157,3 +157,39 @@ def test_a_merge_that_leaves_data_behind_is_caught(team: Team) -> None:
     team.folio(team.b, "snapshot", "merged")  # a snapshot records like add: nothing reverted
     assert _entry(team.b, "one.csv")["size"] == len("one, by a\n")
     assert _entry(team.b, "two.csv")["size"] == len("two, by b\n")
+
+
+def test_a_sharded_target_keeps_a_pulled_change_too(team: Team) -> None:
+    """Past 2,048 files the manifest is sharded and add writes shard by shard under a
+    clean mark: the synced record follows the incremental write and still tells."""
+    for i in range(2100):
+        write(team.a / "data" / "many" / f"f{i:04}.txt", f"{i}\n")
+    team.publish("a adds many")
+    git(team.b, "pull", "-q", "origin", "main")
+    team.folio(team.b, "pull")
+    write(team.b / "data/many/f0007.txt", "b's edit\n")
+    team.folio(team.b, "add", "data")  # incremental, under the mark: the record follows
+    git(team.b, "commit", "-qam", "b edits f0007")
+    write(team.a / "data/many/f1500.txt", "a's edit\n")
+    team.publish("a edits f1500")
+    git(team.b, "pull", "-q", "--no-rebase", "--no-edit", "origin", "main")
+    status = _status(team.b)
+    assert status["out_of_date"] == ["many/f1500.txt"] and status["modified"] == []
+    team.folio(team.b, "add", "data")
+    team.folio(team.b, "pull")
+    assert (team.b / "data/many/f1500.txt").read_text() == "a's edit\n"
+    assert (team.b / "data/many/f0007.txt").read_text() == "b's edit\n"
+
+
+def test_a_damaged_synced_record_means_unknown_never_wrong(team: Team) -> None:
+    from folio.repo import Repo
+
+    write(team.a / "data/one.csv", "one, by a\n")
+    team.publish("a edits one")
+    synced = Repo(team.b).synced()
+    [record] = list(synced.records())
+    for digest in record.files.values():  # damage every blob of the record
+        (synced.blobs / next(synced.blobs.iterdir()).name / digest).write_bytes(b"junk")
+    git(team.b, "pull", "-q", "origin", "main")
+    status = _status(team.b)  # unknown: the old rule (W against the manifest) holds
+    assert status["modified"] == ["one.csv"] and status["out_of_date"] == []

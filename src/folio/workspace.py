@@ -246,14 +246,37 @@ class Workspace:
         record = self.synced().get(target)
         if record is None:
             return False, None
-        try:
-            main = self.manifest_path(target).read_bytes()
-        except OSError:
-            return False, None
-        if record.main == main_digest(main):
+        if record.files == self.manifest_digests(target):
             return True, None
         base = record.manifest(self.synced())
         return (base is not None), base
+
+    def manifest_digests(self, target: str) -> dict[str, str] | None:
+        """The sha256 of each file of the working manifest (main and the shards it names),
+        by path below ``.folio/manifests``; None if it cannot be read whole."""
+        main_rel = mf.manifest_relpath(target)
+        try:
+            main = read_beneath(self.folio_dir, self.manifests_dir / main_rel)
+            out = {main_rel: main_digest(main)}
+            view = mf.ShardedManifest.read(main, main_rel, None, target)
+            for rel in view.shard_relpaths() if view is not None else ():
+                out[rel] = main_digest(read_beneath(self.folio_dir, self.manifests_dir / rel))
+        except (OSError, FolioError):
+            return None
+        return out
+
+    def refresh_synced(self, manifest: Manifest) -> None:
+        """A reader found the data matching ``manifest`` (status, clean): make it the
+        synced manifest if it is not, when no writer is busy (as :meth:`save_if_free`)."""
+        record = self.synced().get(manifest.target)
+        if record is not None and record.files == self.manifest_digests(manifest.target):
+            return
+        quick = RepoLock(self.local_dir, timeout=0)
+        try:
+            with quick.hold("folio status (synced refresh)"):
+                self.synced().put_manifest(manifest)
+        except FolioError:
+            pass
 
     def set_synced(self, manifest: Manifest, scope: Sequence[str] | None = None,
                    before: Manifest | None = None) -> None:

@@ -178,7 +178,7 @@ def gc_roots(ws: Workspace) -> set[str]:
     for record in synced.records():  # the data the synced manifests name: the files as
         for digest in record.files.values():  # folio last left them
             try:
-                roots.update(blob_oids(synced.blob(digest)))
+                roots.update(blob_oids(synced.blob(record.target, digest)))
             except OSError:
                 continue
     return roots

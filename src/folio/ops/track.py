@@ -403,6 +403,7 @@ def _status_full(ws: Workspace, target: str, cache: StatCache, jobs: int | None
                                 jobs)
     if not result.clean or fingerprint != ws.manifest_fingerprint(target):
         return result, False, None
+    ws.refresh_synced(manifest)  # a mark is only ever given where the synced manifest holds
     found = marks.digests_of(files, trusted_before)
     return result, True, marks.build(fingerprint, found, len(files),
                                      mf.all_stored(manifest.entries.values()))

@@ -9,11 +9,12 @@ not record it back over the teammate's change.
 
 A record per target, ``<state dir>/synced/<16 hex of sha256(target)>.json``:
 ``{"target": T, "main": sha256 of the main manifest file, "files": {relpath: sha256}}``,
-where each manifest file's bytes (main and shards) are kept once by their sha256 in
-``synced/blobs/``, so an unchanged shard costs nothing twice. They are not objects of the
-store: nothing the user versions, and never gc's business (a record's update removes the
-blobs no record names). A record whose ``main`` equals the working manifest's
-means "the same as the working manifest": nothing is out of date. A missing or unreadable
+where each manifest file's bytes (main and shards) are kept by their sha256 in
+``synced/blobs/<16 hex>/``, so an unchanged shard is not written twice. They are not objects
+of the store: nothing the user versions, and never gc's business (writing or dropping a
+target's record removes the blobs of that target it no longer names). A record whose
+``main`` equals the working manifest's means "the same as the working manifest": nothing is
+out of date. A missing or unreadable
 record means "unknown" and status and add behave as they always did, except that a file
 missing here whose object is not in the local store is never taken for a deletion (it was
 never checked out in this clone).
@@ -33,8 +34,12 @@ from folio.manifest import Manifest
 from folio.objects.store import is_oid
 
 
+def _key(target: str) -> str:
+    return hashlib.sha256(target.encode("utf-8")).hexdigest()[:16]
+
+
 def _record_path(directory: Path, target: str) -> Path:
-    return directory / (hashlib.sha256(target.encode("utf-8")).hexdigest()[:16] + ".json")
+    return directory / (_key(target) + ".json")
 
 
 class SyncedRecord:
@@ -49,10 +54,10 @@ class SyncedRecord:
         """The synced manifest, or None when a blob of it is gone or damaged."""
         main_rel = mf.manifest_relpath(self.target)
         try:
-            main = state.blob(self.files[main_rel])
+            main = state.blob(self.target, self.files[main_rel])
 
             def read_shard(rel: str) -> bytes:
-                return state.blob(self.files[rel])
+                return state.blob(self.target, self.files[rel])
 
             return mf.parse(main, f"synced {main_rel}", read_shard, self.target)
         except (KeyError, OSError, FolioError):
@@ -66,18 +71,18 @@ class SyncedState:
         self.directory = directory
         self.blobs = directory / "blobs"
 
-    def blob(self, digest: str) -> bytes:
+    def blob(self, target: str, digest: str) -> bytes:
         """A manifest file's bytes by their sha256, checked (a damaged one is none)."""
-        data = read_beneath(self.directory.parent, self.blobs / digest)
+        data = read_beneath(self.directory.parent, self.blobs / _key(target) / digest)
         if hashlib.sha256(data).hexdigest() != digest:
             raise OSError(f"synced blob {digest[:12]} is damaged")
         return data
 
-    def _put_blob(self, data: bytes) -> str:
+    def _put_blob(self, target: str, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()
-        path = self.blobs / digest
+        path = self.blobs / _key(target) / digest
         if not path.exists():
-            self.blobs.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
             write_beneath(self.directory.parent, path, data, durable=False)
         return digest
 
@@ -103,7 +108,7 @@ class SyncedState:
         oids: dict[str, str] = {}
         main = ""
         for rel, data in files:
-            oids[rel] = self._put_blob(data)
+            oids[rel] = self._put_blob(target, data)
             if rel == main_rel:
                 main = hashlib.sha256(data).hexdigest()
         record = SyncedRecord(target, main, oids)
@@ -119,19 +124,20 @@ class SyncedState:
         them) over a manifest whose main file was ``before_main``: carry the record over
         if it stood for that manifest, else drop it (unknown beats wrong)."""
         record = self.get(target)
-        if record is None or record.main != hashlib.sha256(before_main).hexdigest():
+        main_rel = mf.manifest_relpath(target)
+        if record is None or record.files.get(main_rel) != main_digest(before_main):
             self.drop(target)
             return
         view = mf.ShardedManifest.read(main, mf.manifest_relpath(target), None, target)
         keep = {mf.manifest_relpath(target)} | (set(view.shard_relpaths()) if view else set())
         files = {rel: oid for rel, oid in record.files.items() if rel in keep}
         for rel, data in written.items():
-            files[rel] = self._put_blob(data)
+            files[rel] = self._put_blob(target, data)
         self._write(SyncedRecord(target, hashlib.sha256(main).hexdigest(), files))
 
     def drop(self, target: str) -> None:
         if remove_beneath(self.directory.parent, _record_path(self.directory, target)):
-            self._prune()
+            self._prune(target, set())
 
     def records(self) -> Iterator[SyncedRecord]:
         """Every readable record."""
@@ -156,18 +162,18 @@ class SyncedState:
         self.directory.mkdir(parents=True, exist_ok=True)
         write_beneath(self.directory.parent, _record_path(self.directory, record.target),
                       data, durable=False)
-        self._prune()
+        self._prune(record.target, set(record.files.values()))
 
-    def _prune(self) -> None:
-        """Remove the blobs no record names (a record is written after its blobs, so a
-        crash leaves at worst an unnamed blob, which the next write removes)."""
-        names = list_beneath(self.directory.parent, self.blobs)
-        if not names:
-            return
-        named = {d for record in self.records() for d in record.files.values()}
-        for name in names:
+    def _prune(self, target: str, named: set[str]) -> None:
+        """Remove the target's blobs its record does not name (a record is written after
+        its blobs, so a crash leaves at worst an unnamed blob, which the next write
+        removes)."""
+        top = self.blobs / _key(target)
+        for name in list_beneath(self.directory.parent, top) or []:
             if name not in named:
-                remove_beneath(self.directory.parent, self.blobs / name)
+                remove_beneath(self.directory.parent, top / name)
+        if not named:
+            remove_beneath(self.directory.parent, top, directory=True)
 
 
 def main_digest(data: bytes) -> str:
