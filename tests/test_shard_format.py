@@ -213,3 +213,16 @@ def test_a_shard_really_gone_is_still_one_error() -> None:
         with pytest.raises(ShardMissingError, match="is missing"):
             mf.read_lockfree(lambda: files[MAIN],
                              lambda main: mf.parse(main, MAIN, files.__getitem__, TARGET))
+
+
+def test_totals_read_only_each_shards_first_line() -> None:
+    """A caller may hand totals() just the start of each shard file (its header line)."""
+    with small_shards():
+        entries = numbered(60)
+        files = mf.dump(Manifest(TARGET, "dir", entries))
+
+        def first_line(rel: str) -> bytes:
+            return files[rel][: files[rel].index(b"\n") + 1]
+
+        assert mf.totals(files[MAIN], MAIN, TARGET, first_line) == \
+            (60, sum(e.size for e in entries.values()))

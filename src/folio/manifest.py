@@ -1049,8 +1049,10 @@ def totals(data: bytes, source: str, target: str,
            read_shard: Callable[[str], bytes] | None = None) -> tuple[int, int]:
     """Files and bytes of a manifest from its main file, and for a format 2 sharded one the
     header line of each shard, read through ``read_shard`` (format 1 keeps the counts in its
-    index: no shard is read). Without ``read_shard`` a format 2 sharded manifest is refused
-    (``sharded manifest but no shards available``)."""
+    index: no shard is read). Only each shard's first line is parsed, so ``read_shard`` may
+    return just the start of the file, as long as it holds that whole line (a header is at
+    most a few times the longest path). Without ``read_shard`` a format 2 sharded manifest
+    is refused (``sharded manifest but no shards available``)."""
     view = ShardedManifest.read(data, source, read_shard, target)
     if view is not None:
         return view.total_files, view.total_bytes
