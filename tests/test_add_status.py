@@ -196,7 +196,8 @@ def test_fresh_clone_status_works_without_init(repo: Repo, tmp_path: Path) -> No
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(repo.root), str(clone))
     [s] = Repo(clone).status()
-    assert s.deleted == ["a"]  # data not fetched yet, reported, not an error
+    # data not fetched yet: reported as out of date (never a deletion an add would record)
+    assert s.out_of_date == ["a"] and s.deleted == []
 
 
 def test_manifest_json_lines_are_committed_text(repo: Repo) -> None:

@@ -136,7 +136,9 @@ def test_a_changed_manifest_invalidates_the_mark(repo: Repo, settled: None) -> N
     text = path.read_text().replace('"size":5', '"size":6')
     assert text != path.read_text()
     path.write_text(text)
-    assert status(repo) == [("data", [], [], []), ("model.bin", [], ["model.bin"], [])]
+    # the file is as folio left it, the manifest is not: out of date (issue 13), not clean
+    assert status(repo) == [("data", [], [], []), ("model.bin", [], [], [])]
+    assert [s.out_of_date for s in repo.status()] == [[], ["model.bin"]]
 
 
 def test_young_files_are_unsettled_and_always_compared(repo: Repo) -> None:

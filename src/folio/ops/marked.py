@@ -207,11 +207,13 @@ def status(ws: Workspace, seen: Look, cache: LazyCache, jobs: int | None = None
     fingerprint = ws.manifest_fingerprint(seen.target)
     if fingerprint != seen.mark.manifest:
         return result, seen.mark  # the manifest moved under us: leave the mark to the next look
-    return result, remark(seen, found, fingerprint, seen.mark.files, seen.mark.stored)
+    return result, remark(seen, found, fingerprint, seen.mark.files, seen.mark.stored,
+                          seen.mark.size)
 
 
 def remark(seen: Look, found: tuple[dict[str, bytes], set[str]] | None,
-           fingerprint: bytes | None, files_total: int, stored: bool) -> Mark | None:
+           fingerprint: bytes | None, files_total: int, stored: bool,
+           bytes_total: int) -> Mark | None:
     """The target's mark once its pending directories, whose digests the scan ``found``,
     match the manifest that ``fingerprint`` names.
 
@@ -220,7 +222,7 @@ def remark(seen: Look, found: tuple[dict[str, bytes], set[str]] | None,
     """
     kept = {d: v for d, v in seen.now.items() if d not in seen.pending}
     return marks.build(fingerprint, found, files_total, stored, kept,
-                       seen.mark.unsettled - seen.pending)
+                       seen.mark.unsettled - seen.pending, size=bytes_total)
 
 
 class Recorded(NamedTuple):
@@ -248,8 +250,7 @@ def record(ws: Workspace, seen: Look, store_copy: bool, cache: LazyCache,
     trusted_before = marks.trust_limit()
     display = ws.display(ws.manifest_path(seen.target))
     if not seen.pending:
-        files_total, bytes_total = mf.totals(seen.main, display, seen.target,
-                                             ws.read_manifest_file)
+        files_total, bytes_total = _totals(ws, seen, seen.main, {}, {})
         return Recorded(files_total, bytes_total, 0, False, display,
                         TargetStatus(seen.target)), seen.mark
     old = _old_entries(seen)
@@ -285,7 +286,7 @@ def record(ws: Workspace, seen: Look, store_copy: bool, cache: LazyCache,
         main = _write(ws, seen, changes)
     changed = {p: e for p, e in changes.items() if e is not None}
     status = compare_entries(Manifest(seen.target, seen.kind, old), changed, present=files)
-    files_total, bytes_total = mf.totals(main, display, seen.target, ws.read_manifest_file)
+    files_total, bytes_total = _totals(ws, seen, main, old, changes)
     result = Recorded(files_total, bytes_total, len(todo), bool(changes), display, status)
     # the unchanged entries are the marked manifest's, all stored if it was
     stored = seen.mark.stored and mf.all_stored(changed.values())
@@ -294,7 +295,24 @@ def record(ws: Workspace, seen: Look, store_copy: bool, cache: LazyCache,
     except OSError:
         written = None
     fingerprint = ws.manifest_fingerprint(seen.target, main) if written == main else None
-    return result, remark(seen, found, fingerprint, files_total, stored)
+    return result, remark(seen, found, fingerprint, files_total, stored, bytes_total)
+
+
+def _totals(ws: Workspace, seen: Look, main: bytes, old: dict[str, Entry],
+            changes: dict[str, Entry | None]) -> tuple[int, int]:
+    """The target's files and bytes after ``changes`` to the ``old`` entries: the mark's
+    totals moved by the changes, without reading a shard; read from the manifest when the
+    mark does not know its bytes."""
+    if seen.mark.size < 0:
+        return mf.totals(main, ws.display(ws.manifest_path(seen.target)), seen.target,
+                         ws.read_manifest_file)
+    files, size = seen.mark.files, seen.mark.size
+    for rel, entry in changes.items():
+        before = old.get(rel)
+        files += (entry is not None) - (before is not None)
+        size += (entry.size if entry is not None else 0) - \
+            (before.size if before is not None else 0)
+    return files, size
 
 
 def _write(ws: Workspace, seen: Look, changes: dict[str, Entry | None]) -> bytes:

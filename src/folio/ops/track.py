@@ -284,7 +284,7 @@ def _write_target(ws: Workspace, target: str, shell: Manifest, files: dict[str, 
         ws.synced().put_manifest(_as_synced(new, stale, base))
     else:
         mark = marks.build(ws.manifest_fingerprint(target), found, count,
-                           mf.all_stored(new.entries.values()))
+                           mf.all_stored(new.entries.values()), size=new.total_bytes)
     return AddResult(target, len(new.entries), new.total_bytes, n_fresh, changed,
                      ws.display(ws.manifest_path(target)), status.added,
                      status.modified, status.deleted, stale), mark
@@ -406,7 +406,8 @@ def _status_full(ws: Workspace, target: str, cache: StatCache, jobs: int | None
     ws.refresh_synced(manifest)  # a mark is only ever given where the synced manifest holds
     found = marks.digests_of(files, trusted_before)
     return result, True, marks.build(fingerprint, found, len(files),
-                                     mf.all_stored(manifest.entries.values()))
+                                     mf.all_stored(manifest.entries.values()),
+                                     size=manifest.total_bytes)
 
 
 # -- untrack ------------------------------------------------------------------------------------

@@ -35,7 +35,8 @@ from folio.worktree import _walk
 from folio.worktree._walk import DIGEST_SIZE, digest, digest_dirs
 from folio.worktree.index import RACY_NS, StatLike
 
-VERSION = 2  # 2: digests use marshal version 2, whose bytes depend on values alone
+VERSION = 3  # 2: digests use marshal version 2, whose bytes depend on values alone;
+# 3: a mark holds the target's byte total beside its file count
 PARALLEL_FILES = 100_000  # below this a walk is quicker than starting a helper process
 
 
@@ -45,22 +46,25 @@ class Mark:
     ``dirs``: relative directory -> digest of its files. ``unsettled``: directories whose
     files were changed too recently to trust their stat (the racy-clean rule): they are
     compared in full until they settle. ``stored``: every file's content is in the store
-    (no hash-only entries), so a capture may skip the unchanged ones.
+    (no hash-only entries), so a capture may skip the unchanged ones. ``files`` and
+    ``size``: the target's entries and their bytes, so an update under the mark reports its
+    totals without reading every shard of a big target (-1: unknown).
     """
 
-    __slots__ = ("dirs", "files", "manifest", "stored", "unsettled")
+    __slots__ = ("dirs", "files", "manifest", "size", "stored", "unsettled")
 
     def __init__(self, manifest: bytes, dirs: dict[str, bytes], files: int,
-                 unsettled: set[str] | frozenset[str] = frozenset(), stored: bool = True
-                 ) -> None:
+                 unsettled: set[str] | frozenset[str] = frozenset(), stored: bool = True,
+                 size: int = -1) -> None:
         self.manifest = manifest
         self.dirs = dirs
         self.files = files
         self.unsettled = frozenset(unsettled)
         self.stored = stored
+        self.size = size
 
     def _key(self) -> tuple[object, ...]:
-        return self.manifest, self.dirs, self.files, self.unsettled, self.stored
+        return self.manifest, self.dirs, self.files, self.unsettled, self.stored, self.size
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Mark) and self._key() == other._key()
@@ -127,7 +131,7 @@ class CleanMarks:
         if not self.dirty:
             return
         data = msgpack.packb({"v": VERSION, "targets": {
-            t: [m.manifest, m.dirs, m.files, sorted(m.unsettled), m.stored]
+            t: [m.manifest, m.dirs, m.files, sorted(m.unsettled), m.stored, m.size]
             for t, m in self.marks.items()}}, use_bin_type=True)
         with contextlib.suppress(OSError):
             write_beneath(self.path.parent.parent, self.path, data, durable=False)
@@ -136,16 +140,17 @@ class CleanMarks:
 
 def _mark_of(row: object) -> Mark | None:
     """A mark from its stored form, or None if any field has the wrong shape."""
-    if not isinstance(row, list | tuple) or len(row) != 5:
+    if not isinstance(row, list | tuple) or len(row) != 6:
         return None
-    fp, dirs, files, unsettled, stored = row
+    fp, dirs, files, unsettled, stored, size = row
     if not (isinstance(fp, bytes) and isinstance(dirs, dict) and type(files) is int
-            and isinstance(unsettled, list) and isinstance(stored, bool)):
+            and isinstance(unsettled, list) and isinstance(stored, bool)
+            and type(size) is int):
         return None
     if not all(isinstance(k, str) and isinstance(v, bytes) for k, v in dirs.items()) or \
             not all(isinstance(d, str) for d in unsettled):
         return None
-    return Mark(fp, dirs, files, set(unsettled), stored)
+    return Mark(fp, dirs, files, set(unsettled), stored, size)
 
 
 def fingerprint(main: Path, shard_dir: Path, data: bytes | None = None) -> bytes | None:
@@ -224,8 +229,8 @@ def _sorted_digest(listing: list[tuple[str, StatLike]]) -> bytes:
 
 def build(fingerprint: bytes | None,
           found: tuple[dict[str, bytes], set[str]] | None, files: int, stored: bool,
-          kept: dict[str, bytes] | None = None, kept_unsettled: Iterable[str] = ()
-          ) -> Mark | None:
+          kept: dict[str, bytes] | None = None, kept_unsettled: Iterable[str] = (),
+          size: int = -1) -> Mark | None:
     """A mark from what :func:`digests_of` ``found`` in files just seen to match the
     manifest ``fingerprint`` names; None if either is missing.
 
@@ -237,7 +242,7 @@ def build(fingerprint: bytes | None,
     digests, young = found
     dirs = dict(kept or {})
     dirs.update(digests)
-    return Mark(fingerprint, dirs, files, set(kept_unsettled) | young, stored)
+    return Mark(fingerprint, dirs, files, set(kept_unsettled) | young, stored, size)
 
 
 def walk_digests(repo_root: Path, target: str, mark: Mark | None = None,
