@@ -193,3 +193,20 @@ def test_a_damaged_synced_record_means_unknown_never_wrong(team: Team) -> None:
     git(team.b, "pull", "-q", "origin", "main")
     status = _status(team.b)  # unknown: the old rule (W against the manifest) holds
     assert status["modified"] == ["one.csv"] and status["out_of_date"] == []
+
+
+def test_a_merge_git_left_unresolved_in_the_manifests_is_refused(team: Team) -> None:
+    """A modify/delete conflict leaves a manifest that still parses: status and add must
+    not read or record data against it until git's conflict is resolved."""
+    git(team.b, "checkout", "-q", "-b", "work")
+    run_folio(team.b, "untrack", "data", check=True)
+    git(team.b, "add", "-A")
+    git(team.b, "commit", "-qm", "b untracks data")
+    write(team.a / "data/one.csv", "one, by a\n")
+    team.publish("a edits one")
+    merge = git(team.b, "pull", "-q", "--no-rebase", "--no-edit", "origin", "main", check=False)
+    assert merge.returncode != 0  # modify/delete: git stops
+    for args in (("status",), ("add", "data"), ("snapshot", "s1")):
+        proc = run_folio(team.b, *args)
+        assert proc.returncode == 1 and proc.stderr.count("\n") == 1, (args, proc.stderr)
+        assert "unresolved merge conflicts in git (.folio/manifests/data.folio)" in proc.stderr

@@ -73,3 +73,15 @@ def tracked_below(workdir: Path, paths: list[str], *, head: bool = True) -> list
         if done.returncode == 0:  # (ls-tree fails on an unborn HEAD: nothing committed yet)
             found.update(p.decode("utf-8", "replace") for p in done.stdout.split(b"\0") if p)
     return [p for p in paths if any(f == p or f.startswith(p + "/") for f in found)]
+
+
+def unmerged_below(workdir: Path, path: str) -> list[str]:
+    """Paths at or below ``path`` that git's index holds unmerged (a conflict not resolved
+    and staged yet), sorted; empty outside a merge or where git cannot tell."""
+    done = subprocess.run(["git", "--literal-pathspecs", "ls-files", "-u", "-z", "--", path],
+                          cwd=workdir, capture_output=True, check=False)
+    if done.returncode != 0:
+        return []
+    found = {line.split(b"\t", 1)[1].decode("utf-8", "replace")
+             for line in done.stdout.split(b"\0") if b"\t" in line}
+    return sorted(found)

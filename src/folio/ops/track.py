@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from folio import manifest as mf
-from folio.errors import PathError
+from folio.errors import ManifestError, PathError, summarize_paths
 from folio.manifest import Entry, Manifest
 from folio.ops import marked
 from folio.paths import is_within, repo_relative
@@ -94,6 +94,19 @@ def _refuse_git_tracked(ws: Workspace, targets: list[str]) -> None:
                         f"{first}` then `folio add {first}` (the files stay)", path=first)
 
 
+def refuse_unmerged(ws: Workspace) -> None:
+    """A merge git left unresolved in the manifests (a file changed on one side and deleted
+    on the other, a conflict not staged yet) may still parse, as either side: refuse to
+    read or record data against it until it is resolved."""
+    from folio.git.plumbing import unmerged_below
+
+    left = unmerged_below(ws.root, ws.display(ws.manifests_dir))
+    if left:
+        raise ManifestError(f"has unresolved merge conflicts in git ({summarize_paths(left)}); "
+                            "resolve them (`git status` lists them), `git add` the result, "
+                            "then run folio again", path=ws.display(ws.manifests_dir))
+
+
 def untrack(ws: Workspace, paths: Sequence[str | os.PathLike[str]],
             cwd: Path | None = None) -> list[str]:
     """Stop tracking targets: remove their manifests and .gitignore lines, keep the data.
@@ -133,6 +146,7 @@ def status(ws: Workspace, targets: Sequence[str | os.PathLike[str]] | None = Non
            jobs: int | None = None, cwd: Path | None = None) -> list[TargetStatus]:
     """Added / modified / deleted per target; rehashes only what the cache can't vouch for."""
     chosen = ws.select_targets(targets, cwd)
+    refuse_unmerged(ws)
     ws.store.root  # noqa: B018  a core.store not accepted here is refused even when no file is read
     clean_marks = ws.clean_marks()
     cache = marked.LazyCache(ws)
@@ -162,6 +176,7 @@ def record(ws: Workspace, targets: list[str], store_copy: bool | None, progress:
     (:mod:`folio.ops.marked`); the others are compared in full, with the stat cache.
     ``store_copy`` None keeps each target as it is: hash-only if any entry is.
     """
+    refuse_unmerged(ws)
     existing = set(ws.targets())
     clean_marks = ws.clean_marks()
     cache = marked.LazyCache(ws)
