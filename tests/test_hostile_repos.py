@@ -437,9 +437,11 @@ def _attacks() -> dict[str, Attack]:
                               extra=(*snapshot_steps("links"),
                                      Step("import links", ("folio", "import",
                                                            "incoming/links.tar"), limits=True))),
-        "link-chains-add": Attack(
-            links_for_add, ("shared/e",), ("add shared",),
-            (Step("add shared", ("folio", "add", "shared")),)),
+        "link-chains-add": Attack(  # git tracks shared/: folio refuses it until handed over
+            links_for_add, ("shared/e", "shared"), ("add shared (in git)", "add shared"),
+            (Step("add shared (in git)", ("folio", "add", "shared")),
+             Step("hand shared over", ("git", "rm", "-r", "-q", "--cached", "shared")),
+             Step("add shared", ("folio", "add", "shared")))),
         "newline-in-target": Attack(newline_target, ("notes",), extra=snapshot_steps("notes")),
         "ansi-escapes": Attack(ansi_escapes, ("red.csv",), extra=snapshot_steps("colour")),
         "archive-bomb": Attack(
