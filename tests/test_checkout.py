@@ -226,7 +226,8 @@ def test_git_checkout_then_folio_checkout_restores_that_commit(repo: Repo) -> No
     _commit(root, "data v2")
     git(root, "checkout", "-q", "HEAD~1")
     assert git(root, "status", "--porcelain").stdout == ""
-    assert repo.status()[0].modified == ["a.csv"]
+    [status] = repo.status()  # git moved the manifests, the data stayed: out of date
+    assert status.out_of_date == ["a.csv", "b.csv", "c.csv"] and status.modified == []
     result = repo.checkout()  # the working manifests, which git just switched
     assert tree(root / "data") == {"a.csv": b"v1 a", "b.csv": b"v1 b"}
     assert result.source == "the working manifests" and result.manifests_changed == []

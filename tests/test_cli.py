@@ -34,7 +34,7 @@ def test_add_status_ls_end_to_end_with_json(git_repo: Path) -> None:
     assert out[0]["files"] == 2 and out[0]["changed"]
     status = json.loads(run_folio(git_repo, "status", "--json", check=True).stdout)
     assert status == {"clean": True, "targets": [
-        {"target": "data", "added": [], "modified": [], "deleted": []}]}
+        {"target": "data", "added": [], "modified": [], "deleted": [], "out_of_date": []}]}
     write(git_repo / "data/x.csv", "changed")
     proc = run_folio(git_repo, "status", "--exit-code")
     assert proc.returncode == 1 and "modified: x.csv" in proc.stdout
