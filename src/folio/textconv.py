@@ -20,14 +20,28 @@ from folio.units import human_bytes
 MAX_BYTES = 256 << 20
 
 
+def _span(obj: dict[str, object]) -> str:
+    """A format 2 shard's range of paths, as the index line or the header gives it."""
+    after, last = obj.get("after"), obj.get("last")
+    if last is None:
+        return f"after {after} to the end" if after else "to the end"
+    return f"after {after} up to {last}" if after else f"up to {last}"
+
+
 def render_line(obj: object) -> str:
     if not isinstance(obj, dict):
         return json.dumps(obj)
     if "folio" in obj:
         if "shard" in obj:
-            return f"# shard {obj['shard']} of {obj.get('target')}"
+            head = f"# shard {obj['shard']} of {obj.get('target')}"
+            if "files" in obj:  # format 2: the shard's own counts and range
+                head += (f": {obj.get('files')} files, {human_bytes(int(obj.get('bytes', 0)))}"
+                         f", {_span(obj)}")
+            return head
         return f"# folio {obj.get('kind', '?')} target {obj.get('target')}"
     if "shard" in obj:
+        if "files" not in obj:  # format 2 index line: the counts are in the shard
+            return f"shard {obj['shard']}: {_span(obj)}"
         return (f"shard {obj['shard']}: {obj.get('files')} files, "
                 f"{human_bytes(int(obj.get('bytes', 0)))}, from {obj.get('first')}")
     path = obj.get("path", "?")
