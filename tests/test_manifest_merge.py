@@ -9,18 +9,17 @@ without it), and read the result back with folio's parser.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import shlex
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from tests.conftest import git, write
+from tests.shards import small_shards
 
 from folio import manifest as mf
 from folio.errors import ManifestError
@@ -188,15 +187,6 @@ def test_run_driver_writes_over_ours_and_returns_the_status(tmp_path: Path) -> N
 
 
 # -- sharded targets (small shards) ------------------------------------------------------------
-@contextlib.contextmanager
-def small_shards(threshold: int = 8, mask: int = 3, cap: int = 6) -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(mf, "SHARD_THRESHOLD", threshold)
-        mp.setattr(mf, "SHARD_MASK", mask)
-        mp.setattr(mf, "SHARD_MAX", cap)
-        yield
-
-
 def numbered(n: int) -> dict[str, Entry]:
     return {p: entry(p, i) for i, p in enumerate(f"f{i:03d}.bin" for i in range(n))}
 

@@ -9,13 +9,13 @@ Most tests shrink the sharding constants so that small manifests have many shard
 from __future__ import annotations
 
 import bisect
-import contextlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.shards import small_shards
 
 from folio import manifest as mf
 from folio.errors import FormatVersionError, ManifestError
@@ -24,15 +24,6 @@ from folio.manifest import Entry, Manifest, ShardedManifest
 TARGET = "data/big"
 MAIN = mf.manifest_relpath(TARGET)
 SHA = "ab" * 32
-
-
-@contextlib.contextmanager
-def small_shards(threshold: int = 8, mask: int = 3, cap: int = 6) -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(mf, "SHARD_THRESHOLD", threshold)
-        mp.setattr(mf, "SHARD_MASK", mask)
-        mp.setattr(mf, "SHARD_MAX", cap)
-        yield
 
 
 class Reads:

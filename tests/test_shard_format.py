@@ -4,13 +4,12 @@ crash or a lock-free reader can see, and the format 1 layout of folio 0.1, still
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.shards import small_shards
 
 from folio import manifest as mf
 from folio.errors import FormatVersionError, ManifestError, ShardMissingError
@@ -19,15 +18,6 @@ from folio.manifest import Entry, Manifest, ShardedManifest, ShardRef
 TARGET = "data/big"
 MAIN = mf.manifest_relpath(TARGET)
 SHA = "ab" * 32
-
-
-@contextlib.contextmanager
-def small_shards(threshold: int = 8, mask: int = 3, cap: int = 6) -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(mf, "SHARD_THRESHOLD", threshold)
-        mp.setattr(mf, "SHARD_MASK", mask)
-        mp.setattr(mf, "SHARD_MAX", cap)
-        yield
 
 
 def numbered(n: int) -> dict[str, Entry]:
