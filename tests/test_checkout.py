@@ -128,6 +128,7 @@ def test_unchanged_files_keep_inode_and_mtime(repo: Repo) -> None:
     repo.snapshot("v1")
     write(repo.root / "data/f2.csv", "changed\n")
     repo.add(["data"])  # stored: no --force needed
+    repo.snapshot("v2")  # and held by a snapshot: not an added version checkout refuses
     before = {rel: os.stat(repo.root / rel) for rel in files}
     result = repo.checkout("v1")
     assert result.written == ["data/f2.csv"] and result.deleted == [] and result.unchanged == 5
@@ -178,6 +179,7 @@ def test_checkout_paths_touch_only_those_paths(repo: Repo) -> None:
     repo.snapshot("v1")
     make(repo.root, {"data/a": "a2", "data/b": "b2", "other/c": "c2"})
     repo.add(["data", "other"])
+    repo.snapshot("v2")  # held: checkout may replace these versions
     result = repo.checkout("v1", ["data/a"], cwd=repo.root)
     assert result.written == ["data/a"]
     assert (repo.root / "data/a").read_text() == "a1"
@@ -201,6 +203,7 @@ def test_targets_come_and_go_with_the_checkout(repo: Repo) -> None:
     repo.snapshot("v1")
     make(repo.root, {"extra/deep/y": "y"})
     repo.add(["extra"])
+    repo.snapshot("v2")  # held: checkout may replace these versions
     shutil.rmtree(repo.root / "old")
     (repo.root / ".folio/manifests/old.folio").unlink()
     (repo.root / ".gitignore").write_text("")
@@ -274,6 +277,7 @@ def test_run_refs_and_snapshot_shas_resolve(repo: Repo) -> None:
                                   message="run", trailers={"Folio-Kind": "run"})
     write(repo.root / "data/a", "later")
     repo.add(["data"])
+    repo.snapshot("later")  # held: checkout may replace this version
     repo.checkout("run:r1")
     assert (repo.root / "data/a").read_text() == "run output"
     write(repo.root / "data/a", "later")
@@ -474,6 +478,7 @@ def test_a_killed_checkout_leaves_each_file_old_or_new_and_can_be_finished(repo:
     repo.snapshot("v1")
     make(repo.root, new)
     repo.add(["data"])
+    repo.snapshot("v2")  # held: checkout may replace these versions
     proc = subprocess.run([sys.executable, "-c", KILLER, str(repo.root)], capture_output=True)
     assert proc.returncode == -signal.SIGKILL
     now = tree(repo.root / "data")

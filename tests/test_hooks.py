@@ -63,7 +63,8 @@ def test_plain_hooks_in_the_repository_are_what_install_writes() -> None:
         assert subprocess.run(["sh", "-n", str(path)]).returncode == 0
     yaml = pytest.importorskip("yaml")
     hooks = {h["id"]: h for h in yaml.safe_load((PROJECT / ".pre-commit-hooks.yaml").read_text())}
-    assert set(hooks) == {"folio-capture", "folio-check"}
+    assert set(hooks) == {"folio-capture", "folio-check", "folio-post-checkout",
+                          "folio-post-merge"}
     assert hooks["folio-capture"]["entry"] == "folio capture"
     assert hooks["folio-capture"]["pass_filenames"] is False
     assert hooks["folio-check"]["entry"] == "folio check"
@@ -135,7 +136,7 @@ def test_checkout_problems_are_a_warning_never_a_failed_git_operation(data_repo:
     write(data_repo / "data/x.csv", "unsaved edit\n")
     switched = git(data_repo, "checkout", "exp")
     assert switched.returncode == 0
-    assert "folio: warning: post-checkout: data not checked out:" in switched.stderr
+    assert "folio: warning: post-checkout: 1 file with local changes kept" in switched.stderr
     assert (data_repo / "data/x.csv").read_text() == "unsaved edit\n", "nothing lost"
     # A file checkout (flag 0) does not touch data.
     write(data_repo / "notes.txt", "n")

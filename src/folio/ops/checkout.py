@@ -61,21 +61,40 @@ class CheckoutResult:
     unchanged: int = 0
     saved: list[RecoveryRecord] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # hash-only content not in the store
+    replaced_added: list[RecoveryRecord] = field(default_factory=list)  # --force: logged
+    kept: list[str] = field(default_factory=list)  # git switch: local edits it would replace
+    not_fetched: list[str] = field(default_factory=list)  # git switch: objects not here
     manifests_changed: list[str] = field(default_factory=list)
     manifests_removed: list[str] = field(default_factory=list)
 
     @property
     def warnings(self) -> list[str]:
-        if not self.skipped:
-            return []
-        n = len(self.skipped)
-        return [f"{n} hash-only file{'s' if n > 1 else ''} not restored (content never "
-                f"stored, recorded by `folio add --no-copy`): {summarize_paths(self.skipped)}"]
+        out = []
+        if self.skipped:
+            out.append(f"{_files(self.skipped, 'hash-only file')} not restored (content "
+                       "never stored, recorded by `folio add --no-copy`): "
+                       f"{summarize_paths(self.skipped)}")
+        if self.replaced_added:
+            paths = [r.path for r in self.replaced_added]
+            out.append(f"{_files(paths, 'added version')} replaced, never committed: kept in "
+                       f"the recovery log (`folio recover` lists them): {summarize_paths(paths)}")
+        if self.kept:
+            out.append(f"{_files(self.kept)} with local changes kept, not switched: "
+                       f"{summarize_paths(self.kept)}; `folio checkout --force -- PATH` takes "
+                       "the branch's version (yours goes to the recovery log)")
+        if self.not_fetched:
+            out.append(f"{_files(self.not_fetched)} not switched, objects not in the local "
+                       f"store: {summarize_paths(self.not_fetched)}; `folio pull` fetches "
+                       "and checks them out")
+        return out
 
     def to_json(self) -> dict[str, Any]:
         return {"source": self.source, "written": self.written, "deleted": self.deleted,
                 "unchanged": self.unchanged, "saved": [r.to_json() for r in self.saved],
-                "skipped": self.skipped, "manifests_changed": self.manifests_changed,
+                "skipped": self.skipped,
+                "replaced_added": [r.to_json() for r in self.replaced_added],
+                "kept": self.kept, "not_fetched": self.not_fetched,
+                "manifests_changed": self.manifests_changed,
                 "manifests_removed": self.manifests_removed, "warnings": self.warnings}
 
 
@@ -86,6 +105,8 @@ class _Plan:
     deletes: list[str] = field(default_factory=list)
     unsaved: list[str] = field(default_factory=list)
     unsaved_as: dict[str, tuple[str, int]] = field(default_factory=dict)  # sha256, size
+    kept: list[str] = field(default_factory=list)  # git switch: unsaved edits left alone
+    absent: list[str] = field(default_factory=list)  # git switch: objects not local, left
     checked: dict[str, Checked] = field(default_factory=dict)  # what each write/delete found
     missing: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
@@ -134,7 +155,8 @@ def checkout_side(ws: Workspace, side: Side, paths: Sequence[str] | None, *, for
         final.update({t: m for t, m in new.items() if m is not None})
         check_no_overlap(final, side.label)
         cache = ws.stat_cache()
-        plan = _plan_files(ws, current, new, paths, cache, progress, jobs)
+        was = _locations(previous.values()) if previous is not None else None
+        plan = _plan_files(ws, current, new, paths, cache, progress, jobs, was, force)
         _check_planned_links(ws.root, plan, final, paths)
         if plan.missing:
             raise ws.store.missing(sorted(set(plan.missing)), side.label)
@@ -143,9 +165,18 @@ def checkout_side(ws: Workspace, side: Side, paths: Sequence[str] | None, *, for
             raise UnsavedChangesError(
                 f"{n} file{'s have' if n > 1 else ' has'} unsaved changes: "
                 f"{summarize_paths(plan.unsaved)}; use --force", paths=plan.unsaved)
+        added = [] if side.kind == "manifests" else _added_versions(ws, current, new, plan, paths)
+        if added and not force:
+            raise UnsavedChangesError(
+                f"{_files([loc for loc, _ in added], 'added version')} never committed "
+                f"would be replaced: {summarize_paths([loc for loc, _ in added])}; commit "
+                "them first, or use --force: the added versions go to the recovery log",
+                paths=[loc for loc, _ in added])
         if any(not e.is_link for _, e in plan.writes):
             check_mode(ws.store, ws.root, mode)
-        result = CheckoutResult(side.label, unchanged=plan.unchanged, skipped=plan.skipped)
+        result = CheckoutResult(side.label, unchanged=plan.unchanged, skipped=plan.skipped,
+                                kept=plan.kept, not_fetched=plan.absent)
+        result.replaced_added = _log_added(ws, added, side.label)  # logged before replacing
         result.saved = _save(ws, plan, side.label, jobs)  # logged and durable
         synced_before = _synced_before(ws, current, final, paths)
         removed = _write_manifests(ws, new, current, result)
@@ -163,10 +194,41 @@ def checkout_side(ws: Workspace, side: Side, paths: Sequence[str] | None, *, for
         result.saved += recheck.saved
         if plan.writes or plan.deletes or plan.chmods:
             syncfs(ws.root)
-        _record_synced(ws, final, paths, synced_before)
+        _record_synced(ws, _as_left(final, plan.absent, was), paths, synced_before)
         cache.save()
         recheck.raise_if_changed()
     return result
+
+
+def _files(paths: Sequence[str], noun: str = "file") -> str:
+    return f"{len(paths)} {noun}{'s' if len(paths) != 1 else ''}"
+
+
+def _locations(manifests: Iterable[Manifest]) -> dict[str, Entry]:
+    """Every entry of ``manifests`` by its repo-relative location."""
+    return {m.location(e.path): e for m in manifests for e in m.entries.values()}
+
+
+def _as_left(final: dict[str, Manifest], absent: Sequence[str],
+             was: Mapping[str, Entry] | None) -> dict[str, Manifest]:
+    """``final``, but what the data of ``absent`` locations still matches (the entry git
+    replaced): status then calls them out of date, and add never records them back."""
+    if not absent or was is None:
+        return final
+    out = dict(final)
+    for loc in absent:
+        for target, m in out.items():
+            if not is_within(loc, target):
+                continue
+            rel = loc[len(m.root) + 1:] if m.root else loc
+            entries = dict(m.entries)
+            old = was.get(loc)
+            if old is None:
+                entries.pop(rel, None)
+            else:
+                entries[rel] = old
+            out[target] = Manifest(m.target, m.kind, entries)
+    return out
 
 
 def _in_scope(target: str, paths: Sequence[str] | None) -> bool:
@@ -257,7 +319,12 @@ def _check_paths_match(current: dict[str, Manifest], wanted: dict[str, Manifest]
 
 def _plan_files(ws: Workspace, current: dict[str, Manifest], new: dict[str, Manifest | None],
                 paths: Sequence[str] | None, cache: StatCache, progress: Progress,
-                jobs: int | None) -> _Plan:
+                jobs: int | None, was: Mapping[str, Entry] | None = None,
+                force: bool = False) -> _Plan:
+    """What to write, delete and save. ``was`` (a git switch: the entries of the commit git
+    moved away from) makes it git's: a file whose entry the switch leaves as it was is left
+    alone, and without ``force`` a file it changes that holds unsaved edits is kept, as is
+    one whose object is not here; the rest is checked out."""
     def in_scope(loc: str) -> bool:
         return paths is None or any(is_within(loc, p) for p in paths)
 
@@ -295,6 +362,17 @@ def _plan_files(ws: Workspace, current: dict[str, Manifest], new: dict[str, Mani
     store = ws.store
     for loc in sorted(want.keys() | have.keys()):
         entry, state = want.get(loc), have.get(loc)
+        if was is not None and _same_version(was.get(loc), entry):
+            if state is not None and entry is not None and _same(entry, state, hashes.get(loc)):
+                plan.unchanged += 1
+            continue  # the switch does not touch it: local edits (or their absence) stay
+        sha = hashes.get(loc)
+        unsaved = state is not None and state.link is None and (sha is None or
+                                                                 not store.has(sha))
+        if was is not None and unsaved and not force and not (
+                entry is not None and state is not None and _same(entry, state, sha)):
+            plan.kept.append(loc)
+            continue
         if entry is not None:
             if state is not None and _same(entry, state, hashes.get(loc)):
                 if entry.is_link or entry.executable == is_executable(state.st):
@@ -305,7 +383,9 @@ def _plan_files(ws: Workspace, current: dict[str, Manifest], new: dict[str, Mani
                     continue
                 # otherwise the file is the store's own inode: copy it (below), never chmod
             if not entry.is_link and not store.has(entry.sha256):  # type: ignore[arg-type]
-                if entry.stored:
+                if entry.stored and was is not None:
+                    plan.absent.append(loc)  # a git switch checks out what it can
+                elif entry.stored:
                     plan.missing.append(entry.sha256)  # type: ignore[arg-type]
                 else:
                     plan.skipped.append(loc)  # cannot restore: leave the working file alone
@@ -314,12 +394,19 @@ def _plan_files(ws: Workspace, current: dict[str, Manifest], new: dict[str, Mani
         else:
             plan.deletes.append(loc)
         plan.checked[loc] = checked_of(state)
-        sha = hashes.get(loc)
-        if state is not None and state.link is None and (sha is None or not store.has(sha)):
+        if unsaved and state is not None:
             plan.unsaved.append(loc)
             if sha is not None:
                 plan.unsaved_as[loc] = (sha, state.st.st_size)
     return plan
+
+
+def _same_version(a: Entry | None, b: Entry | None) -> bool:
+    """The same file in two manifests: content, link and mode (size and meta follow)."""
+    if a is None or b is None:
+        return a is b
+    return (a.sha256, a.link, a.executable, a.stored) == (b.sha256, b.link, b.executable,
+                                                           b.stored)
 
 
 def _current_hashes(ws: Workspace, have: dict[str, FileState], cache: StatCache,
@@ -405,6 +492,75 @@ def check_manifest_links(root: Path, manifests: Iterable[Manifest]) -> None:
     planned = {loc: e.link for loc, e in want.items()}
     check_link_targets(root, {loc: e.link for loc, e in want.items() if e.link is not None},
                        planned)
+
+
+# -- added versions: content that only the working manifests name ---------------------------
+
+def _added_versions(ws: Workspace, current: Mapping[str, Manifest],
+                    new: Mapping[str, Manifest | None], plan: _Plan,
+                    paths: Sequence[str] | None) -> list[tuple[str, Entry]]:
+    """The working entries this checkout replaces whose content no commit (HEAD's for that
+    path, any reachable one), staged manifest, snapshot, run or recovery line holds: added
+    with ``folio add``, never committed. Replaced, only gc would see them, and delete them."""
+    replaced = []
+    for target in new:
+        m = current.get(target)
+        for entry in (m.entries.values() if m is not None else ()):
+            loc = m.location(entry.path)  # type: ignore[union-attr]
+            goal = plan.want.get(loc)
+            if entry.sha256 is None or not entry.stored or not _in_scope(loc, paths) or (
+                    goal is not None and goal.sha256 == entry.sha256):
+                continue
+            if ws.store.has(entry.sha256):  # else there is nothing here to lose
+                replaced.append((loc, entry))
+    if not replaced:
+        return []
+    head = _head_locations(ws)
+    replaced = [(loc, e) for loc, e in replaced if head.get(loc) != e.sha256]
+    if not replaced:
+        return []
+    held = _held_oids(ws)
+    return [(loc, e) for loc, e in replaced if e.sha256 not in held]
+
+
+def _head_locations(ws: Workspace) -> dict[str, str | None]:
+    """sha256 of every entry of HEAD's manifests by location ({} unborn or unreadable)."""
+    from folio.git.repo import MANIFESTS_PREFIX
+    from folio.revisions import parse_tree
+
+    head = ws.git.head_commit()
+    if head is None:
+        return {}
+    try:
+        files = ws.git.read_tree_files(head, MANIFESTS_PREFIX)
+        manifests = parse_tree(files, f"HEAD:{MANIFESTS_PREFIX}/")
+    except FolioError:
+        return {}  # the wider scan below still counts what HEAD names
+    return {loc: e.sha256 for loc, e in _locations(manifests.values()).items()}
+
+
+def _held_oids(ws: Workspace) -> set[str]:
+    """Every sha256 a commit reachable from any ref, the index, a snapshot, a run or the
+    recovery log names (read leniently, as gc reads them)."""
+    from folio.ops.roots import blob_oids
+
+    held: set[str] = set()
+    for _, data in ws.git.reachable_manifest_blobs():
+        held.update(blob_oids(data))
+    held.update(recovery.oids(ws.local_dir))
+    return held
+
+
+def _log_added(ws: Workspace, added: Sequence[tuple[str, Entry]],
+               label: str) -> list[RecoveryRecord]:
+    """``--force``: name the replaced added versions in the recovery log (gc roots) before
+    the manifests that held them are rewritten; their content is in the store already."""
+    when = recovery.now()
+    records = [RecoveryRecord(when, loc, e.sha256, e.size,  # type: ignore[arg-type]
+                              f"checkout {label}: added version replaced")
+               for loc, e in added]
+    recovery.append(ws.local_dir, records)
+    return records
 
 
 # -- doing it -----------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ MARKER = "# folio-hook: 1"
 MOVED = "# folio-moved: "  # + "NAME.local": install moved the user's hook there
 LOCAL_SUFFIX = ".local"
 _GATES = ("pre-commit", "pre-push")  # the user's hook failing stops these
+_PRE_COMMIT_CHECKOUT = ("PRE_COMMIT_FROM_REF", "PRE_COMMIT_TO_REF", "PRE_COMMIT_CHECKOUT_TYPE")
 
 
 def render(name: str, python: str | None = None, moved: bool = False) -> str:
@@ -214,7 +215,9 @@ def run_hook(name: str, args: Sequence[str], stdin: Iterable[str] = ()) -> int:
 
 def _run_hook(name: str, args: Sequence[str], stdin: Iterable[str]) -> int:
     if name == "post-checkout":
-        # post-checkout PREV NEW FLAG: FLAG is 1 for a branch checkout, 0 for files.
+        # post-checkout PREV NEW FLAG: FLAG is 1 for a branch checkout, 0 for files. The
+        # pre-commit framework passes them in the environment instead (no arguments).
+        args = list(args) or [os.environ.get(k, "") for k in _PRE_COMMIT_CHECKOUT]
         if len(args) < 3 or args[2] != "1":
             return 0
         return sync_data(name, previous=args[0])
@@ -238,6 +241,7 @@ def sync_data(hook: str, previous: str | None = None) -> int:
     if ws is None:
         return 0
     try:
+        fetch_missing(ws, hook)
         try:
             result = checkout.checkout(ws, previous=previous)
         except UnknownRevisionError:  # first checkout of a clone (null sha), no ORIG_HEAD
@@ -255,6 +259,37 @@ def sync_data(hook: str, previous: str | None = None) -> int:
         for line in result.warnings:
             _say(f"folio: warning: {hook}: {line}")
     return 0
+
+
+def fetch_missing(ws: Workspace, hook: str) -> None:
+    """Fetch the objects the working manifests name that are not here, from the default
+    remote when this clone accepted it; a failure is one warning line, never an error
+    (the checkout then takes what it can). Nothing is ever accepted here."""
+    from folio.ops import remotes, transfer
+
+    missing = [o for m in ws.manifests().values() for o in m.oids(stored_only=True)
+               if not ws.store.has(o)]
+    if not missing:
+        return
+    name = remotes.default_remote(ws)
+    if name is None:
+        return
+    refusal = ws.config.remote_refusal(name)
+    if refusal is not None:
+        _say(f"folio: warning: {hook}: data not fetched: {refusal.refusal()}")
+        return
+    try:
+        result = transfer.fetch(ws, remote=name)
+    except FolioError as exc:
+        _say(f"folio: warning: {hook}: data not fetched from {name}: {exc}")
+        return
+    except Exception as exc:  # a bug, a network library's own error: still only a warning
+        _say(f"folio: warning: {hook}: data not fetched from {name} "
+             f"({type(exc).__name__}: {exc})")
+        return
+    fetched = len(set(missing))
+    _say(f"folio: {hook}: fetched {fetched} object{'s' if fetched != 1 else ''} from "
+         f"{result.remote}")
 
 
 def pre_commit() -> int:
