@@ -55,7 +55,7 @@ def test_an_added_uncommitted_version_is_refused_then_kept_in_the_recovery_log(
     assert (root / "d/f1.csv").read_text() == "new\n"
 
 
-def test_a_staged_manifest_counts_as_kept_and_head_s_own_state_just_checks_out(
+def test_a_staged_manifest_counts_as_kept(
         git_repo: Path) -> None:
     root = git_repo
     run_folio(root, "init", check=True)
@@ -65,6 +65,7 @@ def test_a_staged_manifest_counts_as_kept_and_head_s_own_state_just_checks_out(
     run_folio(root, "snapshot", "v1", check=True)
     write(root / "d/f1.csv", "staged\n")
     run_folio(root, "add", "d", check=True)
+    assert "1 added version never committed" in run_folio(root, "checkout", "v1").stderr
     git(root, "add", ".folio")
     run_folio(root, "checkout", "v1", check=True)  # the index holds it: no --force
     assert (root / "d/f1.csv").read_text() == "old\n"
