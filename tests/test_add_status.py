@@ -25,7 +25,9 @@ def test_init_is_idempotent_and_registers_the_diff_driver(git_repo: Path) -> Non
     config = (git_repo / ".folio/config.toml").read_text()
     Repo.init(git_repo)
     assert (git_repo / ".folio/config.toml").read_text() == config
-    assert git(git_repo, "config", "diff.folio.textconv").stdout.strip() == "folio textconv"
+    from folio.git.drivers import textconv_command  # the absolute Python (docs/format.md 2.4)
+
+    assert git(git_repo, "config", "diff.folio.textconv").stdout.strip() == textconv_command()
     assert "diff=folio" in (git_repo / ".folio/.gitattributes").read_text()
     assert "/objects/" in (git_repo / ".folio/.gitignore").read_text()
 

@@ -35,6 +35,7 @@ from folio.errors import (
     OverlapError,
     PathError,
 )
+from folio.git import drivers
 from folio.git.discover import find_worktree
 from folio.layout import FOLIO_DIR
 from folio.lock import RepoLock
@@ -80,6 +81,7 @@ class Workspace:
         self.local_dir = layout.local_dir(self.root)  # .git/folio: no commit writes there
         self.state_dir = layout.state_dir(self.root)
         layout.check_local(self.local_dir, self.state_dir)
+        drivers.ensure(self.root)  # a fresh clone's diffs and merges work from here on
         self.config = self.load_config()
         self.manifests_dir = self.folio_dir / "manifests"
         self._migrate_legacy_parts()

@@ -198,6 +198,34 @@ def textconv(file: str) -> None:
     click.echo(render(Path(file)), nl=False)
 
 
+@main.command("merge-driver", hidden=True)
+@click.argument("base")
+@click.argument("ours")
+@click.argument("theirs")
+@click.argument("path")
+def merge_driver(base: str, ours: str, theirs: str, path: str) -> None:
+    """Merge manifest file PATH entry by entry (git's merge driver for *.folio).
+
+    BASE, OURS and THEIRS are the files git names; the result replaces OURS.
+    """
+    from folio.mergeman import run_driver
+
+    try:
+        code = run_driver(base, ours, theirs, path)
+    except Exception as exc:
+        # run_driver replaces OURS by rename: a failure leaves it as git wrote it
+        _error_line(f"{path}: merge driver failed: {_reason(exc)}")
+        sys.exit(2)
+    sys.exit(code)
+
+
+def _reason(exc: Exception) -> str:
+    """One line for an unexpected error: the system's words for an OSError."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    return str(exc) or type(exc).__name__
+
+
 @main.command()
 @click.argument("directory", required=False, type=click.Path(file_okay=False))
 def demo(directory: str | None) -> None:

@@ -173,6 +173,10 @@ def install_hooks_command(hooks: tuple[str, ...], uninstall: bool) -> None:
 
     root = find_worktree(Path.cwd())
     changes = remove(root, list(hooks)) if uninstall else install(root, list(hooks))
+    if not uninstall and (root / ".folio" / "config.toml").is_file():
+        from folio.git.drivers import ensure
+
+        ensure(root)  # the diff and merge drivers too (docs/format.md 2.4)
     for change in changes:
         click.echo(str(change))
 
