@@ -69,7 +69,9 @@ def fresh_clone(origin: Path, name: str = "second") -> Path:
     """`git clone` then one folio command (status), never `folio init`."""
     root = origin.parent / name
     git(origin.parent, "clone", "-q", str(origin), str(root))
-    assert git(root, "config", "--get", drivers.MERGE_DRIVER_KEY, check=False).stdout == ""
+    run_folio(root, "textconv", MAIN)  # needs no repository, so it sets nothing either
+    # a clone where folio has not run keeps plain git
+    assert git(root, "config", "--get-regexp", "folio", check=False).stdout == ""
     run_folio(root, "status")  # out of date or missing data: any exit, the drivers are set
     return root
 
@@ -168,6 +170,8 @@ def point_drivers_at(root: Path, python: str) -> None:
 def test_diff_and_log_fall_back_to_raw_lines_when_the_python_is_gone(origin: Path) -> None:
     root = clone(origin, "second")
     folio(root, "init")
+    assert git(root, "config", drivers.TEXTCONV_KEY).stdout.strip() == \
+        drivers.textconv_command()
     point_drivers_at(root, str(origin.parent / "removed venv" / "bin" / "python"))
     data_of(root, origin)
     write(root / "d" / "f1.csv", "a,b\n1,100\n")
@@ -293,10 +297,3 @@ def test_what_git_wrote_reads_back_so_no_command_rewrites_it(git_repo: Path) -> 
     assert (config.stat().st_mtime_ns, config.read_bytes()) == before
     git(git_repo, "config", drivers.MERGE_NAME_KEY, "something else")
     assert set(drivers.missing(git_repo)) == {drivers.MERGE_NAME_KEY}
-
-
-def test_a_clone_that_never_runs_folio_keeps_plain_git(origin: Path) -> None:
-    root = origin.parent / "plain"
-    git(origin.parent, "clone", "-q", str(origin), str(root))
-    run_folio(root, "textconv", MAIN)  # needs no repository, so it sets nothing either
-    assert git(root, "config", "--get-regexp", "folio", check=False).stdout == ""
