@@ -107,6 +107,7 @@ def test_disk_full_during_checkout(small_disk: Path) -> None:
     for rel, data in new.items():
         write(repo.root / rel, data)
     repo.add(["data"], cwd=repo.root)
+    repo.snapshot("v2")  # held: checkout may replace these versions
     _fill(small_disk, MIB // 2)  # no version of a file fits beside the old one
     proc = run_folio(repo.root, "checkout", "v1")
     one_line_failure(proc, "No space left on device")
@@ -143,6 +144,7 @@ def test_file_size_limit_during_add_and_checkout(repo: Repo) -> None:
     assert h.capture(repo.root).manifests == before.manifests
     h.check_store(Repo(repo.root))
     run_folio(repo.root, "add", "data", check=True)
+    run_folio(repo.root, "snapshot", "v2", check=True)  # held: checkout may replace it
     os.unlink(repo.root / "data/a.bin")
     (repo.root / "data/b.bin").unlink()
     one_line_failure(_run_limited(repo.root, MIB // 2, "checkout", "v1"), "File too large")

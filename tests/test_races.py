@@ -256,6 +256,7 @@ def test_an_edit_saved_during_a_checkout_is_never_overwritten_unsaved(repo: Repo
     for i in range(FILES):
         write(root / f"data/f{i:03d}.bin", os.urandom(16 << 10))
     repo.add(["data"])  # version B is stored: checking out "a" overwrites nothing unsaved
+    repo.snapshot("b")  # and held: not an added version checkout refuses
     editor = _spawn(EDITOR, str(root), str(FILES - 40), cwd=root)
     time.sleep(0.3)  # the editor has read the manifest
     checkout = run_folio(root, "checkout", "a", "--link", "copy", *(["--force"] * force))
