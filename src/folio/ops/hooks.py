@@ -40,6 +40,7 @@ from folio.errors import (
     UnknownRevisionError,
     summarize_paths,
 )
+from folio.git.drivers import SAFE_PATH_FLAG
 
 if TYPE_CHECKING:
     from folio.git.repo import GitRepo
@@ -69,7 +70,10 @@ def render(name: str, python: str | None = None, moved: bool = False) -> str:
     branch = "if"
     if python:
         q = shlex.quote(python)
-        lines += [f"    if [ -x {q} ]; then", f'        {q} -m folio.cli hook "$@"']
+        # -P (-I before 3.11): git runs hooks at the top of the work tree, which `python -m`
+        # would put first on sys.path, so a committed folio/ package would run instead.
+        lines += [f"    if [ -x {q} ]; then",
+                  f'        {q} {SAFE_PATH_FLAG} -m folio.cli hook "$@"']
         branch = "elif"
     lines += [f"    {branch} command -v folio >/dev/null 2>&1; then",
               '        folio hook "$@"', "    else",
