@@ -297,3 +297,36 @@ def test_what_git_wrote_reads_back_so_no_command_rewrites_it(git_repo: Path) -> 
     assert (config.stat().st_mtime_ns, config.read_bytes()) == before
     git(git_repo, "config", drivers.MERGE_NAME_KEY, "something else")
     assert set(drivers.missing(git_repo)) == {drivers.MERGE_NAME_KEY}
+
+
+def test_install_global_gives_a_never_opened_clone_readable_diffs(tmp_path: Path) -> None:
+    """`folio install --global` (as `git lfs install`): a clone no folio command has run in
+    renders manifest diffs through folio's driver, from the user's git config."""
+    import os
+    import subprocess
+    import sys
+
+    from folio.git import drivers
+
+    origin = tmp_path / "origin"
+    git(tmp_path, "init", "-q", "-b", "main", str(origin))
+    run_folio(origin, "init", check=True)
+    write(origin / "data/a.csv", "1\n")
+    run_folio(origin, "add", "data", check=True)
+    git(origin, "add", "-A")
+    git(origin, "commit", "-qm", "one")
+    write(origin / "data/a.csv", "2\n")
+    run_folio(origin, "add", "data", check=True)
+    git(origin, "commit", "-qam", "two")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(origin), str(clone))
+    plain = git(clone, "log", "-p", "-1", "--", ".folio/manifests").stdout
+    assert "# folio dir target data" not in plain  # no driver in this clone yet
+    done = subprocess.run([sys.executable, "-P", "-m", "folio.cli", "install", "--global"],
+                          cwd=tmp_path, capture_output=True, text=True, env=os.environ)
+    assert done.returncode == 0 and "merge.folio.driver: set" in done.stdout, done.stderr
+    assert git(tmp_path, "config", "--global", "merge.folio.driver").stdout.strip() == \
+        drivers.merge_command()
+    assert "diff.folio" not in (clone / ".git/config").read_text()  # nothing per clone
+    rendered = git(clone, "log", "-p", "-1", "--", ".folio/manifests").stdout
+    assert "# folio dir target data" in rendered, rendered

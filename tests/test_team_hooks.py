@@ -3,6 +3,7 @@ checkout and pull fetch the data they need (item 7), also through the pre-commit
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -116,6 +117,19 @@ def test_a_failed_fetch_is_one_warning_and_the_rest_is_checked_out(tmp_path: Pat
     assert pulled.returncode == 0
     assert any("data not fetched from store" in ln for ln in pulled.stderr.splitlines())
     assert (bob / "d/a.csv").read_text() == "a1\n", "left as it was"
+
+
+def test_hook_fetching_can_be_turned_off_in_this_clone(tmp_path: Path) -> None:
+    alice, bob, _ = _team(tmp_path)
+    run_folio(bob, "install-hooks", check=True)
+    local = bob / ".git/folio/config.toml"
+    local.write_text(local.read_text() + "\n[hooks]\nfetch = false\n")
+    _teammate_pushes_new_data(alice)
+    pulled = git(bob, "pull", "origin", "main")
+    assert pulled.returncode == 0 and "fetched" not in pulled.stderr, pulled.stderr
+    assert (bob / "d/a.csv").read_text() == "a1\n", "nothing was fetched, so nothing changed"
+    [status] = json.loads(run_folio(bob, "status", "--json", check=True).stdout)["targets"]
+    assert status["out_of_date"] == ["a.csv", "b.csv"] and status["modified"] == []
 
 
 @pytest.mark.precommit

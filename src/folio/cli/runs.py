@@ -6,6 +6,7 @@ this module, never the reverse.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import click
 
 from folio.cli.common import emit_json, human_bytes, open_repo, progress
+from folio.errors import FolioError
 
 
 def _say(line: str) -> None:
@@ -181,6 +183,33 @@ def install_hooks_command(hooks: tuple[str, ...], uninstall: bool) -> None:
         click.echo(str(change))
 
 
+@click.command("install")
+@click.option("--global", "global_", is_flag=True,
+              help="Write the drivers into your global git config (once per user).")
+def install_command(global_: bool) -> None:
+    """Set up folio's git diff and merge drivers for manifests.
+
+    With --global, every clone on this machine gets them, before any folio command runs
+    there (as `git lfs install`); without, only this repository.
+    """
+    from folio.git import drivers
+
+    try:
+        if global_:
+            written = drivers.install_global()
+            where = "your global git config"
+        else:
+            from folio.git.discover import find_worktree
+
+            written = drivers.install(find_worktree(Path.cwd()))
+            where = "this repository's git config"
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise FolioError(f"could not write the git config: {exc}") from None
+    for key in written:
+        click.echo(f"{key}: set")
+    click.echo(f"folio's diff and merge drivers are in {where}.")
+
+
 @click.command("hook", hidden=True, context_settings={"ignore_unknown_options": True})
 @click.argument("name")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
@@ -193,7 +222,8 @@ def hook_command(name: str, args: tuple[str, ...]) -> None:
 
 
 COMMANDS: tuple[click.Command, ...] = (run_command, runs_command, capture_command,
-                                       check_command, install_hooks_command, hook_command)
+                                       check_command, install_hooks_command, install_command,
+                                       hook_command)
 
 
 def register(group: click.Group) -> None:

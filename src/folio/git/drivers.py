@@ -100,6 +100,23 @@ def install(root: Path, python: str | None = sys.executable) -> dict[str, str]:
     return todo
 
 
+def install_global(python: str | None = sys.executable) -> dict[str, str]:
+    """The same settings in the user's global git config (``git config --global``), so that
+    every clone whose ``.gitattributes`` asks for folio's drivers has them, before any folio
+    command ran there (``folio install --global``, as ``git lfs install``). What it wrote.
+
+    Raises OSError or ``subprocess.CalledProcessError`` when git cannot write the config.
+    """
+    done = subprocess.run(["git", "config", "--global", "--get-regexp", r"^(diff|merge)\.folio\."],
+                          capture_output=True, text=True, check=False)
+    found = dict(line.split(" ", 1) for line in done.stdout.splitlines() if " " in line)
+    todo = {key: value for key, value in wanted(python).items() if found.get(key) != value}
+    for key, value in todo.items():
+        subprocess.run(["git", "config", "--global", "--replace-all", key, value],
+                       capture_output=True, check=True)
+    return todo
+
+
 def ensure(root: Path) -> None:
     """:func:`install`, quietly: opening a repository never fails because its git config
     cannot be written (read-only, locked by another git); the next command tries again."""

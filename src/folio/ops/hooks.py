@@ -271,6 +271,8 @@ def fetch_missing(ws: Workspace, hook: str) -> None:
     (the checkout then takes what it can). Nothing is ever accepted here."""
     from folio.ops import remotes, transfer
 
+    if ws.config.get("hooks", "fetch", True) is False:  # `[hooks] fetch = false`: off
+        return
     missing = [o for m in ws.manifests().values() for o in m.oids(stored_only=True)
                if not ws.store.has(o)]
     if not missing:
