@@ -102,9 +102,13 @@ def test_checkout_of_a_run_restores_its_whole_data_state(work: Path) -> None:
     write(work / "results/metrics.json", '{"acc": 0.1}')
     write(work / "results/extra.csv", "x")
     Repo(work).add([work / "results"])
-    Repo(work).checkout(f"run:{run['id']}")
+    # those added versions are in no commit: checkout refuses without --force (issue 13),
+    # and with it keeps them in the recovery log
+    Repo(work).checkout(f"run:{run['id']}", force=True)
     assert (work / "results/metrics.json").read_text() == '{"acc": 0.9}'
     assert not (work / "results/extra.csv").exists()
+    assert {"results/extra.csv", "results/metrics.json"} <= {
+        r.path for r in Repo(work).recovery_log()}
 
 
 def test_a_pattern_matching_nothing_is_reported_not_fatal(work: Path) -> None:
