@@ -4,8 +4,8 @@
 git, manifests, stat cache, .gitignore upkeep) with the verbs on top. The operations take a
 ``Workspace`` and never import this module; only the CLI and ``folio/__init__.py`` do
 (docs/architecture.md). Operations that load the network backends, pyarrow or the codecs
-(remotes, push/pull, gc/verify, runs, bundles) are imported on first use, so ``import folio``
-and the CLI start fast.
+are imported inside the method that uses them, so ``import folio`` and every CLI command
+start without loading the rest.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from folio.manifest import Entry, Manifest
-from folio.ops import archive, checkout, diff, outputs, recovery, setup, snapshots, track
 from folio.ops.track import AddResult
 from folio.progress import NULL, Progress
 from folio.workspace import Workspace
@@ -47,17 +46,23 @@ class Repo(Workspace):
     @classmethod
     def init(cls, path: str | os.PathLike[str] = ".") -> Repo:
         """Create ``.folio/`` in the enclosing git work tree; safe to run again."""
+        from folio.ops import setup
+
         setup.init(path)
         return cls(path)
 
     def pending_settings(self) -> list[PendingSetting]:
         """What the committed config asks for (store, risky link mode, remotes) that this
         clone has not accepted; none of it takes effect until :meth:`accept`."""
+        from folio.ops import setup
+
         return setup.pending_settings(self)
 
     def accept(self, keys: Iterable[str] | None = None) -> list[PendingSetting]:
         """Accept the pending settings (all, or the keys named: ``core.store``,
         ``core.link``, ``remotes.NAME``) in this clone; returns what was accepted."""
+        from folio.ops import setup
+
         return setup.accept(self, keys)
 
     # -- tracking (folio.ops.track) -----------------------------------------------------------
@@ -65,44 +70,62 @@ class Repo(Workspace):
             progress: Progress = NULL, jobs: int | None = None,
             cwd: Path | None = None) -> list[AddResult]:
         """Track files or directories: store their content and write their manifests."""
+        from folio.ops import track
+
         return track.add(self, paths, store_copy=store_copy, progress=progress, jobs=jobs,
                          cwd=cwd)
 
     def untrack(self, paths: Sequence[str | os.PathLike[str]],
                 cwd: Path | None = None) -> list[str]:
         """Stop tracking targets: remove their manifests and .gitignore lines, keep the data."""
+        from folio.ops import track
+
         return track.untrack(self, paths, cwd)
 
     def status(self, targets: Sequence[str | os.PathLike[str]] | None = None,
                jobs: int | None = None, cwd: Path | None = None) -> list[TargetStatus]:
         """Added / modified / deleted per target; rehashes only what the cache can't vouch for."""
+        from folio.ops import track
+
         return track.status(self, targets, jobs, cwd)
 
     def ls(self, paths: Sequence[str | os.PathLike[str]] | None = None,
            cwd: Path | None = None) -> list[tuple[Manifest, Entry]]:
         """Entries recorded in the working manifests, at or below the given paths."""
+        from folio.ops import track
+
         return track.ls(self, paths, cwd)
 
     # -- snapshots, checkout, diff, recovery (docs/snapshots.md) ------------------------------
     def snapshot(self, tag: str, message: str | None = None, *, progress: Progress = NULL,
                  jobs: int | None = None) -> SnapshotInfo:
         """Capture every tracked target as ``add`` would and create the immutable tag."""
+        from folio.ops import snapshots
+
         return snapshots.create(self, tag, message, progress, jobs)
 
     def tags(self) -> list[SnapshotInfo]:
         """Every snapshot, sorted by tag name."""
+        from folio.ops import snapshots
+
         return snapshots.by_tag(self.git)
 
     def log(self) -> list[SnapshotInfo]:
         """Every snapshot, newest first."""
+        from folio.ops import snapshots
+
         return snapshots.list_snapshots(self.git)
 
     def show(self, tag: str) -> SnapshotInfo:
         """One snapshot, with per-target file counts and bytes in ``.targets``."""
+        from folio.ops import snapshots
+
         return snapshots.show(self.git, tag)
 
     def delete_tag(self, tag: str) -> str:
         """Delete snapshot ``tag`` (explicitly: tags are otherwise immutable); return its commit."""
+        from folio.ops import snapshots
+
         return snapshots.delete(self, tag)
 
     def checkout(self, rev: str | None = None,
@@ -114,6 +137,8 @@ class Repo(Workspace):
         ``previous`` (a git revision) names the commit whose manifests a git checkout just
         replaced: data of targets it had and the new manifests lack is removed too.
         """
+        from folio.ops import checkout
+
         return checkout.checkout(self, rev, paths, force=force, link=link, progress=progress,
                                  jobs=jobs, cwd=cwd, previous=previous)
 
@@ -122,16 +147,22 @@ class Repo(Workspace):
              progress: Progress = NULL, jobs: int | None = None,
              cwd: Path | None = None) -> DiffResult:
         """Files changed from ``a`` (default HEAD) to ``b`` (default the working tree)."""
+        from folio.ops import diff
+
         return diff.diff(self, a, b, paths, detail=detail, progress=progress, jobs=jobs,
                          cwd=cwd)
 
     def recovery_log(self) -> list[RecoveryRecord]:
         """Everything forced checkouts saved, oldest first (``.git/folio/logs/recovery.jsonl``)."""
+        from folio.ops import recovery
+
         return recovery.read(self.local_dir)
 
     def recover(self, path: str | os.PathLike[str], *, to: str | os.PathLike[str] | None = None,
                 sha: str | None = None, cwd: Path | None = None) -> Restored:
         """Restore the newest saved content of ``path`` (or the one whose sha starts ``sha``)."""
+        from folio.ops import recovery
+
         return recovery.recover(self, path, to=to, sha=sha, cwd=cwd)
 
     # -- runs and output capture (docs/runs.md) -------------------------------------------------
@@ -150,6 +181,8 @@ class Repo(Workspace):
     def capture(self, patterns: Sequence[str | os.PathLike[str]], store_copy: bool = True,
                 name: str | None = None) -> Capture:
         """``with repo.capture(["out.csv", "plots/*.png"]) as run:`` records a run on exit."""
+        from folio.ops import outputs
+
         return outputs.Capture(self, patterns, store_copy=store_copy, name=name)
 
     # -- remotes, gc, verify, export/import (docs/remotes.md) ----------------------------------
@@ -229,11 +262,15 @@ class Repo(Workspace):
 
     def export(self, tag: str, path: str | os.PathLike[str]) -> ArchiveResult:
         """Write snapshot ``tag`` and its objects to a .tar, .tar.gz or .zip file."""
+        from folio.ops import archive
+
         return archive.export(self, tag, path)
 
     def import_archive(self, path: str | os.PathLike[str],
                        tag: str | None = None) -> ArchiveResult:
         """Create a snapshot (the archived tag, or ``tag``) from an exported archive."""
+        from folio.ops import archive
+
         return archive.import_archive(self, path, tag)
 
     # -- bundles of typed items (docs/api.md) ---------------------------------------------------
