@@ -13,8 +13,9 @@ where each manifest file's bytes (main and shards) are kept by their sha256 in
 ``synced/blobs/<16 hex>/``, so an unchanged shard is not written twice. They are not objects
 of the store: nothing the user versions, and never gc's business (writing or dropping a
 target's record removes the blobs of that target it no longer names). A record whose
-``main`` equals the working manifest's means "the same as the working manifest": nothing is
-out of date. A missing or unreadable
+``files`` equal the working manifest's (every file, compared by sha256: a format 2 edit
+leaves the main file alone) means "the same as the working manifest": nothing is out of
+date. ``main`` repeats ``files``' entry for the main file. A missing or unreadable
 record means "unknown" and status and add behave as they always did, except that a file
 missing here whose object is not in the local store is never taken for a deletion (it was
 never checked out in this clone).
