@@ -277,6 +277,15 @@ class Config:
             raise ConfigError("capture.outputs must be a list of strings", path=self.path)
         return value
 
+    @property
+    def summaries(self) -> bool:
+        """``add.summaries``: record table and array summaries in manifest entries
+        (docs/format.md 4.3); on unless set to false."""
+        value = self.get("add", "summaries", True)
+        if not isinstance(value, bool):
+            raise ConfigError("add.summaries must be true or false", path=self.path)
+        return value
+
     # -- acceptance -----------------------------------------------------------------------------
     def _shown_path(self) -> str:
         return f"{self.path.parent.name}/{self.path.name}"

@@ -142,6 +142,11 @@ def _write(np: Any, array: Any, sink: BinaryIO) -> None:
         sink.write(memory.reshape(-1).view(np.uint8))
 
 
+def read_header(data: bytes | bytearray) -> dict[str, Any]:
+    """The header dict of the .npy at the front of ``data`` (manifest summaries read it)."""
+    return _read_header(data)[1]
+
+
 def _read_header(data: bytes | bytearray) -> tuple[int, dict[str, Any]]:
     """Parse the .npy header (any version) from the front of ``data``; return data offset."""
     if data[:6] != MAGIC or len(data) < 10:

@@ -29,6 +29,8 @@ from folio.worktree.scan import (
     entry_for,
     put_files,
     scan_target,
+    wants_summary,
+    with_summaries,
 )
 
 if TYPE_CHECKING:
@@ -270,11 +272,16 @@ def record(ws: Workspace, seen: Look, store_copy: bool, cache: LazyCache,
     _record(cache, seen, hashed)
     ws.store.sync()  # durable before the manifest names the objects
     changes: dict[str, Entry | None] = {}
+    summaries = ws.config.summaries
+    summarize: list[tuple[FileState, Entry]] = []  # new content of the summarized kinds
     for rel, state in files.items():  # an entry kept only where it changed: after a change
         before = old.get(rel)  # spread over every directory, that is not a million of them
         entry = entry_for(state, hashes.get(rel) or state.oid, before, store_copy)
         if entry != before:
             changes[rel] = entry
+            if summaries and wants_summary(entry, before):
+                summarize.append((state, entry))
+    changes.update((e.path, e) for e in with_summaries(root, summarize, jobs))
     deleted = [p for p in old if p not in files]
     changes.update((p, None) for p in deleted)
     if deleted:  # a deleted file's row goes with its entry, as in a full record

@@ -37,6 +37,8 @@ from folio.worktree.scan import (
     rehash,
     same_content,
     scan_target,
+    wants_summary,
+    with_summaries,
 )
 
 if TYPE_CHECKING:
@@ -247,7 +249,8 @@ def _record_full(ws: Workspace, targets: list[str], old: dict[str, Manifest | No
     for target in targets:
         shell, files = scans.pop(target)
         result, mark = _write_target(ws, target, shell, files, old.get(target),
-                                     hashed.pop(target, {}), cache, store_copy, trusted_before)
+                                     hashed.pop(target, {}), cache, store_copy, trusted_before,
+                                     jobs)
         results.append(result)
         clean_marks.set(target, mark)
     return results
@@ -271,7 +274,7 @@ def _put_all(ws: Workspace, work: dict[str, list[str]], cache: StatCache,
 
 def _write_target(ws: Workspace, target: str, shell: Manifest, files: dict[str, FileState],
                   previous: Manifest | None, fresh: dict[str, str], cache: StatCache,
-                  store_copy: bool, trusted_before: int
+                  store_copy: bool, trusted_before: int, jobs: int | None = None
                   ) -> tuple[AddResult, marks.Mark | None]:
     """Write a target's manifest from its scan; returns the result and the clean mark
     (the files now match the manifest just written).
@@ -283,13 +286,21 @@ def _write_target(ws: Workspace, target: str, shell: Manifest, files: dict[str, 
     count, n_fresh = len(files), len(fresh)
     new = Manifest(target, shell.kind)
     before = previous.entries if previous is not None else {}
+    summaries = ws.config.summaries
+    summarize: list[tuple[FileState, Entry]] = []  # new content of the summarized kinds
     while files:  # each scanned file gives way to its entry: a million of both weigh a GB
         rel, state = files.popitem()
         sha = None if state.link is not None else (
             fresh.pop(rel, None) or state.oid
             or cache.lookup(shell.location(rel), state.st))
-        new.entries[rel] = entry_for(state, sha, before.get(rel), store_copy)
+        entry = new.entries[rel] = entry_for(state, sha, before.get(rel), store_copy)
+        if summaries and wants_summary(entry, before.get(rel)):
+            summarize.append((state, entry))
     stale, base = _keep_out_of_date(ws, previous, new) if previous is not None else ([], None)
+    for entry in with_summaries(ws.root / shell.root if shell.root else ws.root,
+                                [(s, e) for s, e in summarize if new.entries.get(e.path) is e],
+                                jobs):
+        new.entries[entry.path] = entry
     for rel in before.keys() - new.entries.keys():  # a deleted file's row goes with its entry
         cache.forget(shell.location(rel))
     status = compare_entries(previous or Manifest(target, shell.kind), new.entries)

@@ -6,6 +6,7 @@ files are "added" and size changes are "modified" without reading a byte.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import stat as statmod
@@ -26,6 +27,9 @@ from folio.worktree.index import StatCache, StatLike, stat_fields
 # killed checkout leaves one beside the file it was writing. Never data: status, add and
 # snapshot skip it, so it can never be stored and named; checkout deletes it.
 DEBRIS = re.compile(r"\.tmp-.+\.[0-9a-f]{16}\Z", re.DOTALL)
+# The names whose files get a summary in ``meta`` (folio.codecs.summary.SUFFIXES, which
+# decides): tested here without importing the codecs, which an add of other files never needs.
+SUMMARIZED = (".parquet", ".pq", ".csv", ".tsv", ".npy", ".json")
 
 
 class FileState(NamedTuple):
@@ -216,6 +220,45 @@ def entry_for(state: FileState, sha: str | None, before: Entry | None,
         return Entry(state.path, state.st.st_size, sha, before.type, stored, uri=before.uri,
                      meta=before.meta, executable=executable)
     return Entry(state.path, state.st.st_size, sha, stored=stored, executable=executable)
+
+
+def wants_summary(entry: Entry, before: Entry | None) -> bool:
+    """Whether ``entry`` (just made by :func:`entry_for`) should get a summary: a file of a
+    summarized kind whose content is new. An unchanged file keeps its meta and is not read."""
+    return (entry.sha256 is not None and entry.link is None
+            and (before is None or before.sha256 != entry.sha256)
+            and entry.path.lower().endswith(SUMMARIZED))
+
+
+def with_summaries(base: Path, todo: list[tuple[FileState, Entry]], jobs: int | None = None
+                   ) -> Iterator[Entry]:
+    """The entries of ``todo`` that got a summary (docs/format.md 4.3), read in parallel
+    from the files under ``base``, merged under the entry's own ``meta`` (a key it already
+    has wins). A file no longer as it was hashed (another stat) gets none, as does one that
+    is not what its name says: a summary never fails a record."""
+    if not todo:
+        return
+    from folio.codecs.summary import summarize
+
+    def one(item: tuple[FileState, Entry]) -> Entry | None:
+        state, entry = item
+        try:
+            fd = os.open(base / state.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            return None
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(fd)
+            if (st.st_ino, st.st_size, st.st_mtime_ns) != (
+                    state.st_ino, state.st_size, state.st_mtime_ns):
+                return None
+            found = summarize(state.path, f, st.st_size)
+        if not found:
+            return None
+        return dataclasses.replace(entry, meta={**found, **(entry.meta or {})})
+
+    for got in parallel_map(one, todo, jobs):
+        if got is not None:
+            yield got
 
 
 def is_executable(st: StatLike) -> bool:
