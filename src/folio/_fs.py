@@ -222,19 +222,9 @@ def _write_at(dfd: int, sfd: int, name: str, data: bytes | Iterable[bytes | memo
     """Stage ``data`` in directory ``sfd``, rename it to ``name`` in ``dfd`` (then sync
     that directory if ``durable``); closes both descriptors. The temporary file is removed
     on any failure."""
-    tmp = temp_name(Path(), name + ".").name
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     mode, dir_fd=sfd)
+        tmp = _stage_at(sfd, name, data, durable, mode)
         try:
-            try:
-                for piece in (data,) if isinstance(data, bytes | bytearray | memoryview) \
-                        else data:
-                    write_all(fd, piece)
-                if durable:
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
             os.replace(tmp, name, src_dir_fd=sfd, dst_dir_fd=dfd)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -245,6 +235,57 @@ def _write_at(dfd: int, sfd: int, name: str, data: bytes | Iterable[bytes | memo
     finally:
         if sfd != dfd:
             os.close(sfd)
+        os.close(dfd)
+
+
+def _stage_at(sfd: int, name: str, data: bytes | Iterable[bytes | memoryview],
+              durable: bool, mode: int) -> str:
+    """Write ``data`` to a fresh ``.tmp-<name>.<hex>`` in directory ``sfd``; its name.
+    The file is removed again on any failure."""
+    tmp = temp_name(Path(), name + ".").name
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 mode, dir_fd=sfd)
+    try:
+        try:
+            for piece in (data,) if isinstance(data, bytes | bytearray | memoryview) else data:
+                write_all(fd, piece)
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp, dir_fd=sfd)
+        raise
+    return tmp
+
+
+def stage_beneath(base: Path, path: Path, data: bytes, *, mode: int = 0o644) -> str:
+    """Write ``data`` durably to a staging name beside ``path`` (below ``base``, no link
+    followed) and return that name; :func:`rename_beneath` later puts it in place. For a
+    writer that must make several files change together (folio.worktree.journal)."""
+    dfd = open_dir(base, relative_to(base, path.parent), create=True)
+    try:
+        return _stage_at(dfd, path.name, data, True, mode)
+    finally:
+        os.close(dfd)
+
+
+def rename_beneath(base: Path, path: Path, staged: str, *, durable: bool = True) -> bool:
+    """Rename the staging file ``staged`` (a bare name beside ``path``) to ``path``; False
+    if it is not there (already renamed). ``durable`` syncs the directory after."""
+    if "/" in staged or not staged.startswith(".tmp-"):
+        raise ValueError(f"not a staging name: {staged!r}")
+    dfd = open_dir(base, relative_to(base, path.parent))
+    try:
+        try:
+            os.replace(staged, path.name, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except FileNotFoundError:
+            return False
+        if durable:
+            os.fsync(dfd)
+        return True
+    finally:
         os.close(dfd)
 
 

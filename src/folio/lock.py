@@ -13,7 +13,7 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +22,21 @@ from folio.errors import FolioError, LockTimeoutError
 
 
 class RepoLock:
-    def __init__(self, folio_dir: Path, timeout: float = 60.0) -> None:
+    def __init__(self, folio_dir: Path, timeout: float = 60.0,
+                 on_acquire: Callable[[], object] | None = None) -> None:
         self.path = folio_dir / "lock"
         self.info_path = folio_dir / "lock.info"
         self.timeout = timeout
+        # Run each time the lock is taken (not re-entered): finishing what a killed holder
+        # left half done (folio.worktree.journal) before anything else is written.
+        self.on_acquire = on_acquire
         self._lock: Any = None  # a filelock.FileLock, made on first use (lazy import)
         self._depth = 0
+
+    @property
+    def held(self) -> bool:
+        """Whether this object holds the lock now (in this process)."""
+        return self._depth > 0
 
     @contextlib.contextmanager
     def hold(self, command: str | None = None) -> Iterator[None]:
@@ -45,12 +54,17 @@ class RepoLock:
                 raise LockTimeoutError(
                     f"timed out after {self.timeout:g}s waiting for the repository lock, "
                     f"held by {self.describe_holder()}", path=self.path) from None
+            self._depth = 1  # held from here: on_acquire may re-enter
             try:
                 self._write_info(command)
-            except BaseException:  # a link planted at lock.info: refuse, and let go
+                if self.on_acquire is not None:
+                    self.on_acquire()
+            except BaseException:  # a link planted at lock.info, a failed recovery: let go
+                self._depth = 0
                 self._lock.release()
                 raise
-        self._depth += 1
+        else:
+            self._depth += 1
         try:
             yield
         finally:

@@ -29,6 +29,7 @@ from folio._fs import atomic_write, list_beneath, read_beneath, remove_beneath, 
 from folio.config import Config, notice
 from folio.errors import (
     FolioError,
+    LockTimeoutError,
     ManifestError,
     NotAcceptedError,
     NotARepositoryError,
@@ -44,6 +45,7 @@ from folio.objects import ObjectStore
 from folio.paths import is_within, repo_relative
 from folio.worktree import marks
 from folio.worktree.index import StatCache
+from folio.worktree.journal import Journal
 from folio.worktree.marks import CleanMarks
 from folio.worktree.synced import SyncedState, main_digest
 
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
     from folio.revisions import Side
 
 GITIGNORE_HEADER = "# Data tracked by folio (see .folio/manifests)"
+READ_AGAIN = 3  # a lock-free read that overlapped an update is done again, this many times
 
 
 class RefusedStore:
@@ -86,7 +89,9 @@ class Workspace:
         self.manifests_dir = self.folio_dir / "manifests"
         self._migrate_legacy_parts()
         self.store = self.choose_store()
-        self.lock = RepoLock(self.local_dir, self.config.lock_timeout)
+        self.journal = Journal(self.folio_dir, self.manifests_dir, self.state_dir)
+        self.lock = RepoLock(self.local_dir, self.config.lock_timeout,
+                             on_acquire=self.finish_manifest_update)
 
     def load_config(self) -> Config:
         """Both files as on disk now; the local one is in the local directory."""
@@ -143,7 +148,8 @@ class Workspace:
         return self.manifests_dir / mf.manifest_relpath(target)
 
     def read_manifest(self, target: str) -> Manifest:
-        """A target's working manifest, read lock-free (retried as docs/format.md 4.7 says)."""
+        """A target's working manifest, read lock-free: retried as docs/format.md 4.7 says,
+        and read again when an update of several files (4.7.2) was under way meanwhile."""
         path = self.manifest_path(target)
 
         def read_main() -> bytes:
@@ -152,8 +158,43 @@ class Workspace:
             except FileNotFoundError:
                 raise FolioError("is not a tracked target", path=target) from None
 
-        return mf.read_lockfree(read_main, lambda data: mf.parse(
-            data, self.display(path), self.read_manifest_file, target))
+        def read() -> Manifest:
+            return mf.read_lockfree(read_main, lambda data: mf.parse(
+                data, self.display(path), self.read_manifest_file, target))
+
+        if self.lock.held:  # this process is the writer: nothing changes under it
+            return read()
+        for _ in range(READ_AGAIN):
+            token = self.journal.wait_settled(self._finish_if_free, self.config.lock_timeout)
+            manifest = read()
+            if self.journal.token() == token and not self.journal.pending():
+                return manifest
+        with self.lock.hold("folio (reading a manifest under updates)"):
+            return read()  # updates kept overlapping: read between two of them
+
+    def finish_manifest_update(self) -> None:
+        """Roll forward an update of several manifest files that a killed process left
+        (folio.worktree.journal); run each time the lock is taken."""
+        self.journal.roll_forward(lambda target: self.remove_shards(
+            target, self._main_or_none(target)))
+
+    def _main_or_none(self, target: str) -> bytes | None:
+        try:
+            return read_beneath(self.folio_dir, self.manifest_path(target))
+        except FileNotFoundError:
+            return None
+
+    def _finish_if_free(self) -> bool:
+        """For a reader that found an update under way: True once there is nothing to wait
+        for (this process is the writer, or the lock was free and the update finished)."""
+        if self.lock.held:
+            return True
+        try:
+            with RepoLock(self.local_dir, timeout=0).hold("folio (finishing an update)"):
+                self.finish_manifest_update()
+        except LockTimeoutError:
+            return False
+        return True
 
     def read_manifest_file(self, rel: str) -> bytes:
         """One file below ``.folio/manifests`` (a shard, say), by its relative path."""
@@ -205,23 +246,27 @@ class Workspace:
         Returns whether any file changed, and the main file's bytes.
         """
         main_rel = mf.manifest_relpath(target)
-        changed = False
         main = b""
         passed: dict[str, bytes] = {}
+        changes: list[tuple[str, bytes]] = []
         for rel, data in files:  # shards first, main last
             if rel == main_rel:
                 main = data
             if synced:
                 passed[rel] = data
-            path = self.manifests_dir / rel
             try:
-                if read_beneath(self.folio_dir, path) == data:
+                if read_beneath(self.folio_dir, self.manifests_dir / rel) == data:
                     continue
             except FileNotFoundError:
                 pass
-            write_beneath(self.folio_dir, path, data)
+            changes.append((rel, data))
+        if len(changes) > 1:  # as one change: a crash leaves it wholly old or new (4.7.2)
+            self.journal.commit(target, changes, lambda: self.remove_shards(target, main))
             changed = True
-        changed = self.remove_shards(target, main) or changed
+        else:
+            for rel, data in changes:
+                write_beneath(self.folio_dir, self.manifests_dir / rel, data)
+            changed = self.remove_shards(target, main) or bool(changes)
         if not synced:
             self.synced().drop(target)
         elif before is None:
