@@ -11,6 +11,7 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 from folio.bounded import read_at_most
 from folio.errors import FolioError, OversizeError
@@ -55,9 +56,66 @@ def render_line(obj: object) -> str:
     if obj.get("uri"):
         parts.append(f"<{obj['uri']}>")
     meta = obj.get("meta")
+    below: list[str] = []
     if isinstance(meta, dict) and meta:
-        parts.append(json.dumps(meta, sort_keys=True, ensure_ascii=False))
-    return "  ".join(parts)
+        below = summary_lines(meta)
+        if below:  # the summary goes below, one fact a line: git diff shows just what moved
+            meta = {k: v for k, v in meta.items() if k not in SUMMARY_KEYS}
+        if meta:
+            parts.append(json.dumps(meta, sort_keys=True, ensure_ascii=False))
+    return "\n".join(["  ".join(parts), *(INDENT + line for line in below)])
+
+
+def summary_lines(meta: dict[str, Any]) -> list[str]:
+    """The summary in an entry's ``meta`` (docs/format.md 4.3), one fact a line: the rows,
+    each column (with its type when the schema is known), the shape and dtype, the JSON
+    type and keys. Empty when ``meta`` holds no well-formed summary."""
+    out: list[str] = []
+    rows, length = meta.get("rows"), meta.get("length")
+    if _count(rows):
+        out.append(f"{rows:,} rows")
+    columns = _names(meta.get("schema")) or _names(meta.get("columns"))
+    out += [f"column {_one_line(c)}" for c in columns]
+    out += _more(meta.get("columns_total"), len(columns), "columns")
+    shape, dtype = meta.get("shape"), meta.get("dtype")
+    if isinstance(shape, list) and all(_count(n) for n in shape):
+        dims = ", ".join(f"{n:,}" for n in shape) + ("," if len(shape) == 1 else "")
+        out.append(f"shape ({dims})" + (f" {_one_line(dtype)}" if isinstance(dtype, str) else ""))
+    kind = meta.get("json")
+    if isinstance(kind, str):
+        noun = {"object": "keys", "array": "items"}.get(kind)
+        out.append(_one_line(kind) + (f", {length:,} {noun}" if noun and _count(length) else ""))
+        keys = _names(meta.get("keys"))
+        out += [f"key {_one_line(k)}" for k in keys]
+        out += _more(meta.get("keys_total"), len(keys), "keys")
+    return out
+
+
+SUMMARY_KEYS = frozenset({"rows", "columns", "columns_total", "schema", "shape", "dtype",
+                          "json", "keys", "keys_total", "length"})
+INDENT = "    "
+MAX_SHOWN = 1000  # listed names per entry: a hostile manifest line cannot make a huge page
+
+
+def _count(value: object) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _names(value: object) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        return []
+    return value[:MAX_SHOWN]
+
+
+def _more(total: object, shown: int, noun: str) -> list[str]:
+    if type(total) is int and total > shown:
+        return [f"... {total - shown:,} more {noun} ({total:,} in all)"]
+    return []
+
+
+def _one_line(text: str) -> str:
+    """``text`` without its line breaks (the CLI escapes any other control character)."""
+    return text.replace("\n", "\\n").replace("\r", "\\r")
 
 
 def render(path: Path) -> str:

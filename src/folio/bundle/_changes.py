@@ -36,6 +36,8 @@ from folio.bundle._names import (
     reference_file,
 )
 from folio.bundle._view import FolioCore, ManifestState, MetadataChange
+from folio.codecs.summary import KEYS as SUMMARY_KEYS
+from folio.codecs.summary import summarize_file
 from folio.errors import FolioError, ItemNameError, ItemNotFoundError
 from folio.manifest import Entry
 from folio.ops import track
@@ -189,17 +191,19 @@ class Changes(FolioCore):
                 raise FolioError(f"no file to record for item {name!r}",
                                  path=f"{self.target}/{rel}")
             oid, size, _ = self.repo.store.put_file_stat(path)
-            found.append((name, rel, oid, size))
+            summary = summarize_file(path, rel) if self.repo.config.summaries else None
+            found.append((name, rel, oid, size, summary))
         self.repo.store.sync()
         with self._transaction("track") as manifest:
             index = NameIndex(manifest.entries)
-            for name, rel, oid, size in found:
+            for name, rel, oid, size, summary in found:
                 self._check_place(index, name, rel, True)
                 old = manifest.entries.get(rel)
                 if old is not None and old.sha256 == oid:
                     continue
-                meta = {k: v for k, v in meta_of(old).items() if k not in ("codec", "model")} \
-                    if old is not None else {}
+                kept = meta_of(old) if old is not None else {}
+                stale = ("codec", "model", *SUMMARY_KEYS)  # the old content's, not this one's
+                meta = {**(summary or {}), **{k: v for k, v in kept.items() if k not in stale}}
                 meta["created"] = now()
                 if rel != name:
                     meta["item"] = name

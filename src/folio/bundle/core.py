@@ -49,6 +49,7 @@ from folio.bundle._names import (
     meta_of,
 )
 from folio.bundle._view import ManifestState
+from folio.codecs.summary import summarize_file
 from folio.errors import (
     CorruptObjectError,
     FolioError,
@@ -427,6 +428,9 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
         meta = item.meta
         if meta is not None and file != name:
             meta = {**meta, "item": name}
+        if item.kind != "reference" and self.repo.config.summaries:  # docs/format.md 4.3
+            found = summarize_file(staged.work_tmp, file)
+            meta = {**found, **(meta or {})} if found else meta
         meta = keep_created(replaced, staged.oid, item.kind, meta)
         dest = self.path / file
         check_no_symlinked_parent(self.repo.root, f"{self.target}/{file}")

@@ -15,10 +15,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import stat as statmod
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 __all__ = ["CSV_COUNT_MAX", "KEYS", "MAX_LISTED", "MAX_META_BYTES", "SUFFIXES", "kind_of",
-           "summarize"]
+           "summarize", "summarize_file"]
 
 SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv",
             ".npy": "npy", ".json": "json"}
@@ -55,6 +58,25 @@ def summarize(path: str, f: BinaryIO, size: int) -> dict[str, Any] | None:
     except Exception:  # a summary is a courtesy: a file it cannot read has none
         return None
     return _bounded(found) if found else None
+
+
+def summarize_file(path: str | os.PathLike[str], name: str,
+                   check: Callable[[os.stat_result], bool] | None = None
+                   ) -> dict[str, Any] | None:
+    """:func:`summarize` of the regular file at ``path`` (known as ``name``), opened
+    without blocking; None also when it is gone or ``check`` refuses its stat (not the
+    bytes that were hashed)."""
+    if kind_of(name) is None:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not statmod.S_ISREG(st.st_mode) or (check is not None and not check(st)):
+            return None
+        return summarize(name, f, st.st_size)
 
 
 # -- Parquet --------------------------------------------------------------------------------

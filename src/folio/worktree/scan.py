@@ -238,20 +238,13 @@ def with_summaries(base: Path, todo: list[tuple[FileState, Entry]], jobs: int | 
     is not what its name says: a summary never fails a record."""
     if not todo:
         return
-    from folio.codecs.summary import summarize
+    from folio.codecs.summary import summarize_file
 
     def one(item: tuple[FileState, Entry]) -> Entry | None:
         state, entry = item
-        try:
-            fd = os.open(base / state.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError:
-            return None
-        with os.fdopen(fd, "rb") as f:
-            st = os.fstat(fd)
-            if (st.st_ino, st.st_size, st.st_mtime_ns) != (
-                    state.st_ino, state.st_size, state.st_mtime_ns):
-                return None
-            found = summarize(state.path, f, st.st_size)
+        found = summarize_file(base / state.path, state.path, lambda st: (
+            st.st_ino, st.st_size, st.st_mtime_ns) == (state.st_ino, state.st_size,
+                                                       state.st_mtime_ns))
         if not found:
             return None
         return dataclasses.replace(entry, meta={**found, **(entry.meta or {})})
