@@ -246,3 +246,16 @@ def test_a_summaries_setting_that_is_not_a_boolean_is_one_line_exit_1(repo: Any)
     proc = run_folio(root, "add", "data")
     assert proc.returncode == 1
     assert proc.stderr.strip().count("\n") == 0 and "add.summaries" in proc.stderr
+
+
+def test_textconv_renders_a_hostile_or_malformed_summary_safely() -> None:
+    from folio.textconv import render_line
+
+    shown = render_line({"path": "t.parquet", "size": 1, "sha256": "a" * 64, "meta": {
+        "rows": 1, "columns": ["a\nb"], "columns_total": 3, "description": "kept"}})
+    assert shown.splitlines() == ['t.parquet  1 B  aaaaaaaaaaaa  {"description": "kept"}',
+                                  "    1 row", "    column a\\nb",
+                                  "    ... 2 more columns (3 in all)"]
+    odd = {"rows": "many", "shape": ["x"], "json": 3}  # not a summary folio writes: as JSON
+    assert render_line({"path": "x", "size": 1, "sha256": "b" * 64, "meta": odd}) == \
+        'x  1 B  bbbbbbbbbbbb  {"json": 3, "rows": "many", "shape": ["x"]}'

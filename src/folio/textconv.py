@@ -11,7 +11,7 @@ import json
 import os
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from folio.bounded import read_at_most
 from folio.errors import FolioError, OversizeError
@@ -73,7 +73,7 @@ def summary_lines(meta: dict[str, Any]) -> list[str]:
     out: list[str] = []
     rows, length = meta.get("rows"), meta.get("length")
     if _count(rows):
-        out.append(f"{rows:,} rows")
+        out.append(_plural(rows, "row"))
     columns = _names(meta.get("schema")) or _names(meta.get("columns"))
     out += [f"column {_one_line(c)}" for c in columns]
     out += _more(meta.get("columns_total"), len(columns), "columns")
@@ -83,8 +83,9 @@ def summary_lines(meta: dict[str, Any]) -> list[str]:
         out.append(f"shape ({dims})" + (f" {_one_line(dtype)}" if isinstance(dtype, str) else ""))
     kind = meta.get("json")
     if isinstance(kind, str):
-        noun = {"object": "keys", "array": "items"}.get(kind)
-        out.append(_one_line(kind) + (f", {length:,} {noun}" if noun and _count(length) else ""))
+        noun = {"object": "key", "array": "item"}.get(kind)
+        out.append(_one_line(kind) + (f", {_plural(length, noun)}" if noun and _count(length)
+                                      else ""))
         keys = _names(meta.get("keys"))
         out += [f"key {_one_line(k)}" for k in keys]
         out += _more(meta.get("keys_total"), len(keys), "keys")
@@ -97,8 +98,12 @@ INDENT = "    "
 MAX_SHOWN = 1000  # listed names per entry: a hostile manifest line cannot make a huge page
 
 
-def _count(value: object) -> bool:
+def _count(value: object) -> TypeGuard[int]:
     return type(value) is int and value >= 0
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _names(value: object) -> list[str]:
