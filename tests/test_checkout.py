@@ -259,7 +259,7 @@ def test_push_refs_to_a_bare_repo_and_checkout_in_a_clone(git_repo: Path, tmp_pa
     git(clone, "fetch", "-q", "origin", "refs/folio/*:refs/folio/*")
     proc = run_folio(clone, "checkout", "baseline")  # no objects yet: say pull, touch nothing
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1
-    assert "not in the local store" in proc.stderr and "run `folio pull`" in proc.stderr
+    assert "not in the local store" in proc.stderr and "run `folio pull baseline`" in proc.stderr
     assert not (clone / "data").exists()
     shutil.copytree(git_repo / ".git/folio/objects", clone / ".git/folio/objects")
     run_folio(clone, "checkout", "baseline", check=True)
@@ -353,7 +353,7 @@ def test_missing_objects_say_pull_and_touch_nothing(repo: Repo) -> None:
     oid = repo.resolve("v1").manifests["data"].entries["b"].sha256
     os.unlink(repo.store.path(oid))
     with pytest.raises(MissingObjectError, match=r"snapshot v1: 1 object\(s\) not in the local "
-                                                 r"store \(\w{12}\); run `folio pull`"):
+                                                 r"store \(\w{12}\); run `folio pull v1` to fetch"):
         repo.checkout("v1")
     assert tree(repo.root / "data") == {"a": b"a2", "b": b"b2"}
     assert repo.manifest_path("data").read_bytes() == manifest

@@ -228,8 +228,9 @@ def test_clone_then_pull_tag_gives_the_same_data(s3, data_repo: Repo, tmp_path: 
     refused = run_folio(clone, "pull")  # the committed remote: accepted once per clone
     assert refused.returncode == 1 and "folio accept remotes.s3" in refused.stderr
     assert "Accepted in this clone" in run_folio(clone, "accept", check=True).stdout
-    out = run_folio(clone, "pull", "v1", check=True).stdout  # no `folio init`
-    assert "Fetched refs/folio/* from git remote origin" in out
+    # the refused pull already brought refs/folio/* from origin (issue 14: refs travel)
+    assert "refs/folio/snapshots/v1" in git(clone, "for-each-ref").stdout
+    run_folio(clone, "pull", "v1", check=True)  # no `folio init`
     assert tree(clone / "data") == v1
     assert run_folio(clone, "pull", "HEAD", check=True).returncode == 0
     assert tree(clone / "data") == working

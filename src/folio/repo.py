@@ -122,11 +122,21 @@ class Repo(Workspace):
 
         return snapshots.show(self.git, tag)
 
-    def delete_tag(self, tag: str) -> str:
-        """Delete snapshot ``tag`` (explicitly: tags are otherwise immutable); return its commit."""
+    def delete_tag(self, tag: str, *, push: str | None = None) -> str:
+        """Delete snapshot ``tag`` (explicitly: tags are otherwise immutable); return its commit.
+
+        ``push`` (a git remote, e.g. ``"origin"``) deletes it there too, if it names the same
+        commit there; deleted only here, it comes back on the next fetch while origin has it.
+        """
         from folio.ops import snapshots
 
-        return snapshots.delete(self, tag)
+        return snapshots.delete(self, tag, push)
+
+    def rename_tag(self, old: str, new: str) -> str:
+        """Name snapshot ``old`` ``new`` instead (same commit); return the commit."""
+        from folio.ops import snapshots
+
+        return snapshots.rename(self, old, new)
 
     def checkout(self, rev: str | None = None,
                  paths: Sequence[str | os.PathLike[str]] | None = None, *, force: bool = False,
@@ -229,21 +239,28 @@ class Repo(Workspace):
 
     def fetch(self, revs: Sequence[str] = (), *, all: bool = False, remote: str | None = None,
               jobs: int | None = None, git_remote: str | None = None,
-              progress: Progress = NULL) -> TransferResult:
-        """Bring the objects of ``revs`` (default: the working manifests) into the store."""
+              paths: Sequence[str | os.PathLike[str]] | None = None, refs: bool = True,
+              cwd: Path | None = None, progress: Progress = NULL) -> TransferResult:
+        """Bring the objects of ``revs`` (default: the working manifests; only those at or
+        below ``paths`` if given) into the store; first the git remote's ``refs/folio/*``
+        unless ``refs`` is False (docs/remotes.md, "Refs travel with the data")."""
         from folio.ops import transfer
 
         return transfer.fetch(self, revs, all_versions=all, remote=remote, jobs=jobs,
-                              progress=progress, git_remote=git_remote)
+                              progress=progress, git_remote=git_remote, paths=paths, cwd=cwd,
+                              refs=refs)
 
     def pull(self, rev: str | None = None, *, remote: str | None = None, jobs: int | None = None,
              force: bool = False, link: str | None = None, git_remote: str | None = None,
-             progress: Progress = NULL) -> TransferResult:
-        """Fetch the objects of ``rev`` (default: the working manifests), then check it out."""
+             paths: Sequence[str | os.PathLike[str]] | None = None, refs: bool = True,
+             cwd: Path | None = None, progress: Progress = NULL) -> TransferResult:
+        """Fetch the objects of ``rev`` (default: the working manifests), then check it out;
+        with ``paths``, only those paths move and change (the rest stays as it was)."""
         from folio.ops import transfer
 
         return transfer.pull(self, rev, remote=remote, jobs=jobs, progress=progress,
-                             git_remote=git_remote, force=force, link=link)
+                             git_remote=git_remote, force=force, link=link, paths=paths,
+                             cwd=cwd, refs=refs)
 
     def gc(self, *, dry_run: bool = False, grace: str | float = "1d",
            allow_shared: bool = False) -> GcResult:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from folio.cli.common import (
+    PathsAfterDashDash,
     echo_checkout,
     emit_json,
     escape,
@@ -24,6 +25,7 @@ from folio.cli.common import (
     plural,
     progress,
 )
+from folio.cli.common import paths_after_dash_dash as _paths_after_dash_dash
 from folio.errors import summarize_paths
 
 if TYPE_CHECKING:
@@ -244,26 +246,6 @@ _register_runs(main)
 LINK_CHOICES = ("auto", "reflink", "copy", "hardlink", "symlink")  # folio.config.LINK_MODES
 
 
-class PathsAfterDashDash(click.Command):
-    """A command taking ``-- PATH...``: everything after ``--`` is a path, never a revision."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if "--" in args:
-            cut = args.index("--")
-            ctx.meta["folio_paths"] = args[cut + 1:]
-            args = args[:cut]
-        else:
-            ctx.meta["folio_paths"] = []
-        return super().parse_args(ctx, args)
-
-    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
-        return [*super().collect_usage_pieces(ctx), "[-- PATH...]"]
-
-
-def _paths_after_dash_dash() -> list[str] | None:
-    return click.get_current_context().meta.get("folio_paths") or None
-
-
 def _short_date(iso: str) -> str:
     return iso[:16].replace("T", " ")
 
@@ -305,23 +287,49 @@ def snapshot(tag: str, message: str | None, as_json: bool) -> None:
 @main.command()
 @click.option("--delete", "delete", metavar="TAG",
               help="Delete snapshot TAG (the only way to reuse a tag name).")
+@click.option("--push", "push", is_flag=True,
+              help="With --delete: delete it on the git remote too (else it comes back on "
+                   "the next fetch).")
+@click.option("--git-remote", metavar="NAME", default=None,
+              help="With --push: which git remote (default: origin).")
+@click.option("--rename", nargs=2, metavar="OLD NEW", default=None,
+              help="Name snapshot OLD NEW instead (same data; resolves a clash with origin).")
 @json_option
-def tags(delete: str | None, as_json: bool) -> None:
+def tags(delete: str | None, push: bool, git_remote: str | None,
+         rename: tuple[str, str] | None, as_json: bool) -> None:
     """List snapshots by tag: date, code commit, files, size, message."""
+    if (push or git_remote) and delete is None:
+        raise click.UsageError("--push and --git-remote go with --delete TAG")
+    if delete is not None and rename:
+        raise click.UsageError("give --delete or --rename, not both")
     repo = open_repo()
-    if delete is not None:
-        sha = repo.delete_tag(delete)
+    if rename:
+        sha = repo.rename_tag(*rename)
         if as_json:
-            emit_json({"deleted": delete, "commit": sha})
+            emit_json({"renamed": rename[0], "to": rename[1], "commit": sha})
         else:
-            click.echo(f"Deleted tag {delete} (was {sha[:7]})")
+            click.echo(f"Renamed tag {rename[0]} to {rename[1]} ({sha[:7]})")
+        return
+    if delete is not None:
+        where = (git_remote or "origin") if push else None
+        sha = repo.delete_tag(delete, push=where)
+        if as_json:
+            emit_json({"deleted": delete, "commit": sha or None, "git_remote": where})
+        else:
+            there = f" here and on git remote {where}" if where else ""
+            was = f" (was {sha[:7]})" if sha else " (it was not here)"
+            click.echo(f"Deleted tag {delete}{there}{was}")
         return
     infos = repo.tags()
     if as_json:
         emit_json([i.to_json() for i in infos])
         return
     if not infos:
-        click.echo("No snapshots yet; make one with `folio snapshot TAG`.")
+        from folio.git.repo import SNAPSHOTS_PREFIX
+        from folio.ops.transfer import remote_listing_hint
+
+        click.echo(remote_listing_hint(repo, SNAPSHOTS_PREFIX, "snapshots")
+                   or "No snapshots yet; make one with `folio snapshot TAG`.")
         return
     rows = [("TAG", "DATE", "CODE", "FILES", "SIZE", "MESSAGE")]
     for i in infos:

@@ -33,8 +33,9 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["echo_checkout", "emit_json", "escape", "escaped_output", "human_bytes",
-           "json_option", "open_repo", "plural", "progress"]
+__all__ = ["PathsAfterDashDash", "echo_checkout", "emit_json", "escape", "escaped_output",
+           "human_bytes", "json_option", "open_repo", "paths_after_dash_dash", "plural",
+           "progress"]
 
 # C0 but tab and newline (folio's own layout), DEL, C1, and lone surrogates (bytes of a name
 # that was not UTF-8, which would also make the write fail).
@@ -171,3 +172,26 @@ def echo_checkout(result: CheckoutResult) -> None:
                    f"({plural(result.unchanged, 'file')}).")
     if result.manifests_changed or result.manifests_removed:
         click.echo("Manifests updated (`git diff .folio/manifests` shows the switch).")
+
+class PathsAfterDashDash(click.Command):
+    """A command taking ``-- PATH...``: everything after ``--`` is a path, never a revision.
+
+    Here, not in app, because checkout and diff (app) and pull and fetch (remote) share it.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if "--" in args:
+            cut = args.index("--")
+            ctx.meta["folio_paths"] = args[cut + 1:]
+            args = args[:cut]
+        else:
+            ctx.meta["folio_paths"] = []
+        return super().parse_args(ctx, args)
+
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return [*super().collect_usage_pieces(ctx), "[-- PATH...]"]
+
+
+def paths_after_dash_dash() -> list[str] | None:
+    """The paths given after ``--`` to a :class:`PathsAfterDashDash` command, or None."""
+    return click.get_current_context().meta.get("folio_paths") or None

@@ -12,15 +12,17 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from folio.cli.common import (
+    PathsAfterDashDash,
     echo_checkout,
     emit_json,
     human_bytes,
     json_option,
     open_repo,
+    paths_after_dash_dash,
     plural,
     progress,
 )
-from folio.errors import FolioError
+from folio.errors import FolioError, summarize_paths
 
 if TYPE_CHECKING:
     from folio.ops.transfer import TransferResult
@@ -31,6 +33,8 @@ REMOTE = click.option("-r", "--remote", metavar="NAME",
                       help="Which remote (default: core.remote, or the only one).")
 GIT_REMOTE = click.option("--git-remote", metavar="NAME", default=None,
                           help="git remote for refs/folio/* (default: origin).")
+NO_REFS = click.option("--no-refs", is_flag=True,
+                       help="Do not fetch refs/folio/* (snapshots, runs) from the git remote.")
 
 
 class Duration(click.ParamType):
@@ -147,11 +151,21 @@ def remote_remove(name: str) -> None:
 
 # -- push / pull / fetch --------------------------------------------------------------------------
 def _echo_fetched(result: TransferResult, as_json: bool) -> bool:
-    """Print what a pull or fetch brought; False when it went out as JSON (nothing more)."""
+    """Print what a pull or fetch brought; False when it went out as JSON (nothing more).
+
+    Ref clashes and a failed ref fetch are warnings on stderr, JSON or not: the transfer
+    went on without them.
+    """
+    sync = result.refs
+    for warning in sync.warnings() if sync else []:
+        click.echo(f"folio: warning: {warning}", err=True)
     if as_json:
         emit_json(result.to_json())
         return False
-    if result.fetched_refs:
+    if sync is not None and sync.created:
+        click.echo(f"Fetched refs/folio/* from git remote {sync.remote}: "
+                   f"{len(sync.created)} new ({summarize_paths(sync.created)}).")
+    elif result.fetched_refs and sync is None:
         click.echo(f"Fetched refs/folio/* from git remote {result.fetched_refs}.")
     click.echo(_summary(result))
     return True
@@ -209,7 +223,7 @@ def push(revs: tuple[str, ...], all_versions: bool, remote: str | None, jobs: in
                    "(or `folio push --git`).")
 
 
-@click.command("pull")
+@click.command("pull", cls=PathsAfterDashDash)
 @click.argument("rev", required=False, metavar="[TAG|REV]")
 @REMOTE
 @JOBS
@@ -218,36 +232,48 @@ def push(revs: tuple[str, ...], all_versions: bool, remote: str | None, jobs: in
 @click.option("--link", type=click.Choice(("auto", "reflink", "copy", "hardlink", "symlink")),
               default=None, help="How files are put in place (default: core.link).")
 @GIT_REMOTE
+@NO_REFS
 @json_option
 def pull(rev: str | None, remote: str | None, jobs: int | None, force: bool, link: str | None,
-         git_remote: str | None, as_json: bool) -> None:
+         git_remote: str | None, no_refs: bool, as_json: bool) -> None:
     """Fetch the objects of TAG|REV (default: the working manifests), then check it out.
 
-    A TAG not known here is first fetched from the git remote's refs/folio/*.
+    First brings refs/folio/* (snapshots, runs) from the git remote, unless --no-refs.
+    With -- PATH...: only the objects of those paths move, and only they are checked out.
     """
     repo = open_repo()
     result = repo.pull(rev, remote=remote, jobs=jobs, force=force, link=link,
-                       git_remote=git_remote, progress=progress())
+                       git_remote=git_remote, paths=paths_after_dash_dash(),
+                       refs=not no_refs, progress=progress())
     if _echo_fetched(result, as_json) and result.checkout is not None:
         echo_checkout(result.checkout)  # always set by a pull (only push and fetch lack one)
 
 
-@click.command("fetch")
+@click.command("fetch", cls=PathsAfterDashDash)
 @click.argument("revs", nargs=-1, metavar="[TAG|REV]...")
 @click.option("--all", "all_versions", is_flag=True,
               help="The objects of every snapshot, run and commit in the history.")
 @REMOTE
 @JOBS
 @GIT_REMOTE
+@NO_REFS
 @json_option
 def fetch(revs: tuple[str, ...], all_versions: bool, remote: str | None, jobs: int | None,
-          git_remote: str | None, as_json: bool) -> None:
-    """Fetch objects into the local store only (no checkout)."""
+          git_remote: str | None, no_refs: bool, as_json: bool) -> None:
+    """Fetch objects into the local store only (no checkout).
+
+    First brings refs/folio/* (snapshots, runs) from the git remote, unless --no-refs.
+    With -- PATH...: only the objects of those paths.
+    """
+    paths = paths_after_dash_dash()
     if revs and all_versions:
         raise click.UsageError("give versions or --all, not both")
+    if paths and all_versions:
+        raise click.UsageError("--all fetches whole versions; give versions with -- PATH")
     repo = open_repo()
     result = repo.fetch(list(revs), all=all_versions, remote=remote, jobs=jobs,
-                        git_remote=git_remote, progress=progress())
+                        git_remote=git_remote, paths=paths, refs=not no_refs,
+                        progress=progress())
     _echo_fetched(result, as_json)
 
 

@@ -107,7 +107,11 @@ def runs_command(run_id: str | None, status: str | None, name: str | None, show_
         emit_json([r.to_json() for r in runs])
         return
     if not runs:
-        click.echo("No runs yet; record one with `folio run --put OUTPUT -- COMMAND`.")
+        from folio.git.repo import RUNS_PREFIX
+        from folio.ops.transfer import remote_listing_hint
+
+        hint = None if status or name else remote_listing_hint(repo, RUNS_PREFIX, "runs")
+        click.echo(hint or "No runs yet; record one with `folio run --put OUTPUT -- COMMAND`.")
         return
     width = max(len(r.id) for r in runs)
     click.echo(f"{'RUN':<{width}}  STATUS  EXIT  STARTED              DURATION  FILES  "

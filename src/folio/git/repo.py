@@ -37,6 +37,9 @@ FOLIO_REFS = "refs/folio/"
 SNAPSHOTS_PREFIX = "refs/folio/snapshots/"
 RUNS_PREFIX = "refs/folio/runs/"
 FOLIO_REFSPEC = "refs/folio/*:refs/folio/*"
+# Where `folio fetch` mirrors a git remote's refs/folio/* (refs/folio-remotes/<remote>/...):
+# outside refs/folio/, so no listing, gc root or push of refs/folio/* ever sees it.
+MIRROR_PREFIX = "refs/folio-remotes/"
 
 # Trailer names folio writes into snapshot and run commits (callers choose which to fill).
 TRAILER_KIND = "Folio-Kind"  # "snapshot" or "run"
@@ -460,6 +463,51 @@ class GitRepo:
     def fetch_refs(self, remote: str, refspec: str | Sequence[str] = FOLIO_REFSPEC) -> None:
         """``git fetch --no-tags REMOTE REFSPEC...`` (only what was asked for arrives)."""
         self._run_git("fetch", "--no-tags", _remote(remote), *_specs(refspec))
+
+    def mirror_refs(self, remote: str, prefix: str = FOLIO_REFS) -> str:
+        """Copy ``remote``'s refs under ``prefix`` to ``refs/folio-remotes/<remote>/``; return
+        that namespace.
+
+        Forced and pruned, so the mirror is exactly what the remote has now (a ref deleted
+        there goes here too); refs under ``prefix`` here are never touched, and FETCH_HEAD
+        is left as the user's last ``git fetch`` wrote it.
+        """
+        mirror = f"{MIRROR_PREFIX}{_remote(remote)}/"
+        _check_ref_name(mirror + "x")
+        self._run_git("fetch", "--no-tags", "--prune", "--no-write-fetch-head", remote,
+                      f"+{prefix}*:{mirror}*")
+        return mirror
+
+    def remote_refs(self, remote: str, pattern: str, *,
+                    timeout: float | None = None) -> list[tuple[str, str]] | None:
+        """(ref, sha) of the refs matching ``pattern`` on ``remote`` (``git ls-remote``).
+
+        None when the remote cannot be asked within ``timeout`` seconds, or without a
+        prompt (GIT_TERMINAL_PROMPT=0): a listing must not hang on an offline network.
+        """
+        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(self.workdir or self.git_dir), "ls-remote", "--refs",
+                 _remote(remote), pattern], capture_output=True, text=True, check=False,
+                stdin=subprocess.DEVNULL, timeout=timeout, env=env)
+        except (subprocess.TimeoutExpired, OSError):
+            return None
+        if done.returncode != 0:
+            return None
+        out = []
+        for line in done.stdout.splitlines():
+            sha, _, ref = line.partition("\t")
+            if ref:
+                out.append((ref, sha))
+        return sorted(out)
+
+    def push_delete(self, remote: str, ref: str, expected: str | None) -> None:
+        """Delete ``ref`` on ``remote``, only if it still names ``expected`` there (when given):
+        ``git push --no-verify --force-with-lease=REF:SHA REMOTE :REF``."""
+        _check_ref_name(ref)
+        lease = [f"--force-with-lease={ref}:{expected}"] if expected else []
+        self._run_git("push", "--no-verify", *lease, _remote(remote), f":{ref}")
 
     def _run_git(self, *args: str) -> None:
         where = str(self.workdir or self.git_dir)

@@ -378,13 +378,15 @@ class ObjectStore:
             return False
         return got == oid
 
-    def missing(self, oids: list[str], label: str | None = None) -> MissingObjectError:
+    def missing(self, oids: list[str], label: str | None = None,
+                fetch: str = "folio pull") -> MissingObjectError:
+        """The error for ``oids`` absent here; ``fetch`` is the command that brings them."""
         from folio.errors import summarize_paths
 
         shown = summarize_paths([o[:12] for o in oids])
         return MissingObjectError(
             f"{len(oids)} object(s) not in the local store ({shown}); "
-            "run `folio pull` to fetch them",
+            f"run `{fetch}` to fetch them",
             path=label, oids=oids)
 
     def delete(self, oid: str) -> None:

@@ -13,6 +13,7 @@ finishes it.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import stat as statmod
 from collections.abc import Iterable, Mapping, Sequence
@@ -159,7 +160,8 @@ def checkout_side(ws: Workspace, side: Side, paths: Sequence[str] | None, *, for
         plan = _plan_files(ws, current, new, paths, cache, progress, jobs, was, force)
         _check_planned_links(ws.root, plan, final, paths)
         if plan.missing:
-            raise ws.store.missing(sorted(set(plan.missing)), side.label)
+            raise ws.store.missing(sorted(set(plan.missing)), side.label,
+                                   pull_command(side, paths))
         if plan.unsaved and not force:
             n = len(plan.unsaved)
             raise UnsavedChangesError(
@@ -198,6 +200,16 @@ def checkout_side(ws: Workspace, side: Side, paths: Sequence[str] | None, *, for
         cache.save()
         recheck.raise_if_changed()
     return result
+
+
+def pull_command(side: Side, paths: Sequence[str] | None = None) -> str:
+    """The ``folio pull`` that brings ``side``'s objects (a bare one fetches only the
+    working manifests'), with the paths when only those are wanted."""
+    rev = "" if side.kind in ("manifests", "worktree") else f" {side.name}"
+    if side.kind == "run":
+        rev = f" run:{side.name}"
+    where = f" -- {' '.join(shlex.quote(p) for p in paths)}" if paths else ""
+    return f"folio pull{rev}{where}"
 
 
 def _files(paths: Sequence[str], noun: str = "file") -> str:

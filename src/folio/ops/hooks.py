@@ -338,7 +338,8 @@ def pre_push(remote: str, stdin: Iterable[str]) -> int:
     if missing:
         _say(f"folio: pre-push: {len(missing)} object(s) named by the pushed manifests are "
              f"not in the local store ({summarize_paths([o[:12] for o in missing])}); "
-             "`folio pull` them or add the data again (`git push --no-verify` skips this)")
+             "`folio fetch REV` (the branch or tag pushed) brings them, or add the data again "
+             "(`git push --no-verify` skips this)")
         return 1
     return 0
 

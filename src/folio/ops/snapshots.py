@@ -9,14 +9,16 @@ data's history. Nothing here touches the user's index, HEAD, branches or work tr
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from folio.errors import FolioError, TagExistsError, UnknownRevisionError
+from folio.errors import FolioError, RefError, RemoteError, TagExistsError, UnknownRevisionError
 from folio.git.names import validate_ref_component
 from folio.git.repo import (
+    MIRROR_PREFIX,
     SNAPSHOTS_PREFIX,
     TRAILER_BYTES,
     TRAILER_CODE_COMMIT,
@@ -232,12 +234,66 @@ def show(git: GitRepo, tag: str) -> SnapshotInfo:
     return info
 
 
-def delete(ws: Workspace, tag: str) -> str:
+def delete(ws: Workspace, tag: str, push_to: str | None = None) -> str:
     """Delete the ref of snapshot ``tag``; return the commit it named.
 
-    The commit stays in git's object database (a later snapshot may have it as parent).
+    ``push_to`` (a git remote) deletes it there first, only if it names the same commit
+    there (``--force-with-lease``): someone else's tag of that name is never deleted, and a
+    tag deleted only here comes back on the next fetch while the remote has it. The commit
+    stays in git's object database (a later snapshot may have it as parent).
     """
+    validate_ref_component(tag, "tag")
+    ref = SNAPSHOTS_PREFIX + tag
+    git = ws.git
+    if push_to is not None:
+        _delete_there(git, tag, push_to, git.ref_target(ref))
     with ws.lock.hold():
-        info = get(ws.git, tag)
-        ws.git.delete_ref(SNAPSHOTS_PREFIX + tag, info.commit)
+        here = git.ref_target(ref)
+        if here is None:
+            if push_to is None:
+                get(git, tag)  # raises: no such tag
+            return ""
+        git.delete_ref(ref, here)
+    return here
+
+
+def _delete_there(git: GitRepo, tag: str, remote: str, here: str | None) -> None:
+    """``git push REMOTE :refs/folio/snapshots/TAG`` if it names ``here`` there (or, when
+    this clone has no such tag, whatever the last fetch saw there)."""
+    ref = SNAPSHOTS_PREFIX + tag
+    mirror = f"{MIRROR_PREFIX}{remote}/{ref[len('refs/folio/'):]}"
+    seen = git.ref_target(mirror)
+    expected = here or seen
+    if expected is None:
+        found = dict(git.remote_refs(remote, ref) or [])
+        if ref not in found:
+            raise UnknownRevisionError(f"no snapshot tag {tag!r} here nor on git remote {remote}")
+        expected = found[ref]
+    try:
+        git.push_delete(remote, ref, expected)
+    except RemoteError as exc:
+        why = (f"it names another commit there than {expected[:12]}: someone else's tag "
+               "(`folio fetch` reports the clash)" if "stale info" in exc.message
+               else exc.message)
+        raise RemoteError(f"tag {tag} not deleted, here nor on git remote {remote}: "
+                          f"{why}") from None
+    if seen is not None:
+        with contextlib.suppress(RefError):  # the mirror follows the remote: it is gone there
+            git.delete_ref(mirror, seen)
+
+
+def rename(ws: Workspace, old: str, new: str) -> str:
+    """Give snapshot ``old`` the name ``new`` (same commit, same data); return the commit.
+
+    What resolves a name clash with a git remote: yours becomes ``new`` and the next
+    fetch brings the remote's ``old``.
+    """
+    validate_ref_component(new, "tag")
+    git = ws.git
+    with ws.lock.hold():
+        info = get(git, old)
+        if git.ref_target(SNAPSHOTS_PREFIX + new) is not None:
+            raise TagExistsError(f"tag {new!r} already exists; tags are immutable")
+        git.update_ref(SNAPSHOTS_PREFIX + new, info.commit, None)
+        git.delete_ref(SNAPSHOTS_PREFIX + old, info.commit)
     return info.commit
