@@ -47,6 +47,8 @@ _EXPORTS: dict[str, str] = {
     "Entry": "folio.manifest",
     "Manifest": "folio.manifest",
     "TransferResult": "folio.ops.transfer",
+    "VerifiedReader": "folio.ops.read",
+    "VersionInfo": "folio.ops.read",
     "RecoveryRecord": "folio.ops.recovery",
     "Restored": "folio.ops.recovery",
     "RemoteSpec": "folio.ops.remotes",
@@ -67,8 +69,8 @@ __all__ = [
     "RecoveryRecord", "RefConflictError", "RefError", "RemoteError", "RemoteSpec", "Repo",
     "Restored", "ShardMissingError", "Side", "SnapshotInfo", "TagExistsError", "TargetStatus",
     "TransferResult", "UnknownRevisionError", "UnsafeLinkError", "UnsavedChangesError",
-    "UnsupportedTypeError", "UntrustedDataError", "VerifyResult", "__version__",
-    "register_codec",
+    "UnsupportedTypeError", "UntrustedDataError", "VerifiedReader", "VerifyResult",
+    "VersionInfo", "__version__", "register_codec",
 ]
 
 if _typing.TYPE_CHECKING:
@@ -112,6 +114,7 @@ if _typing.TYPE_CHECKING:
     from folio.ops.diff import DiffResult
     from folio.ops.maintenance import GcResult, VerifyResult
     from folio.ops.outputs import Capture
+    from folio.ops.read import VerifiedReader, VersionInfo
     from folio.ops.recovery import RecoveryRecord, Restored
     from folio.ops.remotes import RemoteSpec
     from folio.ops.snapshots import SnapshotInfo

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from folio.ops.diff import DiffResult
     from folio.ops.maintenance import GcResult, VerifyResult
     from folio.ops.outputs import Capture
+    from folio.ops.read import VerifiedReader, VersionInfo
     from folio.ops.recovery import RecoveryRecord, Restored
     from folio.ops.remotes import RemoteSpec
     from folio.ops.snapshots import SnapshotInfo
@@ -90,11 +91,33 @@ class Repo(Workspace):
         return track.status(self, targets, jobs, cwd)
 
     def ls(self, paths: Sequence[str | os.PathLike[str]] | None = None,
-           cwd: Path | None = None) -> list[tuple[Manifest, Entry]]:
-        """Entries recorded in the working manifests, at or below the given paths."""
+           cwd: Path | None = None, *, rev: str | None = None) -> list[tuple[Manifest, Entry]]:
+        """Entries recorded in the working manifests (or in version ``rev``: a tag,
+        ``run:ID``, git revision or sha), at or below the given paths."""
+        if rev is not None:
+            from folio.ops import read
+
+            return read.ls(self, rev, paths, cwd)
         from folio.ops import track
 
         return track.ls(self, paths, cwd)
+
+    def open(self, path: str | os.PathLike[str], rev: str | None = None, *,
+             remote: str | None = None, progress: Progress = NULL) -> VerifiedReader:
+        """A binary, seekable, read-only file of ``path`` (repo-relative) at ``rev`` (None:
+        the working manifests' version), never touching the working file. Verified as read
+        (docs/api.md, "Reading any version"); fetched from ``remote`` (default: the default
+        remote) first when the local store lacks it."""
+        from folio.ops import read
+
+        return read.open_path(self, path, rev, remote=remote, progress=progress)
+
+    def read_bytes(self, path: str | os.PathLike[str], rev: str | None = None, *,
+                   remote: str | None = None) -> bytes:
+        """All bytes of ``path`` at ``rev``, checked against their sha256 before returning."""
+        from folio.ops import read
+
+        return read.read_bytes(self, path, rev, remote=remote)
 
     # -- snapshots, checkout, diff, recovery (docs/snapshots.md) ------------------------------
     def snapshot(self, tag: str, message: str | None = None, *, progress: Progress = NULL,
@@ -116,11 +139,13 @@ class Repo(Workspace):
 
         return snapshots.list_snapshots(self.git)
 
-    def show(self, tag: str) -> SnapshotInfo:
-        """One snapshot, with per-target file counts and bytes in ``.targets``."""
-        from folio.ops import snapshots
+    def show(self, rev: str | None = None) -> VersionInfo:
+        """One version (a tag, ``run:ID``, git revision or sha; None: the working manifests)
+        with per-target file counts and bytes in ``.targets``; ``.snapshot`` / ``.run`` hold
+        a snapshot's or run's record."""
+        from folio.ops import read
 
-        return snapshots.show(self.git, tag)
+        return read.show(self, rev)
 
     def delete_tag(self, tag: str, *, push: str | None = None) -> str:
         """Delete snapshot ``tag`` (explicitly: tags are otherwise immutable); return its commit.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 
@@ -26,10 +26,8 @@ from folio.cli.common import (
     progress,
 )
 from folio.cli.common import paths_after_dash_dash as _paths_after_dash_dash
+from folio.cli.read import snapshot_lines
 from folio.errors import summarize_paths
-
-if TYPE_CHECKING:
-    from folio.ops.snapshots import SnapshotInfo
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -166,31 +164,6 @@ def status(targets: tuple[str, ...], exit_code: bool, as_json: bool) -> None:
         sys.exit(1)
 
 
-@main.command("ls")
-@click.argument("targets", nargs=-1)
-@json_option
-def ls_command(targets: tuple[str, ...], as_json: bool) -> None:
-    """List the entries of tracked targets (from the working manifests)."""
-    repo = open_repo()
-    rows = repo.ls(list(targets) or None)
-    if as_json:
-        out = []
-        for manifest, entry in rows:
-            item = {"target": manifest.target, "location": manifest.location(entry.path)}
-            item.update(entry.to_json())
-            out.append(item)
-        emit_json(out)
-        return
-    for manifest, entry in rows:
-        loc = manifest.location(entry.path)
-        if entry.is_link:
-            click.echo(f"{'link':>10}  {'':12}  {loc} -> {entry.link}")
-        else:
-            flag = "" if entry.stored else "  (hash only)"
-            sha = entry.sha256 or ""  # never None for a file: the manifest parser checks it
-            click.echo(f"{human_bytes(entry.size):>10}  {sha[:12]}  {loc}{flag}")
-
-
 @main.command()
 @click.argument("file")  # not click.Path: a directory or FIFO gets folio's one-line refusal
 def textconv(file: str) -> None:
@@ -248,18 +221,6 @@ LINK_CHOICES = ("auto", "reflink", "copy", "hardlink", "symlink")  # folio.confi
 
 def _short_date(iso: str) -> str:
     return iso[:16].replace("T", " ")
-
-
-def _snapshot_lines(info: SnapshotInfo) -> list[str]:
-    files = "?" if info.files is None else plural(info.files, "file")
-    size = "?" if info.bytes is None else human_bytes(info.bytes)
-    lines = [f"snapshot {info.tag}  (commit {info.commit[:7]})",
-             f"Date:    {info.date.replace('T', ' ')}",
-             f"Code:    {info.code_label}",
-             f"Data:    {files}, {size}",
-             f"Author:  {info.author}", ""]
-    lines += [f"    {line}" for line in info.message.splitlines() or [""]]
-    return lines
 
 
 @main.command()
@@ -359,26 +320,7 @@ def log(max_count: int | None, as_json: bool) -> None:
     for n, info in enumerate(infos):
         if n:
             click.echo("")
-        click.echo("\n".join(_snapshot_lines(info)))
-
-
-@main.command()
-@click.argument("tag")
-@json_option
-def show(tag: str, as_json: bool) -> None:
-    """Show one snapshot and the file count and size of each of its targets."""
-    info = open_repo().show(tag)
-    if as_json:
-        emit_json(info.to_json())
-        return
-    click.echo("\n".join(_snapshot_lines(info)))
-    click.echo("")
-    targets = info.targets or []  # show() always fills them
-    width = max((len(t.target) for t in targets), default=0)
-    for t in targets:
-        extra = f"  ({t.hash_only} hash only)" if t.hash_only else ""
-        click.echo(f"  {t.target:<{width}}  {t.kind:<4}  {t.files:>7} files  "
-                   f"{human_bytes(t.bytes):>10}{extra}")
+        click.echo("\n".join(snapshot_lines(info)))
 
 
 @main.command(cls=PathsAfterDashDash)
@@ -470,6 +412,10 @@ def recover(path: str | None, dest: str | None, sha: str | None, as_json: bool) 
     verb = "already holds" if restored.unchanged else "restored"
     click.echo(f"{shown}: {verb} {restored.record.sha256[:12]} "
                f"({human_bytes(restored.record.size)}, saved {restored.record.time})")
+
+from folio.cli.read import register as _register_read  # noqa: E402
+
+_register_read(main)
 
 from folio.cli.remote import register as _register_remote  # noqa: E402
 

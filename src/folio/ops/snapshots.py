@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,7 @@ from folio.revisions import parse_tree
 
 if TYPE_CHECKING:
     from folio.git.repo import GitRepo
+    from folio.manifest import Manifest
     from folio.ops.track import AddResult
     from folio.workspace import Workspace
 
@@ -227,11 +229,15 @@ def get(git: GitRepo, tag: str) -> SnapshotInfo:
 def show(git: GitRepo, tag: str) -> SnapshotInfo:
     """The snapshot ``tag`` with per-target file counts (its manifests are parsed)."""
     info = get(git, tag)
-    manifests = parse_tree(git.read_tree_files(info.commit, ""), f"{info.tag}:")
-    info.targets = [TargetSummary(t, m.kind, len(m.entries), m.total_bytes,
-                                  sum(1 for e in m.entries.values() if not e.stored))
-                    for t, m in sorted(manifests.items())]
+    info.targets = summarize(parse_tree(git.read_tree_files(info.commit, ""), f"{info.tag}:"))
     return info
+
+
+def summarize(manifests: Mapping[str, Manifest]) -> list[TargetSummary]:
+    """Per-target file counts and bytes, sorted by target (``folio show`` of any version)."""
+    return [TargetSummary(t, m.kind, len(m.entries), m.total_bytes,
+                          sum(1 for e in m.entries.values() if not e.stored))
+            for t, m in sorted(manifests.items())]
 
 
 def delete(ws: Workspace, tag: str, push_to: str | None = None) -> str:
