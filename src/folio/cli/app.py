@@ -56,9 +56,10 @@ class FolioGroup(click.Group):
         except BrokenPipeError:
             sys.stderr.close()
             ctx.exit(1)
-        except KeyboardInterrupt:
-            click.echo("folio: interrupted", err=True)
-            ctx.exit(130)
+        except KeyboardInterrupt as exc:
+            from folio.cli.common import exit_interrupted
+
+            exit_interrupted(exc)
         except OSError as exc:
             where = f"{exc.filename}: " if exc.filename else ""
             _error_line(f"{where}{exc.strerror or exc}")

@@ -17,10 +17,12 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import re
 import sys
+import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
 
 import click
 
@@ -155,6 +157,23 @@ def progress() -> Progress:
     from folio.progress import for_stream
 
     return for_stream(unescaped(sys.stderr))  # its labels are fixed words, its \\r ours
+
+
+def exit_interrupted(exc: KeyboardInterrupt) -> NoReturn:
+    """Ctrl-C: one line (a transfer's says what it got done), exit 130, at once.
+
+    A cancelled transfer may leave a worker thread inside a request for a while (a
+    multipart part in flight); what it would leave is invisible (docs/remotes.md,
+    "Interrupting"), so the process does not wait for it: every ``finally`` has run by
+    now, and the lock is released by the kernel with the process.
+    """
+    click.echo(f"folio: interrupted{f'; {exc}' if str(exc) else ''}", err=True)
+    if threading.active_count() > 1:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(130)
+    raise click.exceptions.Exit(130)
 
 
 def echo_checkout(result: CheckoutResult) -> None:

@@ -7,6 +7,8 @@ Each call is synchronous; folio gets its concurrency from a thread pool in trans
 Credentials are never stored by folio: they come from the standard AWS environment
 variables, web identity / container / instance roles (obstore's own chain), or, when boto3
 is installed, an AWS profile (``profile`` option, ``AWS_PROFILE`` or ``~/.aws`` files).
+A refusal (401/403) names the credentials used; none found names every source looked in
+(docs/remotes.md, "Credential errors"). Never a secret value.
 """
 
 from __future__ import annotations
@@ -46,10 +48,19 @@ _REQUEST = re.compile(r"Error performing ([A-Z]+) (\S+)")
 _RETRIES = re.compile(r"after \d+ retries")
 _HINTS = {
     "NoSuchBucket": "the bucket does not exist",
-    "AccessDenied": "access denied: check the AWS credentials and bucket policy",
-    "InvalidAccessKeyId": "the AWS access key is not valid here",
-    "SignatureDoesNotMatch": "the AWS secret key does not match the access key",
 }
+# Refusals of the credentials themselves (or of what they may do): the message then says
+# which credentials were used, or which were looked for when none were found.
+_DENIED_CODES = frozenset({"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch",
+                           "ExpiredToken", "InvalidToken", "TokenRefreshRequired",
+                           "AllAccessDisabled"})
+_DENIED_STATUS = re.compile(r"status code: (401|403)\b")
+# Requests obstore's own credential chain makes (instance metadata, container, STS): an
+# error there means no credentials were found before it, and this source failed too.
+_CREDENTIAL_REQUEST = re.compile(r"/latest/api/token|/latest/meta-data|169\.254\.170\.2|"
+                                 r"AssumeRoleWithWebIdentity|sts\.[a-z0-9-]*amazonaws|"
+                                 r"credential", re.IGNORECASE)
+DEFAULT_METADATA = "http://169.254.169.254"
 
 
 class S3Backend:
@@ -60,14 +71,20 @@ class S3Backend:
                  allow_http: bool = False) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
+        self._credentials_used: str | None = None
         kwargs: dict[str, Any] = {"prefix": self.prefix or None, "retry_config": _RETRY,
                                   "client_options": dict(_CLIENT, allow_http=allow_http)}
         if endpoint:
             kwargs["endpoint"] = endpoint
         if region:
             kwargs["region"] = region
+        if endpoint:
+            # obstore lets AWS_ENDPOINT_URL_S3 override ``endpoint`` silently; the endpoint
+            # chosen here (config, else environment: folio.remote.urls) is the one used.
+            kwargs["aws_endpoint_url_s3"] = endpoint
         try:
-            kwargs["credential_provider"] = _credentials(profile)
+            provider, self._credentials_used = _credentials(profile)
+            kwargs["credential_provider"] = provider
             self._store = S3Store(bucket, **kwargs)
         except (ObstoreError, ValueError) as exc:
             raise RemoteError(f"cannot configure the S3 client: {_summary(exc)}",
@@ -138,20 +155,69 @@ class S3Backend:
             raise self._failure(action, key, exc) from None
 
     def _failure(self, action: str, key: str, exc: BaseException) -> RemoteError:
-        hint = _HINTS.get(_code(exc) or "")
-        detail = f"{hint} ({_summary(exc)})" if hint else _summary(exc)
         what = f"{action} {key}" if key else action
-        return RemoteError(f"{what} failed: {detail}", path=self.describe())
+        return RemoteError(f"{what} failed: {self._detail(exc)}", path=self.describe())
+
+    def _detail(self, exc: BaseException) -> str:
+        """What went wrong; for a credential problem, which credentials (never their values)."""
+        code = _code(exc)
+        text = str(exc)
+        if code in _DENIED_CODES or _DENIED_STATUS.search(text):
+            return (f"access denied ({_summary(exc)}); "
+                    f"{_credential_report(self._credentials_used)}")
+        if self._credentials_used is None and _CREDENTIAL_REQUEST.search(text):
+            return (f"no AWS credentials found ({_summary(exc)}); "
+                    f"{_credential_report(None, failed=True)}")
+        hint = _HINTS.get(code or "")
+        return f"{hint} ({_summary(exc)})" if hint else _summary(exc)
 
 
-def _credentials(profile: str | None) -> Any:
-    """A boto3-backed credential provider where the AWS profile chain applies, else None.
+def _credential_report(used: str | None, *, failed: bool = False) -> str:
+    """Which credentials were used, or every source looked in, with what was found there.
+
+    obstore's chain (object_store's AmazonS3Builder) reads, in order: the AWS_ACCESS_KEY_ID
+    variables, a web identity token, container credentials, then instance metadata; folio
+    puts boto3's profile chain before it when boto3 is installed (:func:`_credentials`).
+    """
+    if used is not None:
+        return f"credentials used: {used}"
+    env = os.environ
+    profile = env.get("AWS_PROFILE")
+    files = env.get("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials")
+    if _has_boto3():
+        profiles = (f"profile {profile!r} (AWS_PROFILE) in {files} (not found)" if profile
+                    else f"AWS_PROFILE (not set) / default profile in {files} (not found)")
+    else:
+        profiles = "AWS profiles in ~/.aws (not read: boto3 is not installed)"
+    web = ("web identity (AWS_WEB_IDENTITY_TOKEN_FILE set)"
+           if env.get("AWS_WEB_IDENTITY_TOKEN_FILE") else
+           "web identity (AWS_WEB_IDENTITY_TOKEN_FILE not set)")
+    container = ("container credentials (AWS_CONTAINER_CREDENTIALS_* set)"
+                 if env.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+                 or env.get("AWS_CONTAINER_CREDENTIALS_FULL_URI") else
+                 "container credentials (AWS_CONTAINER_CREDENTIALS_* not set)")
+    metadata = env.get("AWS_METADATA_ENDPOINT") or DEFAULT_METADATA
+    state = "unreachable or no role" if failed else "tried last"
+    return ("credentials looked for: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (not set), "
+            f"{profiles}, {web}, {container}, instance metadata at {metadata} ({state})")
+
+
+def _has_boto3() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("boto3") is not None
+
+
+def _credentials(profile: str | None) -> tuple[Any, str | None]:
+    """A boto3-backed credential provider where the AWS profile chain applies, else None;
+    and where the credentials come from, for error messages (None: obstore's own chain).
 
     obstore alone reads AWS_* variables, web identity, container and instance roles but not
     ``~/.aws`` profiles; boto3 (optional) covers those, including SSO and assume-role.
     """
     if not profile and os.environ.get("AWS_ACCESS_KEY_ID"):
-        return None  # environment keys: obstore's fast path, no boto3 needed
+        # environment keys: obstore's fast path, no boto3 needed
+        return None, "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY from the environment"
     try:
         import boto3
         import botocore.exceptions
@@ -160,12 +226,15 @@ def _credentials(profile: str | None) -> Any:
         if profile:
             raise RemoteError(f"the profile option ({profile!r}) needs boto3: "
                               "pip install boto3") from None
-        return None
+        return None, None
     try:
         session = boto3.Session(profile_name=profile)
-        if session.get_credentials() is None:
-            return None  # let obstore try instance and container roles
-        return Boto3CredentialProvider(session)
+        found = session.get_credentials()
+        if found is None:
+            return None, None  # let obstore try instance and container roles
+        name = profile or os.environ.get("AWS_PROFILE")
+        where = f"AWS profile {name!r}" if name else "boto3's default chain"
+        return Boto3CredentialProvider(session), f"{where} (found by boto3: {found.method})"
     except botocore.exceptions.BotoCoreError as exc:
         raise RemoteError(f"AWS profile {profile!r}: {exc}") from None
 

@@ -11,14 +11,22 @@ Ordering invariants (docs/remotes.md):
   byte moves, and one that streams longer is cut off at the first extra byte, its staging
   file removed. A remote cannot fill the disk past what the manifests name.
 - Nothing pushed is unverified either: local objects are re-hashed as they are read.
+
+Progress is in bytes, advanced as they move (a streamed object chunk by chunk). Ctrl-C:
+every task checks a cancel event between chunks (through the same ``tick`` that reports
+bytes); the main thread waits with a timeout, so the interrupt is seen at once, gives
+running tasks :data:`INTERRUPT_GRACE` seconds to abort cleanly (a multipart upload whose
+source raises is aborted; a staging file is removed), then raises :class:`Interrupted`.
+What a task had not finished is invisible (the ordering above), so a rerun completes it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,13 +41,27 @@ from folio.errors import (
 from folio.hashing import EMPTY_SHA256
 from folio.objects.store import ObjectStore, VerifyingReader, is_oid
 from folio.progress import NULL, Progress
-from folio.remote.base import Backend, idx_key, loose_key, pack_key
+from folio.remote.base import Backend, Reader, idx_key, loose_key, pack_key
 from folio.remote.catalog import Catalog, Slot, load_catalog, remember_index
 from folio.remote.packfile import build_pack, discard
 from folio.remote.plan import LOOSE_MIN, PACK_MAX, Span, pack_groups, read_spans
 
 SINGLE_PUT_MAX = 8 << 20  # loose objects up to this are sent in one PUT, above it multipart
 STREAM_CHUNK = 8 << 20
+INTERRUPT_GRACE = 0.5  # seconds running tasks get to abort cleanly after Ctrl-C
+Tick = Callable[[int], None]  # "n more bytes moved"; raises _Cancelled once cancelled
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a transfer; ``str()`` says what was done (the CLI prints it, exit 130)."""
+
+
+class _Cancelled(Exception):
+    """Raised inside a task that noticed the cancel event; never leaves :func:`_run`."""
+
+
+def _no_tick(n: int) -> None:
+    pass
 
 
 @dataclass
@@ -84,42 +106,57 @@ def push(store: ObjectStore, backend: Backend, oids: Iterable[str], *, jobs: int
             stats.skipped_bytes += size
         else:
             (large if size >= loose_min else small).append((oid, size))
-    tasks: list[tuple[int, Callable[[], TransferStats]]] = [
+    tasks: list[tuple[int, Task]] = [
         (size, _task(_push_loose, store, backend, oid, size)) for oid, size in large]
     sizes = dict(small)
     for group in pack_groups(small, jobs, pack_max):
         tasks.append((sum(sizes[o] for o in group),
                       _task(_push_pack, store, backend, group, cache_dir)))
-    _run(tasks, jobs, progress, "push", len(small) + len(large), stats)
+    _run(tasks, jobs, progress, "push", stats, "sent")
     return stats
 
 
 def _push_pack(store: ObjectStore, backend: Backend, group: list[str],
-               cache_dir: Path | None) -> TransferStats:
+               cache_dir: Path | None, tick: Tick = _no_tick) -> TransferStats:
     pack = build_pack(store, group, store.staging)
     pack_id = pack.index.pack_id
     try:
+        tick(0)  # cancelled while the pack was built: upload nothing
         backend.put_file(pack_key(pack_id), pack.path)
         backend.put_bytes(idx_key(pack_id), pack.index_bytes)  # last: publishes the pack
     finally:
         discard(pack)
     remember_index(cache_dir, pack.index_bytes, pack_id)
+    tick(pack.index.pack_size)
     return TransferStats(moved=len(group), moved_bytes=pack.index.pack_size, packs=1, requests=2)
 
 
-def _push_loose(store: ObjectStore, backend: Backend, oid: str, size: int) -> TransferStats:
+def _push_loose(store: ObjectStore, backend: Backend, oid: str, size: int,
+                tick: Tick = _no_tick) -> TransferStats:
     key = loose_key(oid)
     if size <= SINGLE_PUT_MAX:
-        backend.put_bytes(key, store.read_bytes(oid))  # read_bytes verifies the hash
+        data = store.read_bytes(oid)  # read_bytes verifies the hash
+        tick(0)
+        backend.put_bytes(key, data)
+        tick(size)
     else:
         with store.open_verified(oid) as reader:
-            # The reader raises at EOF on a hash mismatch, which aborts the multipart upload.
-            backend.put_stream(key, _chunks(reader))
+            # The reader raises at EOF on a hash mismatch, and tick once cancelled: either
+            # aborts the multipart upload, so the key never appears.
+            backend.put_stream(key, _chunks(reader, tick))
     return TransferStats(moved=1, moved_bytes=size, requests=1)
 
 
-def _chunks(reader: VerifyingReader) -> Iterator[bytes]:
-    while chunk := reader.read(STREAM_CHUNK):
+def _chunks(reader: VerifyingReader, tick: Tick) -> Iterator[bytes]:
+    """The object in STREAM_CHUNK pieces; each is counted when the uploader takes the next
+    (it has been handed on by then), and cancellation is checked before every read."""
+    pending = 0
+    while True:
+        tick(pending)
+        chunk = reader.read(STREAM_CHUNK)
+        if not chunk:
+            return
+        pending = len(chunk)
         yield chunk
 
 
@@ -151,7 +188,8 @@ def pull(store: ObjectStore, backend: Backend, oids: Iterable[str], *, jobs: int
         return stats
     catalog = load_catalog(backend, cache_dir, jobs)
     missing = [o for o in need if o not in catalog]
-    tasks = [(size, _task(_pull_loose, store, backend, oid, size, sizes.get(oid)))
+    tasks: list[tuple[int, Task]] = [
+        (size, _task(_pull_loose, store, backend, oid, size, sizes.get(oid)))
              for oid in need if (size := catalog.loose.get(oid)) is not None]
     packed = [(o, catalog.packed[o]) for o in need if o in catalog.packed
               and o not in catalog.loose]
@@ -164,7 +202,7 @@ def pull(store: ObjectStore, backend: Backend, oids: Iterable[str], *, jobs: int
     for span in read_spans(packed):
         tasks.append((span.end - span.start, _task(_pull_span, store, backend, span)))
     try:
-        _run(tasks, jobs, progress, "pull", len(need) - len(missing), stats)
+        _run(tasks, jobs, progress, "pull", stats, "fetched")
     finally:
         store.sync()
     if missing:
@@ -173,7 +211,7 @@ def pull(store: ObjectStore, backend: Backend, oids: Iterable[str], *, jobs: int
 
 
 def _pull_loose(store: ObjectStore, backend: Backend, oid: str, size: int,
-                expected: int | None = None) -> TransferStats:
+                expected: int | None = None, tick: Tick = _no_tick) -> TransferStats:
     """One loose object, read no further than ``expected`` (else its listed ``size``)."""
     key = loose_key(oid)
     limit = size if expected is None else expected
@@ -181,7 +219,7 @@ def _pull_loose(store: ObjectStore, backend: Backend, oid: str, size: int,
     reader = backend.open(key)
     try:
         with _named(backend, oid, key):
-            bounded = BoundedReader(reader, limit, f"object {oid} on remote "
+            bounded = BoundedReader(_Counting(reader, tick), limit, f"object {oid} on remote "
                                     f"{backend.describe()} ({key})")
             store.put_stream(bounded, oid, f"{backend.describe()}/{key}")
     finally:
@@ -202,9 +240,30 @@ def _check_size(backend: Backend, oid: str, where: str, size: int,
     raise CorruptObjectError(message, path=where, expected=oid)
 
 
-def _pull_span(store: ObjectStore, backend: Backend, span: Span) -> TransferStats:
+class _Counting:
+    """A reader that reports each read to ``tick`` (bytes, and the chance to cancel)."""
+
+    def __init__(self, reader: Reader, tick: Tick) -> None:
+        self._reader = reader
+        self._tick = tick
+
+    def readinto(self, buffer: bytearray | memoryview, /) -> int | None:
+        self._tick(0)
+        n = self._reader.readinto(buffer)
+        if n:
+            self._tick(n)
+        return n
+
+    def close(self) -> None:
+        self._reader.close()
+
+
+def _pull_span(store: ObjectStore, backend: Backend, span: Span,
+               tick: Tick = _no_tick) -> TransferStats:
     key = pack_key(span.pack_id)
+    tick(0)
     data = memoryview(backend.get_range(key, span.start, span.end))
+    tick(len(data))
     moved_bytes = 0
     for oid, slot in span.members:
         piece = data[slot.offset - span.start:slot.offset - span.start + slot.length]
@@ -280,33 +339,78 @@ def fetch_object(backend: Backend, oid: str, store: ObjectStore, *,
 
 
 # -- running ------------------------------------------------------------------------------
-def _task(fn: Callable[..., TransferStats], *args: object) -> Callable[[], TransferStats]:
-    return lambda: fn(*args)
+Task = Callable[[Tick], TransferStats]
 
 
-def _run(tasks: list[tuple[int, Callable[[], TransferStats]]], jobs: int, progress: Progress,
-         label: str, total: int, stats: TransferStats) -> None:
+def _task(fn: Callable[..., TransferStats], *args: object) -> Task:
+    return lambda tick: fn(*args, tick=tick)
+
+
+def _run(tasks: list[tuple[int, Task]], jobs: int, progress: Progress, label: str,
+         stats: TransferStats, verb: str) -> None:
     """Run tasks biggest first on ``jobs`` threads; stop at the first failure and raise it.
 
-    Work already finished stays valid (each task publishes atomically), which is what makes
-    a rerun after a failure send only the remainder.
+    Progress counts bytes (each task's size is its share of the total), reported from this
+    thread about ten times a second as the workers move them. The first failure
+    or a Ctrl-C cancels the rest: queued tasks are dropped, running ones stop at their next
+    chunk. Work already finished stays valid (each task publishes atomically), which is
+    what makes a rerun after a failure send only the remainder.
     """
-    progress.start(label, total=total, unit="objects")
+    progress.start(label, total=sum(size for size, _ in tasks), unit="bytes")
     tasks = sorted(tasks, key=lambda t: -t[0])
+    cancel = threading.Event()
+    moved = [0]  # bytes the workers moved since the main thread last reported them
+    guard = threading.Lock()
+
+    def tick(n: int) -> None:
+        if cancel.is_set():
+            raise _Cancelled
+        if n:
+            with guard:
+                moved[0] += n
+
+    def report() -> None:
+        # Progress is called from the caller's thread only (it need not be thread-safe).
+        with guard:
+            n, moved[0] = moved[0], 0
+        if n:
+            progress.advance(n)
+
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="folio-" + label)
+    futures = [pool.submit(fn, tick) for _, fn in tasks]
+    pending: set[Future[TransferStats]] = set(futures)
+    counted: set[Future[TransferStats]] = set()
     try:
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            futures = [pool.submit(fn) for _, fn in tasks]
-            try:
-                for future in as_completed(futures):
-                    result = future.result()  # re-raises the task's error
-                    stats.add(result)
-                    progress.advance(result.moved)
-            except BaseException:
-                for other in futures:
-                    other.cancel()  # queued work is dropped; running tasks finish whole
-                raise
+        while pending:
+            # A timeout, so that the main thread is back in Python often and a Ctrl-C
+            # (delivered to it alone) is raised here at once.
+            done, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+            report()
+            for future in done:
+                stats.add(future.result())  # re-raises the task's error
+                counted.add(future)
+    except BaseException as exc:
+        cancel.set()
+        for other in pending:
+            other.cancel()
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        # Let running tasks abort cleanly; after a Ctrl-C only briefly (a request in
+        # flight may take long, and what it leaves is invisible: see the module doc).
+        wait(pending, timeout=INTERRUPT_GRACE if interrupted else None)
+        pool.shutdown(wait=not interrupted, cancel_futures=True)
+        for future in futures:  # tasks that finished meanwhile did publish their work
+            if future not in counted and future.done() and not future.cancelled() \
+                    and future.exception() is None:
+                stats.add(future.result())
+        if interrupted:
+            n = stats.moved
+            raise Interrupted(f"{n} {'object was' if n == 1 else 'objects were'} {verb}, "
+                              "rerun to finish") from None
+        raise
     finally:
+        report()
         progress.finish()
+    pool.shutdown()
 
 
 def _unique(oids: Iterable[str]) -> list[str]:

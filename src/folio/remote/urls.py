@@ -2,6 +2,8 @@
 
 Accepted: ``s3://bucket[/prefix]``, ``file:///abs/path`` and plain paths. Options come from
 ``[remote.NAME]`` in config.toml, which is committed: secrets there are refused outright.
+An S3 remote without an ``endpoint`` option takes the one the environment gives
+(``AWS_ENDPOINT_URL_S3``, else ``AWS_ENDPOINT_URL``), plain http included: the user set it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from folio.remote.base import Backend
 from folio.remote.local import DirectoryBackend
 from folio.remote.s3 import S3Backend
 
+# AWS's own conventions, most specific first (the AWS CLI and SDKs read them this way).
+ENDPOINT_ENV = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT")
+ALLOW_HTTP_ENV = "AWS_ALLOW_HTTP"
 S3_OPTIONS = frozenset({"endpoint", "region", "profile", "allow_http"})
 _SECRETS = frozenset({"access_key_id", "secret_access_key", "session_token", "aws_access_key_id",
                       "aws_secret_access_key", "aws_session_token", "password", "secret", "token"})
@@ -80,19 +85,49 @@ def _s3(url: str, options: dict[str, Any]) -> S3Backend:
         if part in (".", "..") or not _PREFIX_PART.match(part):
             raise RemoteError(f"invalid S3 prefix component {part!r}", path=url)
     endpoint = options.get("endpoint")
-    allow_http = _flag(options.get("allow_http", False), "allow_http", url)
+    allow_http = _flag(options.get("allow_http", False), "allow_http", url) or \
+        _env_flag(ALLOW_HTTP_ENV, url) is True
     if endpoint is not None:
-        endpoint = str(endpoint)
-        ep = urlsplit(endpoint)
-        if ep.scheme not in ("http", "https") or not ep.netloc:
-            raise RemoteError(f"endpoint must be an http(s) URL, got {endpoint!r}", path=url)
-        if ep.scheme == "http" and not allow_http:
+        endpoint = _endpoint_url(str(endpoint), "endpoint", url)
+        if endpoint.startswith("http:") and not allow_http:
             raise RemoteError(f"endpoint {endpoint} is plain http: set allow_http = true to "
                               "send requests unencrypted", path=url)
+    else:
+        endpoint, allow_http = _env_endpoint(url, allow_http)
     return S3Backend(bucket, "/".join(prefix_parts), endpoint=endpoint,
                      region=_text(options.get("region"), "region", url),
                      profile=_text(options.get("profile"), "profile", url),
                      allow_http=allow_http)
+
+
+def _env_endpoint(url: str, allow_http: bool) -> tuple[str | None, bool]:
+    """The endpoint the environment gives (AWS's variables, most specific first), and
+    whether plain http may be used: an endpoint the user set is used as given, http
+    included, unless ``AWS_ALLOW_HTTP`` says false. A committed endpoint never gets this."""
+    for name in ENDPOINT_ENV:
+        value = os.environ.get(name, "").strip()
+        if value:
+            endpoint = _endpoint_url(value, name, url)
+            if endpoint.startswith("http:"):
+                if _env_flag(ALLOW_HTTP_ENV, url) is False:
+                    raise RemoteError(f"{name}={endpoint} is plain http but "
+                                      f"{ALLOW_HTTP_ENV} is false", path=url)
+                allow_http = True
+            return endpoint, allow_http
+    return None, allow_http
+
+
+def _endpoint_url(value: str, name: str, url: str) -> str:
+    ep = urlsplit(value)
+    if ep.scheme not in ("http", "https") or not ep.netloc:
+        raise RemoteError(f"{name} must be an http(s) URL, got {value!r}", path=url)
+    return value
+
+
+def _env_flag(name: str, url: str) -> bool | None:
+    """A true/false environment variable; None when unset or empty."""
+    value = os.environ.get(name, "").strip()
+    return _flag(value, name, url) if value else None
 
 
 def _file_url_path(url: str) -> str:
