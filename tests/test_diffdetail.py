@@ -392,3 +392,73 @@ print(before, threads())
     # arrow's CPU pool (one thread per core) never starts; the CSV reader's one I/O
     # thread may, as it does whatever the options say
     assert int(out[1]) - int(out[0]) <= 1
+
+
+# -- footers of Parquet too large to read; summaries from manifest entries ------------------
+
+def test_footer_detail_reads_schema_and_rows_only(tmp_path, monkeypatch) -> None:
+    from folio import diffdetail
+
+    old = tmp_path / "old.parquet"
+    new = tmp_path / "new.parquet"
+    old.write_bytes(arrow_parquet(pa.table({"id": list(range(500)), "x": [1.0] * 500})))
+    new.write_bytes(arrow_parquet(pa.table({"id": [str(i) for i in range(700)]})))
+    got = diffdetail.footer_detail("t.parquet", old, new)
+    assert got.kind == "table" and got.info["source"] == "footer"
+    assert got.info["rows"] == [500, 700] and got.info["columns_removed"] == ["x"]
+    assert got.info["columns_retyped"] == [{"column": "id", "old": "int64", "new": "string"}]
+    assert got.render()[0].endswith("(from the Parquet footers)")
+    added = diffdetail.footer_detail("t.parquet", None, new)
+    assert added.info["rows"] == [None, 700] and added.info["schema"] == [["id", "string"]]
+    monkeypatch.setattr(diffdetail, "MAX_FOOTER_BYTES", 16)  # a footer claiming more
+    capped = diffdetail.footer_detail("t.parquet", old, new)
+    assert capped.kind == "not comparable" and "MiB, not read" in capped.info["reason"]
+
+
+@pytest.mark.parametrize("body", [b"", b"PAR1", b"PAR1" + b"\0" * 20 + b"PAR1",
+                                  b"not parquet at all, long enough"])
+def test_footer_detail_of_bad_files_is_not_comparable(tmp_path, body: bytes) -> None:
+    from folio import diffdetail
+
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(body)
+    got = diffdetail.footer_detail("bad.parquet", bad, None)
+    assert got.kind == "not comparable" and got.info["reason"].startswith("the old version")
+
+
+def test_meta_detail_reads_add_summaries_and_bundle_codec_meta() -> None:
+    from folio.diffdetail import meta_detail
+
+    old = {"rows": 5000, "columns": ["id", "a: b"], "schema": ["id: int64", "a: b: string"]}
+    new = {"rows": 5012, "columns": ["id", "a: b", "churned"],
+           "schema": ["id: int64", "a: b: large_string", "churned: bool"]}
+    got = meta_detail("t.parquet", "parquet", old, new)
+    assert got is not None and got.info["source"] == "meta"
+    assert got.info["columns_added"] == ["churned"]
+    assert got.info["columns_retyped"] == [{"column": "a: b", "old": "string",
+                                            "new": "large_string"}]
+    assert got.render()[:2] == ["parquet: rows 5,000 -> 5,012 (+12), columns 2 -> 3 "
+                                "(from the manifests' summaries)", "columns added: churned"]
+    bundle = meta_detail("t.parquet", "parquet",
+                         {"codec": {"rows": 3, "columns": 2, "schema": {"a": "int64", "b": "x"}}},
+                         {"codec": {"rows": 3, "columns": 2, "schema": {"a": "double", "b": "x"}}})
+    assert bundle is not None and bundle.info["columns_retyped"][0]["new"] == "double"
+    assert "only the manifests' summaries" in bundle.info["changed_rows_note"]
+    assert meta_detail("a.npy", "npy", None, {"shape": [2], "dtype": "int8"}).info == {
+        "format": "npy", "source": "meta", "shape": [None, [2]], "dtype": [None, "int8"]}
+    # a side without a summary, a summary of the wrong shape, a format without one: nothing
+    assert meta_detail("t.csv", "csv", {"rows": 1, "columns": ["a"]}, {}) is None
+    assert meta_detail("t.csv", "csv", {"rows": "1", "columns": 3}, None) is None
+    assert meta_detail("a.npy", "npy", {"shape": "x"}, {"shape": [1]}) is None
+    assert meta_detail("m.json", "json", {"json": "object"}, {"json": "array"}) is None
+
+
+def test_meta_detail_does_not_compare_names_it_was_not_given() -> None:
+    from folio.diffdetail import meta_detail
+
+    old = {"rows": 1, "columns": [f"c{i}" for i in range(50)], "columns_total": 80}
+    new = {"rows": 1, "columns": [f"c{i}" for i in range(1, 51)], "columns_total": 80}
+    got = meta_detail("t.csv", "csv", old, new)
+    assert got is not None and got.info["columns"] == [80, 80]
+    assert got.info["columns_added"] == got.info["columns_removed"] == []
+    assert "columns: the summaries list only the first columns" in "\n".join(got.render())

@@ -4,13 +4,17 @@ A diff shows bytes from any commit, including someone else's pull request, so no
 may raise on bad input: a file that is not what its name says, or too large to read, gets
 a Detail of kind ``"not comparable"``; a format we do not know gets ``None``. The costs are
 bounded: nothing above ``MAX_BYTES`` is parsed, and rows are compared one by one only up
-to ``MAX_COMPARE_ROWS``. pyarrow and numpy are imported on first use, so the CLI starts fast.
+to ``MAX_COMPARE_ROWS``. A Parquet file above ``MAX_BYTES`` still gets its schema and row
+count from its footer alone (:func:`footer_detail`, at most ``MAX_FOOTER_BYTES`` read), and a
+file whose bytes are not at hand gets what the manifest entries' summaries say
+(:func:`meta_detail`). pyarrow and numpy are imported on first use, so the CLI starts fast.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -21,9 +25,12 @@ if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
-__all__ = ["MAX_BYTES", "MAX_COMPARE_ROWS", "Detail", "detail", "format_of"]
+__all__ = ["MAX_BYTES", "MAX_COMPARE_ROWS", "MAX_FOOTER_BYTES", "NOT_COMPARABLE", "Detail",
+           "detail", "footer_detail", "format_of", "meta_detail"]
 
-MAX_BYTES = 256 << 20  # callers should not even read a larger file for a diff
+MAX_BYTES = 256 << 20  # callers should not even read a larger file for a diff (read at call)
+MAX_FOOTER_BYTES = 64 << 20  # a Parquet footer claiming more is not read
+FOOTER_FORMATS = frozenset({"parquet"})  # formats :func:`footer_detail` can read
 MAX_COMPARE_ROWS = 2_000_000
 MAX_NESTED_ROWS = 200_000  # list/struct columns are compared in Python: slower per row
 MAX_VALUE_CHARS = 60
@@ -35,6 +42,7 @@ _MAGIC = {b"PAR1": "parquet", b"\x93NUMPY": "npy"}
 _KINDS = {"parquet": "table", "csv": "table", "tsv": "table", "npy": "array",
           "json": "json", "jsonl": "jsonl"}
 NOT_COMPARABLE = "not comparable"
+_SOURCES = {"footer": "from the Parquet footers", "meta": "from the manifests' summaries"}
 
 
 @dataclass(frozen=True)
@@ -55,7 +63,9 @@ class Detail:
 
     def render(self) -> list[str]:
         """A few human lines, the first a summary; lists are capped as in ``info``."""
-        return _RENDER[self.kind](self.info)
+        lines = _RENDER[self.kind](self.info)
+        source = _SOURCES.get(self.info.get("source", ""))
+        return [f"{lines[0]} ({source})", *lines[1:]] if source and lines else lines
 
 
 class _NotComputed(Exception):
@@ -127,7 +137,7 @@ def _cap(info: dict[str, Any], key: str, items: list[Any], max_items: int) -> No
 @dataclass
 class _Table:
     rows: int
-    schema: pa.Schema
+    schema: pa.Schema | list[_TextField]  # the latter from a manifest entry's summary
     read: Callable[[], pa.Table]  # parquet reads rows only when they are compared
 
 
@@ -188,7 +198,7 @@ def _width(table: _Table | None) -> int | None:
     return None if table is None else len(table.schema)
 
 
-def _types(schema: pa.Schema) -> dict[str, str]:
+def _types(schema: pa.Schema | list[_TextField]) -> dict[str, str]:
     types: dict[str, str] = {}
     for f in schema:
         types.setdefault(f.name, str(f.type))  # a duplicated name: the first one counts
@@ -250,6 +260,8 @@ def _render_table(info: dict[str, Any]) -> list[str]:
     if info["columns_retyped"]:
         retyped = [f"{r['column']} {r['old']} -> {r['new']}" for r in info["columns_retyped"]]
         lines.append(_listing("column types changed", retyped, info, "columns_retyped"))
+    if "columns_note" in info:
+        lines.append(f"columns: {info['columns_note']}")
     if info["changed_rows"] is None:
         lines.append(f"changed rows: {info['changed_rows_note']}")
     else:
@@ -447,6 +459,183 @@ def _render_jsonl(info: dict[str, Any]) -> list[str]:
     if "changed_records" in info:
         lines.append(f"changed records: {info['changed_records']:,} of {after:,}")
     return lines
+
+
+# -- large Parquet: the footer alone ----------------------------------------------------------
+
+def footer_detail(path: str, old: str | os.PathLike[str] | None,
+                  new: str | os.PathLike[str] | None, *, max_items: int = 10) -> Detail:
+    """Schema and row changes of Parquet files too large to read, from their footers alone.
+
+    ``old`` and ``new`` are the files (None: absent on that side). Memory and time are
+    bounded by the footer (``MAX_FOOTER_BYTES``), whatever the file's size; rows are not
+    compared (``changed_rows`` is None with a note saying why).
+    """
+    sides: list[_Table | None] = []
+    for label, file in (("old", old), ("new", new)):
+        if file is None:
+            sides.append(None)
+            continue
+        try:
+            sides.append(_footer_table(file))
+        except UntrustedDataError:
+            return _not_comparable(path, "parquet", f"the {label} version is not read: it "
+                                   "holds data that could run code when read")
+        except _NotComputed as why:
+            return _not_comparable(path, "parquet", f"the {label} version's footer: {why}")
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:  # arbitrary bytes: any parser error
+            return _not_comparable(path, "parquet",
+                                   f"the {label} version's footer is not readable as parquet")
+    info = _compare_tables(sides[0], sides[1], max_items)
+    return Detail(path, "table", {"format": "parquet", "source": "footer", **info})
+
+
+def _footer_table(file: str | os.PathLike[str]) -> _Table:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from folio.codecs import _parquet_trust
+
+    with open(file, "rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        if size < 12:
+            raise _NotComputed("too short for parquet")
+        f.seek(size - 8)
+        tail = f.read(8)
+        length = int.from_bytes(tail[:4], "little")
+        if tail[4:] != b"PAR1" or length > size - 12:
+            raise _NotComputed("no parquet footer at the end of the file")
+        if length > MAX_FOOTER_BYTES:
+            raise _NotComputed(f"over {MAX_FOOTER_BYTES >> 20} MiB, not read")
+        f.seek(size - 8 - length)
+        footer = f.read(length)
+    # The footer framed as a file of its own: pyarrow parses the metadata, reads no rows.
+    alone = b"PAR1" + footer + tail
+    _parquet_trust.check_footer(alone)  # before pyarrow deserialises extension types
+    pf = pq.ParquetFile(pa.BufferReader(alone))
+    _parquet_trust.check_schema(pf.schema_arrow)
+    return _Table(pf.metadata.num_rows, pf.schema_arrow,
+                  _unread("only the footers were read (too large to compare rows)"))
+
+
+def _unread(why: str) -> Callable[[], pa.Table]:
+    """A table's ``read`` for rows that are not at hand: the comparison says ``why``."""
+    def read() -> pa.Table:
+        raise _NotComputed(why)
+    return read
+
+
+# -- summaries from manifest entries (content not at hand) -----------------------------------
+
+def meta_detail(path: str, fmt: str, old: Mapping[str, Any] | None,
+                new: Mapping[str, Any] | None, *, max_items: int = 10) -> Detail | None:
+    """Detail from the summaries of the manifest entries (``meta``), or None if they lack one.
+
+    ``old``/``new`` are the entries' ``meta`` (None: absent on that side). Read: ``rows``,
+    ``columns`` (a count or the names), ``schema`` (``{name: type}`` or ``[[name, type]]``)
+    for tables; ``shape``, ``dtype`` for arrays; at the top level of ``meta`` or under
+    ``meta["codec"]`` (a bundle item's codec metadata).
+    """
+    kind = _KINDS.get(fmt)
+    sides = [None if m is None else _summary(m) for m in (old, new)]
+    present = [s for s in sides if s is not None]
+    if kind not in ("table", "array") or not present or \
+            len(present) < sum(m is not None for m in (old, new)):
+        return None
+    try:
+        if kind == "table":
+            tables = [None if s is None else _meta_table(s) for s in sides]
+            if any(t is None for t, m in zip(tables, (old, new), strict=True) if m is not None):
+                return None
+            info = _compare_tables(tables[0], tables[1], max_items)
+            if not all(_listed_all(x) for x in sides):  # names past the listed ones unknown
+                info["columns"] = [None if x is None or t is None else
+                                   x.get("columns_total", len(t.schema))
+                                   for x, t in zip(sides, tables, strict=True)]
+                for key in ("columns_added", "columns_removed", "columns_retyped"):
+                    info[key] = []
+                info.pop("omitted", None)
+                info["columns_note"] = "the summaries list only the first columns: " \
+                    "names not compared"
+        else:
+            arrays = _meta_array(sides[0], sides[1])
+            if arrays is None:
+                return None
+            info = arrays
+    except (TypeError, ValueError, KeyError, AttributeError):  # a summary of the wrong shape
+        return None
+    return Detail(path, kind, {"format": fmt, "source": "meta", **info})
+
+
+def _summary(meta: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    for where in (meta, meta.get("codec")):
+        if isinstance(where, Mapping) and any(k in where for k in _SUMMARY_KEYS):
+            return where
+    return None
+
+
+_SUMMARY_KEYS = ("rows", "columns", "schema", "shape")
+
+
+def _meta_table(summary: Mapping[str, Any]) -> _Table | None:
+    """A table as a summary describes it (folio.codecs.summary, or a bundle codec's meta)."""
+    rows, schema, columns = summary.get("rows"), summary.get("schema"), summary.get("columns")
+    if not isinstance(rows, int) or isinstance(rows, bool):
+        return None
+    names = [str(c) for c in columns] if isinstance(columns, list) else None
+    if isinstance(schema, Mapping):  # a bundle codec's {name: type}
+        pairs = [(str(k), str(v)) for k, v in schema.items()]
+    elif isinstance(schema, list):  # the summary's ["name: type", ...], in column order
+        pairs = [_field_text(f, names[i] if names and i < len(names) else None)
+                 for i, f in enumerate(schema)]
+    elif names is not None:
+        pairs = [(name, "?") for name in names]
+    else:
+        return None
+    return _Table(rows, [_TextField(name, kind) for name, kind in pairs],
+                  _unread("only the manifests' summaries were read (content not at hand)"))
+
+
+def _field_text(field: Any, name: str | None) -> tuple[str, str]:
+    """(name, type) of one schema item: ``"name: type"`` (the name known from ``columns``,
+    which may itself hold ``": "``), ``[name, type]`` or ``{"name", "type"}``."""
+    if isinstance(field, Mapping):
+        return str(field["name"]), str(field["type"])
+    if isinstance(field, list | tuple):
+        return str(field[0]), str(field[1])
+    text = str(field)
+    if name is not None and text.startswith(name + ": "):
+        return name, text[len(name) + 2:]
+    head, _, tail = text.partition(": ")
+    return head, tail
+
+
+def _listed_all(summary: Mapping[str, Any] | None) -> bool:
+    """False when a summary names only the first columns (``columns_total`` says how many)."""
+    return summary is None or "columns_total" not in summary
+
+
+@dataclass(frozen=True)
+class _TextField:
+    """A column as a summary names it: the type is text (``str(field.type)`` of pyarrow)."""
+
+    name: str
+    type: str
+
+
+def _meta_array(old: Mapping[str, Any] | None,
+                new: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    def shape(s: Mapping[str, Any] | None) -> list[int] | None:
+        return None if s is None else [int(n) for n in s["shape"]]
+
+    def dtype(s: Mapping[str, Any] | None) -> str | None:
+        return None if s is None else str(s.get("dtype", "?"))
+
+    if any(s is not None and "shape" not in s for s in (old, new)):
+        return None
+    return {"shape": [shape(old), shape(new)], "dtype": [dtype(old), dtype(new)]}
 
 
 # -- shared rendering ---------------------------------------------------------------------

@@ -181,7 +181,10 @@ class Repo(Workspace):
              paths: Sequence[str | os.PathLike[str]] | None = None, *, detail: bool = True,
              progress: Progress = NULL, jobs: int | None = None,
              cwd: Path | None = None) -> DiffResult:
-        """Files changed from ``a`` (default HEAD) to ``b`` (default the working tree)."""
+        """Files changed from ``a`` (default HEAD) to ``b`` (default the working tree).
+
+        ``a`` may be a range: ``"A..B"`` (A to B) or ``"A...B"`` (merge base of A and B to B).
+        """
         from folio.ops import diff
 
         return diff.diff(self, a, b, paths, detail=detail, progress=progress, jobs=jobs,

@@ -6,6 +6,11 @@ Resolution order, shared by checkout and diff (docs/snapshots.md, "Naming a vers
 ``.folio/manifests`` subtree of that commit (or the whole tree, when the commit is itself a
 folio snapshot or run commit, named by sha or full ref). A manifest set that would make
 checkout write outside the data (a target inside ``.folio``, overlapping targets) is refused.
+
+Ranges (``folio diff``): ``A..B`` is A and B; ``A...B`` is the merge base of A and B, and B.
+An empty side is ``HEAD``, as in git. A snapshot or run stands in history for its code commit
+(``Folio-Code-Commit``), so ``v1...v2`` is what the code line of v2 changed since it forked
+from that of v1 (docs/snapshots.md, "Ranges").
 """
 
 from __future__ import annotations
@@ -18,7 +23,13 @@ from typing import TYPE_CHECKING, Any
 from folio import manifest as mf
 from folio.errors import ManifestError, UnknownRevisionError
 from folio.git.names import is_valid_ref_component
-from folio.git.repo import MANIFESTS_PREFIX, RUNS_PREFIX, SNAPSHOTS_PREFIX, TRAILER_KIND
+from folio.git.repo import (
+    MANIFESTS_PREFIX,
+    RUNS_PREFIX,
+    SNAPSHOTS_PREFIX,
+    TRAILER_CODE_COMMIT,
+    TRAILER_KIND,
+)
 from folio.manifest import Manifest
 from folio.paths import RESERVED
 
@@ -32,7 +43,7 @@ RUN_PREFIX = "run:"
 class Side:
     """One side of a diff or the source of a checkout: a named set of manifests."""
 
-    kind: str  # "snapshot", "run", "commit", "manifests" (working manifests), "worktree"
+    kind: str  # "snapshot", "run", "commit", "merge-base", "manifests" (working), "worktree"
     name: str | None  # the tag, run id or revision as typed; None for working sides
     commit: str | None = None
     manifests: dict[str, Manifest] = field(default_factory=dict)
@@ -47,6 +58,9 @@ class Side:
             short = self.commit[:7] if self.commit else "none"
             return self.name if self.name and self.name.startswith(short) else \
                 f"{self.name} ({short})"
+        if self.kind == "merge-base":
+            a, _, b = (self.name or "").partition("...")
+            return f"the merge base of {a} and {b} ({(self.commit or '')[:7]})"
         if self.kind == "manifests":
             return "the working manifests"
         return "the working tree"
@@ -78,6 +92,62 @@ def resolve(git: GitRepo, spec: str) -> Side:
         return _folio_commit(git, "commit", spec, sha)
     files = git.read_tree_files(sha, MANIFESTS_PREFIX)
     return Side("commit", spec, sha, parse_tree(files, f"{spec}:{MANIFESTS_PREFIX}/"))
+
+
+@dataclass(frozen=True)
+class Range:
+    """``A..B`` (``merge_base`` False) or ``A...B``; empty sides already read as ``HEAD``."""
+
+    a: str
+    b: str
+    merge_base: bool
+
+
+def parse_range(spec: str) -> Range | None:
+    """The range ``spec`` writes, or None when it is a single revision.
+
+    No tag, run id or git ref name may contain ``..`` (git's ref name rules), so the dots
+    are always the range's.
+    """
+    for dots in ("...", ".."):
+        a, found, b = spec.partition(dots)
+        if not found:
+            continue
+        if not a and not b:
+            raise UnknownRevisionError(f"empty range {spec!r}: name A, B or both (A..B, A...B)")
+        if ".." in a or ".." in b:
+            raise UnknownRevisionError(f"invalid range {spec!r}: one '..' or '...' only")
+        return Range(a or "HEAD", b or "HEAD", dots == "...")
+    return None
+
+
+def resolve_range(git: GitRepo, rng: Range) -> tuple[Side, Side]:
+    """The two sides of a range: A (or the merge base of A and B) and B."""
+    side_a, side_b = resolve(git, rng.a), resolve(git, rng.b)
+    if not rng.merge_base:
+        return side_a, side_b
+    base = git.merge_base(code_commit(git, side_a), code_commit(git, side_b))
+    if base is None:
+        raise UnknownRevisionError(f"no merge base between {rng.a!r} and {rng.b!r}: "
+                                   "their histories share no commit")
+    files = git.read_tree_files(base, MANIFESTS_PREFIX)
+    name = f"{rng.a}...{rng.b}"
+    return Side("merge-base", name, base,
+                parse_tree(files, f"{base[:7]}:{MANIFESTS_PREFIX}/")), side_b
+
+
+def code_commit(git: GitRepo, side: Side) -> str:
+    """The git commit ``side`` stands for in history: a snapshot's or run's code commit."""
+    if side.commit is None:
+        raise UnknownRevisionError(f"{side.label} is no commit: it has no merge base")
+    trailers = git.read_commit(side.commit).trailers
+    if TRAILER_KIND not in trailers:
+        return side.commit
+    code = trailers.get(TRAILER_CODE_COMMIT)
+    if code is None:
+        raise UnknownRevisionError(f"{side.label} records no code commit (it was taken on "
+                                   "an unborn branch), so it has no merge base")
+    return code
 
 
 def _folio_commit(git: GitRepo, kind: str, name: str, sha: str) -> Side:

@@ -517,6 +517,19 @@ class GitRepo:
         if done.returncode != 0:
             raise RemoteError(f"git {args[0]} failed: {_git_complaint(done.stderr)}")
 
+    # -- merge base (folio diff A...B) --------------------------------------------------------
+
+    def merge_base(self, a: str, b: str) -> str | None:
+        """The best common ancestor of commits ``a`` and ``b`` (git's), or None if none."""
+        import pygit2
+
+        try:
+            base = self._repo.merge_base(self._commit(a).id, self._commit(b).id)
+        except (KeyError, ValueError, pygit2.GitError) as exc:
+            raise RefError(f"cannot find the merge base of {a!r} and {b!r}: "
+                           f"{_reason(exc)}") from None
+        return None if base is None else str(base)
+
 
 # -- helpers ------------------------------------------------------------------------------
 

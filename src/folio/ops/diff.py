@@ -5,23 +5,29 @@ current files, hashed as ``status`` hashes them (stat cache first). Files are co
 repo-relative location: added, removed, modified (same path, new content) and renamed
 (same content, new path; a removed and an added file with one sha256 are paired in path
 order). Data-aware detail (diffdetail.py) is added where the bytes of every present side
-are at hand (verified store objects, working files) and the format is known.
+are at hand (verified store objects, working files) and the format is known; a Parquet file
+too large to read gets its footer's schema and row count, and content not at hand what the
+manifest entries' summaries (``meta``) say. ``A..B`` and ``A...B`` (merge base) are ranges
+(revisions.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
+import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from folio.diffdetail import MAX_BYTES, NOT_COMPARABLE, Detail, detail, format_of
+from folio import diffdetail
+from folio.diffdetail import NOT_COMPARABLE, Detail, detail, format_of
 from folio.manifest import Entry, Manifest
 from folio.paths import is_within
 from folio.progress import NULL, Progress
-from folio.revisions import Side
+from folio.revisions import Side, parse_range, resolve_range
 from folio.units import human_bytes
 from folio.worktree.scan import is_executable, rehash, scan_target
 
@@ -32,6 +38,15 @@ STATUSES = ("added", "removed", "modified", "renamed")
 MAX_DETAILS = 100  # files given data-aware detail per diff; the rest are only listed
 
 Reader = Callable[[str, Entry], "bytes | None"]
+Locator = Callable[[str, Entry], "Path | None"]
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where one side's bytes are: ``read`` them whole (verified), or the ``file`` itself."""
+
+    read: Reader
+    file: Locator  # for a Parquet footer: None unless the file has the entry's size
 
 
 @dataclass
@@ -104,19 +119,30 @@ def diff(ws: Workspace, a: str | None = None, b: str | None = None,
          paths: Sequence[str | os.PathLike[str]] | None = None, *, detail: bool = True,
          progress: Progress = NULL, jobs: int | None = None,
          cwd: Path | None = None) -> DiffResult:
-    """Files changed from ``a`` (default HEAD) to ``b`` (default the working tree)."""
+    """Files changed from ``a`` (default HEAD) to ``b`` (default the working tree).
+
+    ``a`` may be a range instead: ``A..B`` is ``a=A, b=B``; ``A...B`` compares the merge
+    base of A and B with B (what B changed since it forked from A), as ``git diff A...B``.
+    """
     if b is not None and a is None:
         raise ValueError("diff: give a before b")
+    rng = parse_range(a) if a is not None else None
+    if b is not None and (rng is not None or parse_range(b) is not None):
+        raise ValueError("diff: a range (A..B, A...B) is the only version to give")
     scope = ws.scope(paths, cwd)
-    if a is None:
-        side_a = ws.resolve("HEAD") if ws.git.head_commit() else Side("commit", "HEAD")
+    worktree = b is None and rng is None
+    if rng is not None:
+        side_a, side_b = resolve_range(ws.git, rng)
     else:
-        side_a = ws.resolve(a)
-    side_b = ws.resolve(b) if b is not None else worktree_side(ws, scope, jobs, progress)
+        if a is None:
+            side_a = ws.resolve("HEAD") if ws.git.head_commit() else Side("commit", "HEAD")
+        else:
+            side_a = ws.resolve(a)
+        side_b = worktree_side(ws, scope, jobs, progress) if b is None else ws.resolve(b)
     result = DiffResult(side_a, side_b, compare(side_a.manifests, side_b.manifests, scope))
     if detail:
-        read_b = worktree_reader(ws) if b is None else store_reader(ws)
-        add_details(result, store_reader(ws), read_b)
+        add_details(result, store_source(ws), worktree_source(ws) if worktree else
+                    store_source(ws))
     return result
 
 
@@ -161,18 +187,21 @@ def _in_scope(loc: str, paths: Sequence[str] | None) -> bool:
     return paths is None or any(is_within(loc, p) for p in paths)
 
 
-def store_reader(ws: Workspace) -> Reader:
-    """Bytes of a committed side: the verified object, or None if the store lacks it."""
+def store_source(ws: Workspace) -> Source:
+    """A committed side: the verified object, or None if the store lacks it."""
     def read(loc: str, entry: Entry) -> bytes | None:
         sha = entry.sha256
         if sha is None or not ws.store.has(sha):
             return None
         return ws.store.read_bytes(sha, loc)
-    return read
+
+    def file(loc: str, entry: Entry) -> Path | None:
+        return None if entry.sha256 is None else _sized(ws.store.path(entry.sha256), entry)
+    return Source(read, file)
 
 
-def worktree_reader(ws: Workspace) -> Reader:
-    """Bytes of a working file, if it still hashes to what the diff reported."""
+def worktree_source(ws: Workspace) -> Source:
+    """A working file, if it still hashes to what the diff reported (its size, for a file)."""
     def read(loc: str, entry: Entry) -> bytes | None:
         try:
             with open(ws.root / loc, "rb") as f:
@@ -180,7 +209,16 @@ def worktree_reader(ws: Workspace) -> Reader:
         except OSError:
             return None
         return data if hashlib.sha256(data).hexdigest() == entry.sha256 else None
-    return read
+    return Source(read, lambda loc, entry: _sized(ws.root / loc, entry))
+
+
+def _sized(path: Path, entry: Entry) -> Path | None:
+    """``path`` if it is a regular file of the entry's size (a footer read hashes nothing)."""
+    try:
+        st = path.lstat()
+    except OSError:
+        return None
+    return path if stat.S_ISREG(st.st_mode) and st.st_size == entry.size else None
 
 
 # -- comparing ------------------------------------------------------------------------------
@@ -261,7 +299,7 @@ def _group(changes: list[FileChange], a: dict[str, Manifest], b: dict[str, Manif
 
 # -- detail -----------------------------------------------------------------------------------
 
-def add_details(result: DiffResult, read_a: Reader, read_b: Reader,
+def add_details(result: DiffResult, a: Source, b: Source,
                 max_files: int = MAX_DETAILS) -> None:
     """Attach data-aware detail to added, removed and modified files of known formats."""
     done = 0
@@ -269,36 +307,48 @@ def add_details(result: DiffResult, read_a: Reader, read_b: Reader,
         if change.status == "renamed" or any(e is not None and e.is_link
                                              for e in (change.old, change.new)):
             continue
-        old_loc = change.path
-        fmt = format_of(change.path, _head(change, read_a, read_b))
+        fmt = format_of(change.path, _head(change, a, b))
         if fmt is None:
             continue
         if done >= max_files:
             result.detail_omitted += 1
             continue
         done += 1
-        largest = max(e.size for e in (change.old, change.new) if e is not None)
-        if largest > MAX_BYTES:
-            change.detail = Detail(change.path, NOT_COMPARABLE, {
-                "format": fmt, "reason": f"too large to compare ({largest >> 20} MiB)"})
-            continue
-        old = read_a(old_loc, change.old) if change.old is not None else None
-        new = read_b(change.path, change.new) if change.new is not None else None
-        if (change.old is not None and old is None) or (change.new is not None and new is None):
-            change.detail = Detail(change.path, NOT_COMPARABLE, {
-                "format": fmt, "reason": "content not in the local store (`folio pull`)"})
-            continue
-        change.detail = detail(change.path, old, new)
+        change.detail = _detail(change, fmt, a, b)
 
 
-def _head(change: FileChange, read_a: Reader, read_b: Reader) -> bytes | None:
+def _detail(change: FileChange, fmt: str, a: Source, b: Source) -> Detail | None:
+    """The best detail at hand: the bytes; a large Parquet's footer; else the summaries."""
+    sides = ((change.old, a), (change.new, b))
+    largest = max(e.size for e, _ in sides if e is not None)
+    if largest > diffdetail.MAX_BYTES:
+        if fmt in diffdetail.FOOTER_FORMATS:
+            files = [None if e is None else src.file(change.path, e) for e, src in sides]
+            if all(f is not None for f, (e, _) in zip(files, sides, strict=True)
+                   if e is not None):
+                return diffdetail.footer_detail(change.path, files[0], files[1])
+        why = f"too large to compare ({largest >> 20} MiB)"
+    else:
+        data = [None if e is None else src.read(change.path, e) for e, src in sides]
+        if all(d is not None for d, (e, _) in zip(data, sides, strict=True) if e is not None):
+            return detail(change.path, data[0], data[1])
+        why = "content not in the local store (`folio pull`)"
+    summary = diffdetail.meta_detail(change.path, fmt, _meta(change.old), _meta(change.new))
+    return summary or Detail(change.path, NOT_COMPARABLE, {"format": fmt, "reason": why})
+
+
+def _meta(entry: Entry | None) -> dict[str, Any] | None:
+    return None if entry is None else entry.meta or {}
+
+
+def _head(change: FileChange, a: Source, b: Source) -> bytes | None:
     """Nothing is read for a known extension; otherwise the first bytes, to sniff a format."""
     if format_of(change.path) is not None:
         return None
-    entry, read = (change.new, read_b) if change.new is not None else (change.old, read_a)
-    if entry is None or entry.size > MAX_BYTES:
+    entry, src = (change.new, b) if change.new is not None else (change.old, a)
+    if entry is None or entry.size > diffdetail.MAX_BYTES:
         return None
-    data = read(change.path, entry)
+    data = src.read(change.path, entry)
     return data[:8] if data is not None else None
 
 
@@ -354,3 +404,60 @@ def summary(result: DiffResult) -> str:
     parts = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
     return (f"{files} file{'s' if files > 1 else ''} changed in {n} "
             f"target{'s' if n > 1 else ''} ({parts})")
+
+
+# -- markdown (a pull-request comment) ------------------------------------------------------
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~<])")
+_MD_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def render_markdown(result: DiffResult, stat: bool = False) -> list[str]:
+    """A compact GitHub-flavoured markdown report (docs/cli.md, "--format markdown").
+
+    A heading naming both sides; a table with one row per changed target (counts and total
+    sizes); then, unless ``stat``, a table per target with one row per file and its detail.
+    Every cell is escaped: a ``|`` in a path cannot break a table, nor a column name of
+    someone's data become markup.
+    """
+    lines = [f"### folio diff: {_md(result.a.label)} → {_md(result.b.label)}", ""]
+    if not result.changed:
+        return [*lines, _md(summary(result))]
+    lines += ["| target | added | removed | modified | renamed | size |",
+              "|:--|--:|--:|--:|--:|:--|"]
+    for t in result.targets:
+        n = t.counts()
+        lines.append(f"| {_code(t.target)} | {n['added']} | {n['removed']} | {n['modified']} "
+                     f"| {n['renamed']} | {_md(human_bytes(t.old_bytes))} → "
+                     f"{_md(human_bytes(t.new_bytes))} |")
+    lines += ["", _md(summary(result))]
+    if stat:
+        return lines
+    for t in result.targets:
+        lines += ["", f"#### {_code(t.target)}", "", "| change | path | size | detail |",
+                  "|:--|:--|:--|:--|"]
+        for c in t.changes:
+            path = _code(c.path) if c.old_path is None else \
+                f"{_code(c.old_path)} → {_code(c.path)}"
+            size = _md(_what(c.new)) if c.status == "renamed" else \
+                " → ".join(_md(_what(e)) for e in (c.old, c.new) if e is not None)
+            info = "<br>".join(_md(line) for line in c.detail.render()) if c.detail else ""
+            lines.append(f"| {c.status} | {path} | {size} | {info} |")
+    if result.detail_omitted:
+        lines += ["", _md(f"(detail shown for the first {MAX_DETAILS} files; "
+                          f"{result.detail_omitted} more not examined)")]
+    return lines
+
+
+def _md(text: str) -> str:
+    """Plain text for a markdown table cell: markup characters escaped, controls shown."""
+    escaped = _MD_SPECIAL.sub(r"\\\1", text.replace("&", "&amp;"))
+    return _MD_CONTROL.sub(lambda m: f"\\\\x{ord(m.group()):02x}", escaped)
+
+
+def _code(text: str) -> str:
+    """``text`` as a code span that survives any backticks, pipes or controls in it."""
+    shown = _MD_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text).replace("|", "\\|")
+    fence = "`" * (max((len(r) for r in re.findall("`+", shown)), default=0) + 1)
+    pad = " " if shown.startswith(("`", " ")) or shown.endswith(("`", " ")) else ""
+    return f"{fence}{pad}{shown}{pad}{fence}"
