@@ -137,6 +137,7 @@ def test_range_errors_are_one_line(branches: Path) -> None:
             (("main...nope",), 1, "unknown revision 'nope'"),
             (("..",), 1, "empty range '..'"),
             (("a..b..c",), 1, "invalid range 'a..b..c'"),
+            (("../repo/data",), 1, "unknown revision '/repo/data'"),
             (("main..feature", "main"), 2, "a range (A..B, A...B) is the only version"),
             (("main", "--format", "markdown", "--json"), 2, "do not go together")]:
         done = run_folio(root, "diff", *args)
@@ -144,6 +145,9 @@ def test_range_errors_are_one_line(branches: Path) -> None:
         assert message in done.stderr
         if code == 1:
             assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    from_inside = run_folio(root / "data", "diff", "../data")  # meant as a path
+    assert from_inside.returncode == 1
+    assert from_inside.stderr.rstrip().endswith("to name paths, put them after --")
 
 
 def test_a_snapshot_without_a_code_commit_has_no_merge_base(git_repo: Path) -> None:

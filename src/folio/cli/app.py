@@ -350,31 +350,42 @@ def checkout(rev: str | None, force: bool, link: str | None, as_json: bool) -> N
 
 
 @main.command(cls=PathsAfterDashDash)
-@click.argument("revs", nargs=-1, metavar="[A [B]]")
+@click.argument("revs", nargs=-1, metavar="[A [B] | A..B | A...B]")
 @click.option("--stat", is_flag=True, help="Only per-target counts and sizes.")
 @click.option("--exit-code", is_flag=True, help="Exit 1 when anything differs (like git diff).")
 @click.option("--no-detail", is_flag=True, help="Skip data-aware detail (tables, arrays, JSON).")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]),
+              default=None, help="Output: text (default), markdown (a PR comment) or json.")
 @json_option
 def diff(revs: tuple[str, ...], stat: bool, exit_code: bool, no_detail: bool,
-         as_json: bool) -> None:
+         fmt: str | None, as_json: bool) -> None:
     """Show data added, removed, modified or renamed between two versions.
 
     A and B are snapshot tags, run:ID or git revisions. No A: HEAD's manifests against
-    the working tree's data; only A: A against the working tree.
+    the working tree's data; only A: A against the working tree. A..B is A B; A...B
+    compares the merge base of A and B with B (what B changed since it forked from A).
+    An empty side of a range is HEAD.
     """
     if len(revs) > 2:
         raise click.UsageError("give at most two versions (A [B]); put paths after --")
-    from folio.ops.diff import render, render_stat
+    if len(revs) == 2 and any(".." in r for r in revs):
+        raise click.UsageError("a range (A..B, A...B) is the only version to give")
+    if as_json and fmt not in (None, "json"):
+        raise click.UsageError(f"--json and --format {fmt} do not go together")
+    from folio.ops.diff import render, render_markdown, render_stat
 
+    fmt = "json" if as_json else fmt or "text"
     a = revs[0] if revs else None
     b = revs[1] if len(revs) == 2 else None
     repo = open_repo()
     result = repo.diff(a, b, paths=_paths_after_dash_dash(), detail=not (stat or no_detail),
                        progress=progress())
-    if as_json:
+    if fmt == "json":
         emit_json(result.to_json(stat=stat))
     else:
-        for line in render_stat(result) if stat else render(result):
+        lines = render_markdown(result, stat) if fmt == "markdown" else \
+            render_stat(result) if stat else render(result)
+        for line in lines:
             click.echo(line)
     if exit_code and result.changed:
         sys.exit(1)

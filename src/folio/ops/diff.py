@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from folio import diffdetail
 from folio.diffdetail import NOT_COMPARABLE, Detail, detail, format_of
+from folio.errors import UnknownRevisionError
 from folio.manifest import Entry, Manifest
 from folio.paths import is_within
 from folio.progress import NULL, Progress
@@ -132,7 +133,12 @@ def diff(ws: Workspace, a: str | None = None, b: str | None = None,
     scope = ws.scope(paths, cwd)
     worktree = b is None and rng is None
     if rng is not None:
-        side_a, side_b = resolve_range(ws.git, rng)
+        try:
+            side_a, side_b = resolve_range(ws.git, rng)
+        except UnknownRevisionError as exc:
+            if a is not None and os.path.lexists(a):  # `folio diff ../data` from a subdirectory
+                raise UnknownRevisionError(f"{exc}; to name paths, put them after --") from None
+            raise
     else:
         if a is None:
             side_a = ws.resolve("HEAD") if ws.git.head_commit() else Side("commit", "HEAD")
