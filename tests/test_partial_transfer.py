@@ -54,22 +54,30 @@ def origin(repo: Repo, tmp_path: Path) -> Path:
     write(root / "data/small/notes.txt", "v2 notes")
     write(root / "model.json", '{"v": 2}')
     run_folio(root, "add", "data", "model.json", check=True)
-    bare = tmp_path / "origin.git"
-    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
-    git(root, "remote", "add", "origin", str(bare))
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "v2")
-    git(root, "push", "-q", "origin", "main")
+    bare = publish(root, tmp_path / "origin.git")
     run_folio(root, "push", "--git", check=True)
     return bare
 
 
+def publish(root: Path, bare: Path) -> Path:
+    """Commit everything in ``root`` and push it to a new bare origin ``bare``."""
+    git(bare.parent, "init", "-q", "--bare", "-b", "main", str(bare))
+    git(root, "remote", "add", "origin", str(bare))
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "data")
+    git(root, "push", "-q", "origin", "main")
+    return bare
+
+
+def clone_of(bare: Path, dest: Path) -> Path:
+    git(dest.parent, "clone", "-q", str(bare), str(dest))
+    run_folio(dest, "accept", check=True)  # the committed data remote, once per clone
+    return dest
+
+
 @pytest.fixture
 def clone(origin: Path, tmp_path: Path) -> Path:
-    dest = tmp_path / "clone"
-    git(tmp_path, "clone", "-q", str(origin), str(dest))
-    run_folio(dest, "accept", check=True)
-    return dest
+    return clone_of(origin, tmp_path / "clone")
 
 
 def test_pull_of_one_file_moves_only_its_object_and_writes_only_it(clone: Path,
@@ -141,16 +149,8 @@ def test_partial_pull_over_s3_moves_fewer_bytes_and_requests(s3, repo: Repo,  # 
     run_folio(root, "remote", "add", "s3", s3.url(), "--endpoint", s3.endpoint,
               "--allow-http", check=True)
     run_folio(root, "push", check=True)
-    bare = tmp_path / "o.git"
-    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
-    git(root, "remote", "add", "origin", str(bare))
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "data")
-    git(root, "push", "-q", "origin", "main")
-    one, two = tmp_path / "one", tmp_path / "two"
-    for dest in (one, two):
-        git(tmp_path, "clone", "-q", str(bare), str(dest))
-        run_folio(dest, "accept", check=True)
+    bare = publish(root, tmp_path / "o.git")
+    one, two = clone_of(bare, tmp_path / "one"), clone_of(bare, tmp_path / "two")
     part = folio_json(one, "pull", "--", "small.csv")
     full = folio_json(two, "pull")
     assert part["moved_bytes"] == 4000 and full["moved_bytes"] == 3 * (1 << 20) + 4000

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import git, run_folio, write
+from tests.test_partial_transfer import clone_of as clone
 
 from folio.repo import Repo
 
@@ -23,12 +24,6 @@ def refs(root: Path, pattern: str = "refs/folio") -> dict[str, str]:
     """ref -> sha under ``pattern``, as git itself sees them."""
     out = git(root, "for-each-ref", "--format=%(refname) %(objectname)", pattern).stdout
     return dict(line.split(" ") for line in out.splitlines())
-
-
-def clone(bare: Path, dest: Path) -> Path:
-    git(dest.parent, "clone", "-q", str(bare), str(dest))
-    run_folio(dest, "accept", check=True)  # the committed directory remote, once per clone
-    return dest
 
 
 @pytest.fixture

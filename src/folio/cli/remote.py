@@ -178,11 +178,12 @@ def _summary(result: TransferResult) -> str:
         if not s.moved:
             return f"Nothing to push: all {result.wanted} objects are already on {where}."
         packs = f", {s.packs} pack{'s' if s.packs != 1 else ''}" if s.packs else ""
-        return (f"Pushed {s.moved} objects ({human_bytes(s.moved_bytes)}{packs}) to {where}; "
+        return (f"Pushed {plural(s.moved, 'object')} ({human_bytes(s.moved_bytes)}{packs}) "
+                f"to {where}; "
                 f"{s.skipped} already there.")
     if not s.moved:
         return f"Nothing to fetch: all {result.wanted} objects are already here."
-    return (f"Fetched {s.moved} objects ({human_bytes(s.moved_bytes)}) from {where}; "
+    return (f"Fetched {plural(s.moved, 'object')} ({human_bytes(s.moved_bytes)}) from {where}; "
             f"{s.skipped} already here.")
 
 
