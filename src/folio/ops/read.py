@@ -71,11 +71,22 @@ def spec_label(rev: str | None, path: str) -> str:
     return f"{rev}:{path}" if rev is not None else path
 
 
+def resolve(ws: Workspace, rev: str) -> Side:
+    """``ws.resolve(rev)``; a name unknown here is looked for in the git remote's
+    ``refs/folio/*`` first, as ``folio pull`` does, so a fresh clone reads ``v1:PATH``."""
+    try:
+        return ws.resolve(rev)
+    except UnknownRevisionError:
+        from folio.ops.transfer import resolve_version
+
+        return resolve_version(ws, rev)[0]
+
+
 def version(ws: Workspace, rev: str | None, near: str | None = None) -> Side:
     """The manifests ``rev`` names, or the working manifests when ``rev`` is None (only the
     target holding ``near`` then, so reading one file parses one manifest)."""
     if rev is not None:
-        return ws.resolve(rev)
+        return resolve(ws, rev)
     targets = ws.targets()
     if near is not None:
         targets = [t for t in targets if is_within(near, t) or is_within(t, near)]
@@ -356,7 +367,7 @@ class VerifiedReader(io.BufferedReader):
 def ls(ws: Workspace, rev: str, paths: Sequence[str | os.PathLike[str]] | None = None,
        cwd: Path | None = None) -> list[tuple[Manifest, Entry]]:
     """Entries of version ``rev`` at or below ``paths`` (which need not exist here)."""
-    side = ws.resolve(rev)
+    side = resolve(ws, rev)
     wanted = ws.scope(paths, cwd) if paths else None
     rows = [(m, e) for _, m in sorted(side.manifests.items()) for e in m.sorted_entries()
             if wanted is None or any(is_within(m.location(e.path), w) for w in wanted)]
@@ -474,13 +485,16 @@ def show(ws: Workspace, rev: str | None = None) -> VersionInfo:
         return VersionInfo("manifests", None, None, snapshots.summarize(side.manifests),
                            label=side.label)
     try:
-        side = ws.resolve(rev)
+        side = resolve(ws, rev)
     except UnknownRevisionError as exc:
         if not is_valid_ref_component(rev):
             raise
         # `folio show` took only tags until issue 14: keep naming the tag first
+        cuts = [i for i in (exc.message.find("; git remote "),
+                            exc.message.find("; fetching refs/folio/")) if i >= 0]
+        remote_note = exc.message[min(cuts):] if cuts else ""  # what the git remote said
         raise UnknownRevisionError(f"no snapshot tag {rev!r}, run or git revision of that "
-                                   "name (`folio tags` lists the tags)") from exc
+                                   f"name (`folio tags` lists the tags){remote_note}") from exc
     assert side.commit is not None  # every resolved revision is a commit
     targets = snapshots.summarize(side.manifests)
     out = VersionInfo(side.kind, side.name, side.commit, targets,
