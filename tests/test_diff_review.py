@@ -123,8 +123,11 @@ def test_snapshots_meet_at_the_merge_base_of_their_code_commits(branches: Path) 
     assert forked["a"]["commit"] == git(  # type: ignore[index]
         root, "merge-base", "main", "feature").stdout.strip()
     assert forked["b"]["kind"] == "snapshot"  # type: ignore[index]
-    # a snapshot and a branch mix: the snapshot stands for its code commit
+    # a snapshot and a branch mix: the snapshot stands for its code commit; a run too
     assert changes(diff_json(root, "main...on-feature")) == [("modified", "data/a.csv")]
+    run_folio(root, "run", "--put", "data", "--", "true", check=True)
+    [run] = json.loads(run_folio(root, "runs", "--json", check=True).stdout)
+    assert changes(diff_json(root, f"on-main...run:{run['id']}")) == [("modified", "data/a.csv")]
 
 
 def test_range_errors_are_one_line(branches: Path) -> None:
