@@ -250,15 +250,36 @@ class _VerifiedRaw(io.RawIOBase):
         view = memoryview(buffer).cast("B")
         n = os.preadv(self._fd, [view], self._pos) if len(view) else 0
         start = self._pos
+        if n == 0 and len(view) and start < self.size:  # shrank under us: not the object
+            self._fail(f"object {self.oid[:12]} ended at byte {start} of {self.size}")
+        self._account(view[:n])
+        return n
+
+    def readall(self) -> bytes:
+        """The rest, read as one bytes object (io's default grows a buffer 8 KiB at a time)."""
+        self._checkClosed()
+        self.refuse_if_failed()
+        want = self.size - self._pos
+        data = os.pread(self._fd, want, self._pos) if want > 0 else b""
+        if len(data) < want:  # a short read: finish it piece by piece, as readinto does
+            pieces = [data]
+            self._account(data)
+            while piece := self.read(CHUNK):
+                pieces.append(piece)
+            return b"".join(pieces)
+        self._account(data)
+        self.readinto(bytearray(1))  # at the end: a grown or shrunken object is an error
+        return data
+
+    def _account(self, data: bytes | memoryview) -> None:
+        """Hash ``data``, just read at the current position, and move past it."""
+        start, n = self._pos, len(data)
         if start <= self._hashed < start + n:
-            self._hash.update(view[self._hashed - start:n])
+            self._hash.update(memoryview(data)[self._hashed - start:])
             self._hashed = start + n
             if self._hashed >= self.size:
                 self._finish()
-        elif n == 0 and len(view) and start < self.size:  # shrank under us: not the object
-            self._fail(f"object {self.oid[:12]} ended at byte {start} of {self.size}")
         self._pos = start + n
-        return n
 
     def verify(self) -> None:
         """Hash the bytes not read yet (without moving the position); raise if corrupt."""
