@@ -196,6 +196,11 @@ def test_ls_of_a_version(versions: Repo) -> None:
     assert gone.endswith("  data/sub/a.csv\n")
     assert [r[1].path for r in versions.ls(["data/sub"], rev="HEAD~1")] == ["sub/a.csv"]
 
+    # a directory named like a tag is the path; `ls v1 --` is the version
+    write(root / "v1/notes.txt", "not data")
+    assert "is not tracked by folio" in one_line_error(run_folio(root, "ls", "v1"))
+    assert json.loads(run_folio(root, "ls", "--json", "v1", "--", check=True).stdout) == listed
+
     err = one_line_error(run_folio(root, "ls", "v1", "--", "data/none"))
     assert "data/none: no entry of snapshot v1 is at or below this path" in err
     err = one_line_error(run_folio(root, "ls", "nope"))
@@ -232,6 +237,10 @@ def test_show_takes_every_revision_form(versions: Repo) -> None:
     assert text.startswith(f"run {run_id}  (commit ") and "Status:  ok (exit 0)" in text
 
     assert "no snapshot tag 'nope'" in one_line_error(run_folio(root, "show", "nope"))
+    snap_sha = snap["commit"]  # a snapshot commit named by its sha: its trailers still count
+    by_sha = json.loads(run_folio(root, "show", snap_sha, "--json", check=True).stdout)
+    assert (by_sha["kind"], by_sha["commit"], by_sha["files"]) == ("commit", snap_sha, 2)
+    assert by_sha["code_commit"] == snap["code_commit"] != snap_sha
     assert versions.show("v1").snapshot is not None
     assert versions.show("HEAD").code_commit == c2
 
