@@ -216,7 +216,8 @@ class _VerifiedRaw(io.RawIOBase):
             os.close(self._fd)
             raise CorruptObjectError(
                 f"object {oid[:12]} is corrupt (it holds {st.st_size} bytes, the manifest "
-                f"says {size})", path=where, expected=oid)
+                f"says {size}); `folio verify --repair` brings a sound copy from the remote",
+                path=where, expected=oid)
         if size == 0:
             self._finish()
 
@@ -299,8 +300,8 @@ class _VerifiedRaw(io.RawIOBase):
     def _finish(self) -> None:
         got = self._hash.hexdigest()
         if self._hashed != self.size or got != self.oid:
-            self._fail(f"object {self.oid[:12]} is corrupt (its bytes hash to {got[:12]})",
-                       got)
+            self._fail(f"object {self.oid[:12]} is corrupt (its bytes hash to {got[:12]}); "
+                       "`folio verify --repair` brings a sound copy from the remote", got)
         self.verified = True
 
     def _fail(self, message: str, got: str | None = None) -> None:
