@@ -251,7 +251,7 @@ def test_runs_and_query_tables(repo: Repo) -> None:
     runs = repo.runs()
     assert runs.column_names == ["run_id", "name", "command", "status", "exit_code", "started",
                                  "duration_s", "code_commit", "dirty", "host", "files", "bytes",
-                                 "log", "outputs"]
+                                 "log", "outputs", "stale", "output_files", "output_bytes"]
     rows = runs.to_pylist()
     assert [r["run_id"] for r in rows] == [one.id, two.id]
     assert [r["status"] for r in rows] == ["ok", "failed"]

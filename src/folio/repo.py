@@ -11,7 +11,7 @@ start without loading the rest.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -204,11 +204,29 @@ class Repo(Workspace):
         return recovery.recover(self, path, to=to, sha=sha, cwd=cwd)
 
     # -- runs and output capture (docs/runs.md) -------------------------------------------------
-    def runs(self, *, status: str | None = None, name: str | None = None) -> pa.Table:
-        """Recorded runs as a pyarrow Table, oldest first (filters: status, name glob)."""
+    def runs(self, *, status: str | None = None, name: str | None = None,
+             where: Sequence[str] = (), sort: str | None = None) -> pa.Table:
+        """Recorded runs as a pyarrow Table, oldest first (or by ``sort``, ``-auc`` for
+        descending); filters: status, name glob, ``where`` conditions like ``"lr<0.1"``.
+        Params and metrics are typed columns ``param.NAME`` and ``metric.NAME``."""
         from folio.ops import runs
 
-        return runs.runs_table(runs.list_runs(self.git, status=status, name=name))
+        found = runs.filter_runs(runs.list_runs(self.git, status=status, name=name), where)
+        return runs.runs_table(runs.sort_runs(found, sort) if sort else found)
+
+    def delete_runs(self, run_ids: Sequence[str], *,
+                    push: str | None = None) -> list[tuple[str, str | None]]:
+        """Delete runs (their refs; ``folio gc`` then takes what only they named); ``push``
+        (a git remote) deletes them there too. Returns (id, commit here or None)."""
+        from folio.ops import runs
+
+        return runs.delete_runs(self, run_ids, push)
+
+    def compare_runs(self, a: str, b: str) -> dict[str, object]:
+        """Params, metrics and outputs that differ between runs ``a`` and ``b``."""
+        from folio.ops import runs
+
+        return runs.compare(self, self.git, a, b)
 
     def query(self) -> pa.Table:
         """Every file of every snapshot and run as a pyarrow Table (one row per file)."""
@@ -217,11 +235,15 @@ class Repo(Workspace):
         return runs.query_table(self.git)
 
     def capture(self, patterns: Sequence[str | os.PathLike[str]], store_copy: bool = True,
-                name: str | None = None) -> Capture:
-        """``with repo.capture(["out.csv", "plots/*.png"]) as run:`` records a run on exit."""
+                name: str | None = None, *, params: Mapping[str, object] | None = None,
+                metrics: Sequence[str | os.PathLike[str]] = ()) -> Capture:
+        """``with repo.capture(["out.csv", "plots/*.png"]) as run:`` records a run on exit.
+
+        Patterns and ``metrics`` files are relative to the repository root."""
         from folio.ops import outputs
 
-        return outputs.Capture(self, patterns, store_copy=store_copy, name=name)
+        return outputs.Capture(self, patterns, store_copy=store_copy, name=name,
+                               params=params, metrics=metrics)
 
     # -- remotes, gc, verify, export/import (docs/remotes.md) ----------------------------------
     def remotes(self) -> list[RemoteSpec]:

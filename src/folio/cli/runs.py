@@ -34,22 +34,36 @@ def _started(value: datetime) -> str:
 @click.option("--no-copy", is_flag=True,
               help="Record size and sha256 of the outputs only; do not copy them into the store.")
 @click.option("--name", help="A name for the run (default: from the command).")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="Record a parameter of the run (over [run] params in the config); "
+                   "repeatable. The job sees them as JSON in FOLIO_PARAMS.")
+@click.option("--metrics", "metrics", multiple=True, metavar="FILE",
+              help="Read metrics from FILE (JSON, TOML, or YAML with PyYAML) after the "
+                   "command, if it wrote it; repeatable.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run_command(patterns: tuple[str, ...], no_copy: bool, name: str | None,
+                params: tuple[str, ...], metrics: tuple[str, ...],
                 command: tuple[str, ...]) -> None:
     """Run COMMAND, keep its output as a log, capture its outputs as a run.
 
     \b
-        folio run --put results/ --put 'plots/*.png' -- python train.py --lr 0.1
+        folio run --put results/ --param lr=0.1 --metrics results/metrics.json \\
+            -- python train.py --lr 0.1
 
     The run is recorded (ok or failed) as refs/folio/runs/<id>; folio exits with the
-    command's exit code. Outputs become tracked targets, as with `folio add`.
+    command's exit code. Outputs it wrote become tracked targets, as with `folio add`;
+    matches older than the run are reported as stale and not captured.
     """
     from folio.ops.outputs import run_job
+    from folio.ops.runs import BadQuery
 
     repo = open_repo()
-    run, result = run_job(repo, list(command), list(patterns), store_copy=not no_copy,
-                          name=name, progress=progress())
+    try:
+        run, result = run_job(repo, list(command), list(patterns), store_copy=not no_copy,
+                              name=name, progress=progress(), params=list(params),
+                              metrics=list(metrics))
+    except BadQuery as exc:
+        raise click.UsageError(exc.message) from None
     for line in result.warnings():
         _say(f"folio: {line}")
     captured = ", ".join(result.targets) or "no outputs"
@@ -60,49 +74,133 @@ def run_command(patterns: tuple[str, ...], no_copy: bool, name: str | None,
     sys.exit(run.exit_code or 0)
 
 
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    text = str(value)
+    return text if len(text) <= 16 else text[:15] + "…"
+
+
+def _show_run(repo: Any, run: Any, show_log: bool, as_json: bool) -> None:
+    if show_log:
+        if run.log is None:
+            raise FolioError(f"run {run.id} has no log")
+        data = repo.store.read_bytes(run.log, label=f"log of run {run.id}")
+        if sys.stdout.isatty():  # a log may come from someone else's run: escaped
+            click.echo(data.decode("utf-8", "surrogateescape"), nl=False)
+        else:  # piped: the bytes the job wrote, for tools
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+    elif as_json:
+        emit_json(run.to_json())
+    else:
+        for key, value in run.to_json().items():
+            if key == "command":
+                value = run.command_line  # quoted as a shell would need it
+            elif isinstance(value, list):
+                value = ", ".join(value)
+            elif isinstance(value, dict):
+                value = ", ".join(f"{k}={_cell(v)}" for k, v in value.items())
+            elif isinstance(value, bool):
+                value = "true" if value else "false"
+            click.echo(f"{key + ':':<13}{'' if value is None else value}")
+
+
+def _compare(repo: Any, a: str, b: str, as_json: bool) -> None:
+    result = repo.compare_runs(a, b)
+    if as_json:
+        emit_json(result)
+        return
+    rows = [("", result["a"], result["b"])]
+    for what in ("params", "metrics"):
+        for key, (va, vb) in result[what].items():
+            rows.append((f"{what[:-1]}.{key}", _cell(va), _cell(vb)))
+    for target, state in result["outputs"].items():
+        produced, _, content = state.partition("; ")
+        pa, _, pb = produced.partition(" / ")
+        rows.append((f"output {target}", pa, f"{pb} ({content})"))
+    width = [max(len(r[i]) for r in rows) for i in range(2)]
+    for row in rows:
+        click.echo(f"{row[0]:<{width[0]}}  {row[1]:<{width[1]}}  {row[2]}".rstrip())
+    click.echo(f"({result['same_params']} params and {result['same_metrics']} metrics "
+               "the same)")
+
+
 @click.command("runs")
-@click.argument("run_id", required=False)
+@click.argument("run_ids", nargs=-1, metavar="[RUN_ID]...")
 @click.option("--status", type=click.Choice(["ok", "failed"]), help="Only runs with this status.")
 @click.option("--name", help="Only runs with this name (a glob; also matches the run id).")
+@click.option("--where", "where", multiple=True, metavar="COND",
+              help="Only runs where COND holds: NAME OP VALUE, OP one of < <= > >= == != "
+                   "(e.g. 'lr<0.1'); repeatable, ANDed.")
+@click.option("--sort", "sort", metavar="KEY",
+              help="Order by a metric, param or field (e.g. -auc: descending).")
+@click.option("--compare", "compare", nargs=2, metavar="A B", default=None,
+              help="Show params, metrics and outputs that differ between runs A and B.")
+@click.option("--delete", "delete", is_flag=True,
+              help="Delete the runs RUN_ID... (folio gc then frees what only they held).")
+@click.option("--push", "push", is_flag=True,
+              help="With --delete: delete them on the git remote too (else they come back "
+                   "on the next fetch).")
+@click.option("--git-remote", metavar="NAME", default=None,
+              help="With --push: which git remote (default: origin).")
 @click.option("--log", "show_log", is_flag=True, help="With RUN_ID: print the run's log.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print machine-readable JSON instead of text.")
-def runs_command(run_id: str | None, status: str | None, name: str | None, show_log: bool,
+def runs_command(run_ids: tuple[str, ...], status: str | None, name: str | None,
+                 where: tuple[str, ...], sort: str | None, compare: tuple[str, str] | None,
+                 delete: bool, push: bool, git_remote: str | None, show_log: bool,
                  as_json: bool) -> None:
-    """List recorded runs, newest last; with RUN_ID, show one run (or its --log)."""
+    """List recorded runs, oldest first; with RUN_ID, show one run (or its --log).
+
+    \b
+        folio runs --where 'lr<0.1' --sort -auc
+        folio runs --compare RUN_A RUN_B
+        folio runs --delete RUN_ID... [--push]
+    """
     from folio.git.repo import GitRepo
-    from folio.ops.runs import get_run, list_runs
+    from folio.ops.runs import BadQuery, filter_runs, get_run, list_runs, sort_runs
 
+    if (push or git_remote) and not delete:
+        raise click.UsageError("--push and --git-remote go with --delete RUN_ID...")
+    if delete and not run_ids:
+        raise click.UsageError("--delete needs the RUN_IDs to delete")
+    if len(run_ids) > 1 and not delete:
+        raise click.UsageError("give one RUN_ID (or --delete RUN_ID...)")
+    if compare and (run_ids or delete):
+        raise click.UsageError("--compare A B takes no other RUN_ID")
     repo = open_repo()
-    git = GitRepo(repo.root)
-    if run_id is not None:
-        run = get_run(git, run_id)
-        if show_log:
-            if run.log is None:
-                from folio.errors import FolioError
-
-                raise FolioError(f"run {run.id} has no log")
-            data = repo.store.read_bytes(run.log, label=f"log of run {run.id}")
-            if sys.stdout.isatty():  # a log may come from someone else's run: escaped
-                click.echo(data.decode("utf-8", "surrogateescape"), nl=False)
-            else:  # piped: the bytes the job wrote, for tools
-                sys.stdout.buffer.write(data)
-                sys.stdout.flush()
-        elif as_json:
-            emit_json(run.to_json())
+    if delete:
+        where_to = (git_remote or "origin") if push else None
+        done = repo.delete_runs(list(run_ids), push=where_to)
+        if as_json:
+            emit_json([{"deleted": i, "commit": sha, "git_remote": where_to}
+                       for i, sha in done])
         else:
-            for key, value in run.to_json().items():
-                if key == "command":
-                    value = run.command_line  # quoted as a shell would need it
-                elif isinstance(value, list):
-                    value = ", ".join(value)
-                elif isinstance(value, bool):
-                    value = "true" if value else "false"
-                click.echo(f"{key + ':':<13}{'' if value is None else value}")
+            there = f" here and on git remote {where_to}" if where_to else ""
+            for run_id, sha in done:
+                was = f" (was {sha[:7]})" if sha else " (it was not here)"
+                click.echo(f"Deleted run {run_id}{there}{was}")
+        return
+    if compare:
+        _compare(repo, compare[0], compare[1], as_json)
+        return
+    git = GitRepo(repo.root)
+    if run_ids:
+        _show_run(repo, get_run(git, run_ids[0]), show_log, as_json)
         return
     if show_log:
         raise click.UsageError("--log needs a RUN_ID")
-    runs = list_runs(git, status=status, name=name)
+    try:
+        runs = filter_runs(list_runs(git, status=status, name=name), where)
+        if sort:
+            runs = sort_runs(runs, sort)
+    except BadQuery as exc:
+        raise click.UsageError(exc.message) from None
     if as_json:
         emit_json([r.to_json() for r in runs])
         return
@@ -110,18 +208,37 @@ def runs_command(run_id: str | None, status: str | None, name: str | None, show_
         from folio.git.repo import RUNS_PREFIX
         from folio.ops.transfer import remote_listing_hint
 
-        hint = None if status or name else remote_listing_hint(repo, RUNS_PREFIX, "runs")
+        hint = (None if status or name or where
+                else remote_listing_hint(repo, RUNS_PREFIX, "runs"))
         click.echo(hint or "No runs yet; record one with `folio run --put OUTPUT -- COMMAND`.")
         return
-    width = max(len(r.id) for r in runs)
-    click.echo(f"{'RUN':<{width}}  STATUS  EXIT  STARTED              DURATION  FILES  "
-               f"     BYTES  COMMAND")
+    _table(runs)
+
+
+def _table(runs: list[Any]) -> None:
+    """The listing: outputs are what each run produced (stale ones counted apart), then a
+    column per param and metric."""
+    from folio.ops.runs import value_columns
+
+    columns = value_columns(runs)
+    names = [k for _, k in columns]
+    heads = [k if names.count(k) == 1 else f"{kind}.{k}" for kind, k in columns]
+    rows = [["RUN", "STATUS", "EXIT", "STARTED", "DURATION", "OUTPUTS", "BYTES", *heads,
+             "COMMAND"]]
     for r in runs:
-        started = _started(r.started)
-        duration = f"{r.duration_s:.1f}s" if r.duration_s is not None else "-"
-        code = "-" if r.exit_code is None else str(r.exit_code)
-        click.echo(f"{r.id:<{width}}  {r.status:<6}  {code:>4}  {started}  {duration:>8}  "
-                   f"{r.files:>5}  {human_bytes(r.bytes):>10}  {r.command_line}")
+        outputs = str(r.output_files) + (f" ({len(r.stale)} stale)" if r.stale else "")
+        values = [_cell((r.params if kind == "param" else r.metrics).get(k))
+                  for kind, k in columns]
+        rows.append([r.id, r.status, "-" if r.exit_code is None else str(r.exit_code),
+                     _started(r.started),
+                     f"{r.duration_s:.1f}s" if r.duration_s is not None else "-",
+                     outputs, human_bytes(r.output_bytes), *values, r.command_line])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    right = {2, 4, 5, 6, *range(7, 7 + len(columns))}  # numbers and values: right-aligned
+    for row in rows:
+        cells = [c.rjust(w) if i in right else c.ljust(w)
+                 for i, (c, w) in enumerate(zip(row, widths, strict=False))]
+        click.echo("  ".join([*cells, row[-1]]).rstrip())
 
 
 @click.command("capture")

@@ -200,6 +200,14 @@ class GitRepo:
             return {}
         return dict(_blobs(tree, "", None, None))
 
+    def read_file(self, commit: str, path: str) -> bytes | None:
+        """The bytes of file ``path`` in ``commit``'s tree; None if it has no such file."""
+        try:
+            entry = self._commit(commit).tree[path]
+        except KeyError:
+            return None
+        return entry.data if entry.type_str == "blob" else None  # type: ignore[union-attr]
+
     def read_commit(self, rev: str) -> CommitInfo:
         """The commit ``rev`` names, its message split from its trailers."""
         commit = self._commit(rev)
@@ -357,7 +365,8 @@ class GitRepo:
     ) -> Iterator[tuple[str, bytes]]:
         """(path, bytes) of every blob a gc root can reach, each distinct blob once.
 
-        Commits reachable from ``refs/folio/*`` contribute their whole tree; every other
+        Snapshot and run commits reachable from ``refs/folio/*`` contribute their whole
+        tree (the code commits runs are parented on, their ``prefix`` subtree); every other
         commit (branches, tags, remotes, stash, HEAD) its ``prefix`` subtree; with
         ``include_index`` so do blobs staged under ``prefix`` but not yet committed. Paths
         are relative to the manifests root; a blob seen at several paths is given once,
@@ -370,7 +379,12 @@ class GitRepo:
         folio = [oid for name, oid in tips if name.startswith(FOLIO_REFS)]
         code = [oid for name, oid in tips if not name.startswith(FOLIO_REFS)]
         for commit in self._walk(folio):
-            yield from _blobs(commit.tree, "", seen_trees, seen_blobs)
+            if f"\n{TRAILER_KIND}: " in commit.message:  # a snapshot's or run's manifests
+                yield from _blobs(commit.tree, "", seen_trees, seen_blobs)
+            else:  # the code commit a run is parented on (docs/runs.md)
+                tree = _subtree(commit.tree, prefix)
+                if tree is not None:
+                    yield from _blobs(tree, "", seen_trees, seen_blobs)
         for commit in self._walk(code):
             tree = _subtree(commit.tree, prefix)
             if tree is not None:

@@ -10,14 +10,15 @@ is reported, never fatal: a job that failed half-way still gets its record.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from folio.errors import FolioError, PathError
 from folio.manifest import Manifest
@@ -43,6 +44,7 @@ class CaptureResult:
     unmatched: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # one line each, for stderr
     gitignore_changed: bool = False
+    stale: list[str] = field(default_factory=list)  # matched, but not written since the start
 
     @property
     def changed(self) -> list[AddResult]:
@@ -140,8 +142,14 @@ def to_targets(paths: Sequence[str], existing: Sequence[str]) -> tuple[list[str]
 
 
 def capture_outputs(ws: Workspace, patterns: Sequence[str], *, store_copy: bool = True,
-                    progress: Progress = NULL, jobs: int | None = None) -> CaptureResult:
-    """Expand repo-relative ``patterns`` and capture what they match (takes the lock)."""
+                    progress: Progress = NULL, jobs: int | None = None,
+                    since_ns: int | None = None) -> CaptureResult:
+    """Expand repo-relative ``patterns`` and capture what they match (takes the lock).
+
+    With ``since_ns`` (a run's start on the file system's clock) a target nothing in which
+    was written, created or deleted since then is not the run's: it is left as it was and
+    listed in ``stale`` instead of captured.
+    """
     result = CaptureResult(list(patterns))
     with ws.lock.hold("folio capture"):
         paths, result.unmatched, result.notes = resolve_outputs(ws, patterns)
@@ -149,6 +157,11 @@ def capture_outputs(ws: Workspace, patterns: Sequence[str], *, store_copy: bool 
         targets, notes = to_targets(paths, existing)
         result.notes.extend(notes)
         targets = [t for t in targets if _scannable(ws, t, existing, result.notes)]
+        if since_ns is not None:
+            result.stale = [t for t in targets if not written_since(ws.root / t, since_ns)]
+            targets = [t for t in targets if t not in result.stale]
+            result.notes.extend(f"{t}: not written by this run (older than its start); "
+                                "not captured" for t in result.stale)
         if not targets:
             return result
         result.results = track.record(ws, targets, store_copy, progress, jobs)
@@ -158,6 +171,29 @@ def capture_outputs(ws: Workspace, patterns: Sequence[str], *, store_copy: bool 
         ws.ignore_in_git(targets)
         result.gitignore_changed = _read(gitignore) != before
     return result
+
+
+def written_since(path: Path, since_ns: int) -> bool:
+    """Whether ``path``, or anything below it, changed at or after ``since_ns`` (mtime or
+    ctime, not following links: a directory's own times move when an entry is added or
+    removed, so a deleted output counts too)."""
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return False
+    if max(st.st_mtime_ns, st.st_ctime_ns) >= since_ns:
+        return True
+    if not path.is_dir() or path.is_symlink():
+        return False
+    for top, dirs, files in os.walk(path):
+        for name in (*dirs, *files):
+            try:
+                st = os.lstat(os.path.join(top, name))
+            except FileNotFoundError:
+                continue
+            if max(st.st_mtime_ns, st.st_ctime_ns) >= since_ns:
+                return True
+    return False
 
 
 def _scannable(ws: Workspace, target: str, existing: Sequence[str], notes: list[str]) -> bool:
@@ -193,8 +229,10 @@ def capture_configured(ws: Workspace, *, progress: Progress = NULL) -> CaptureRe
 class Capture:
     """``with repo.capture(["df.csv", "plots/*.png"]) as run:`` — capture on exit, as a run.
 
-    The patterns are checked on construction, before the body runs. ``run.id`` is known
-    inside the block (handy for naming outputs); the rest of the :class:`~folio.ops.runs.Run`
+    The patterns (relative to the repository root) are checked on construction, before
+    the body runs. ``run.id`` is known inside the block (handy for naming outputs), and
+    metrics set in ``run.metrics`` there are kept (over those read from ``metrics``
+    files); the rest of the :class:`~folio.ops.runs.Run`
     (status, outputs, commit...) is filled in on exit. If the body raises, the run is
     recorded as failed with whatever outputs exist, its traceback is kept as the log, and
     the exception propagates unchanged.
@@ -202,11 +240,17 @@ class Capture:
 
     def __init__(self, ws: Workspace, patterns: Sequence[str | os.PathLike[str]], *,
                  store_copy: bool = True, name: str | None = None,
-                 command: Sequence[str] | None = None, cwd: Path | None = None) -> None:
+                 command: Sequence[str] | None = None, cwd: Path | None = None,
+                 params: Mapping[str, Any] | None = None,
+                 metrics: Sequence[str | os.PathLike[str]] = ()) -> None:
         self.repo = ws
-        self.patterns = check_patterns(ws.root, [os.fspath(p) for p in patterns], cwd)
+        self.patterns = check_patterns(ws.root, [os.fspath(p) for p in patterns],
+                                       cwd if cwd is not None else ws.root)
         self.store_copy = store_copy
         self.name = name
+        self.params = dict(params or {})
+        self.metrics = [check_patterns(ws.root, [os.fspath(m)], ws.root)[0]
+                        for m in metrics]
         self.command = list(command) if command is not None else list(sys.argv)
         self.result: CaptureResult | None = None
         self._run: Run | None = None
@@ -223,8 +267,12 @@ class Capture:
         from folio.ops.runs import start_run
 
         self._git = GitRepo(self.repo.root)
+        from folio.ops.runs import bounded
+
         self._run = start_run(self._git, self.command, self.name, self.patterns,
-                              self.store_copy)
+                              self.store_copy, ws=self.repo)
+        self._run.params, _ = bounded(self.params, "params")
+        self._run.metrics_paths = self.metrics
         self._clock = time.monotonic()
         return self._run
 
@@ -252,7 +300,7 @@ class Capture:
 def finish_run(ws: Workspace, git: GitRepo, run: Run, log: bytes | None,
                log_path: Path | None = None, progress: Progress = NULL) -> CaptureResult:
     """Store the log, capture the outputs, write the run commit: one locked step."""
-    from folio.ops.runs import record
+    from folio.ops.runs import bounded, read_metrics, record
 
     with ws.lock.hold(f"folio run {run.id}"):
         if log_path is not None:
@@ -260,10 +308,18 @@ def finish_run(ws: Workspace, git: GitRepo, run: Run, log: bytes | None,
         elif log is not None:
             run.log = ws.store.put_bytes(log)
         result = capture_outputs(ws, run.patterns, store_copy=run.store_copy,
-                                 progress=progress)
+                                 progress=progress, since_ns=run.fs_start_ns or None)
         ws.store.sync()  # the log too is durable before the run commit names it
         run.outputs = result.targets
         run.unmatched = result.unmatched
+        run.stale = result.stale
+        manifests = [ws.read_manifest(t) for t in result.targets]
+        run.output_files = sum(len(m.entries) for m in manifests)
+        run.output_bytes = sum(m.total_bytes for m in manifests)
+        if run.metrics_paths or run.metrics:
+            found, notes = read_metrics(ws.root, run.metrics_paths, run.fs_start_ns)
+            run.metrics, cut = bounded({**found, **run.metrics}, "metrics")
+            result.notes.extend(notes + cut)
         record(ws, git, run)
     return result
 
@@ -281,34 +337,43 @@ def _exit_code(exc: BaseException) -> int:
 
 def run_job(ws: Workspace, command: Sequence[str], patterns: Sequence[str], *,
             store_copy: bool = True, name: str | None = None, cwd: Path | None = None,
-            progress: Progress = NULL, echo: bool = True) -> tuple[Run, CaptureResult]:
+            progress: Progress = NULL, echo: bool = True, params: Sequence[str] = (),
+            metrics: Sequence[str] = ()) -> tuple[Run, CaptureResult]:
     """``folio run``: check the patterns, run ``command``, keep its log, capture, record.
 
     The job sees ``FOLIO_RUN_ID`` in its environment. Its exit code is in ``run.exit_code``;
-    a failed job is recorded (as failed) like a successful one.
+    a failed job is recorded (as failed) like a successful one. ``params`` are
+    ``NAME=VALUE`` (over the config's ``[run] params`` file); ``metrics`` name files the
+    job writes, read after it.
     """
     import time
 
     from folio._fs import remove_readonly, temp_name
     from folio.git.repo import GitRepo
-    from folio.ops.runs import start_run
+    from folio.ops.runs import run_params, start_run
     from folio.runner import execute
 
     if not command:
         raise FolioError("no command to run; put it after `--`")
     checked = check_patterns(ws.root, patterns, cwd)  # before the job can do anything
+    metric_paths = check_patterns(ws.root, metrics, cwd)
+    values, notes = run_params(ws, params)
     git = GitRepo(ws.root)
-    run = start_run(git, command, name, checked, store_copy)
+    run = start_run(git, command, name, checked, store_copy, ws=ws)
+    run.params, run.metrics_paths = values, metric_paths
     ws.store.staging.mkdir(parents=True, exist_ok=True)
     log_path = temp_name(ws.store.staging, f"run-{run.id}.log.")
     clock = time.monotonic()
+    env = {**os.environ, "FOLIO_RUN_ID": run.id}
+    if values:
+        env["FOLIO_PARAMS"] = json.dumps(values)
     try:
-        code = execute(command, log_path, env={**os.environ, "FOLIO_RUN_ID": run.id},
-                       cwd=cwd, echo=echo)
+        code = execute(command, log_path, env=env, cwd=cwd, echo=echo)
         run.duration_s = round(time.monotonic() - clock, 3)
         run.exit_code = code
         run.status = "ok" if code == 0 else "failed"
         result = finish_run(ws, git, run, None, log_path, progress)
     finally:
         remove_readonly(log_path)
+    result.notes[:0] = notes
     return run, result

@@ -3,8 +3,10 @@
 A run commit is shaped exactly like a snapshot commit: its tree is the manifests tree (every
 working manifest at the end of the run, so ``folio checkout run:<id>`` restores the whole data
 state the job saw and made), and everything else is in trailers of its message (docs/runs.md):
-no extra blob in the tree, so checkout, diff and gc treat runs and snapshots alike. The
-execution log is an object in the store, named by the ``Folio-Log`` trailer.
+no extra blob in the tree, so checkout, diff and gc treat runs and snapshots alike. Its parent
+is the code commit it ran on (HEAD at the start), so history views show runs as side
+branches of the code instead of root commits. The execution log is an object in the
+store, named by the ``Folio-Log`` trailer.
 
 Write order: outputs and log into the store, one sync, manifests, then the commit and its ref
 (created by compare-and-swap, so a run id is never reused).
@@ -12,8 +14,11 @@ Write order: outputs and log into the store, one sync, manifests, then the commi
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
+import math
+import operator
 import os
 import re
 import secrets
@@ -22,6 +27,7 @@ import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from folio import manifest as mf
@@ -45,6 +51,10 @@ if TYPE_CHECKING:
     from folio.git.repo import GitRepo
     from folio.workspace import Workspace
 
+class BadQuery(FolioError):
+    """A malformed ``--param``, ``--where`` or ``--sort``: the CLI makes it a usage error."""
+
+
 KIND_RUN = "run"
 STATUSES = ("ok", "failed")
 
@@ -62,6 +72,16 @@ TRAILER_OUTPUTS = "Folio-Outputs"
 TRAILER_PATTERNS = "Folio-Patterns"
 TRAILER_UNMATCHED = "Folio-Unmatched"
 TRAILER_STORE_COPY = "Folio-Store-Copy"
+TRAILER_STALE = "Folio-Stale"
+TRAILER_OUTPUT_FILES = "Folio-Output-Files"
+TRAILER_OUTPUT_BYTES = "Folio-Output-Bytes"
+TRAILER_PARAMS = "Folio-Params"
+TRAILER_METRICS = "Folio-Metrics"
+
+# Bounds that keep a run record small (it is one commit message, read by every listing).
+MAX_VALUES = 100  # params, and metrics, per run
+MAX_KEY = 100  # characters of a param or metric name
+MAX_TEXT = 200  # characters of a string value
 
 _SLUG_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
 _ID_ATTEMPTS = 8
@@ -89,6 +109,13 @@ class Run:
     unmatched: list[str] = field(default_factory=list)  # patterns that matched nothing
     store_copy: bool = True
     commit: str | None = None  # the run commit, once recorded
+    stale: list[str] = field(default_factory=list)  # matched, but not written by the run
+    output_files: int = 0  # files and bytes of the outputs the run produced
+    output_bytes: int = 0
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    metrics_paths: list[str] = field(default_factory=list)  # where to read metrics from
+    fs_start_ns: int = 0  # the file system's clock at the start (not recorded)
 
     @property
     def ref(self) -> str:
@@ -110,7 +137,10 @@ class Run:
                 "dirty": self.dirty, "host": self.host, "files": self.files,
                 "bytes": self.bytes, "log": self.log, "outputs": self.outputs,
                 "patterns": self.patterns, "unmatched": self.unmatched,
-                "store_copy": self.store_copy, "commit": self.commit}
+                "store_copy": self.store_copy, "commit": self.commit,
+                "stale": self.stale, "output_files": self.output_files,
+                "output_bytes": self.output_bytes, "params": self.params,
+                "metrics": self.metrics}
 
     # -- trailers -------------------------------------------------------------------------
     def trailers(self) -> dict[str, str]:
@@ -133,6 +163,14 @@ class Run:
         if self.unmatched:
             out[TRAILER_UNMATCHED] = _dumps(self.unmatched)
         out[TRAILER_STORE_COPY] = "true" if self.store_copy else "false"
+        if self.stale:
+            out[TRAILER_STALE] = _dumps(self.stale)
+        out[TRAILER_OUTPUT_FILES] = str(self.output_files)
+        out[TRAILER_OUTPUT_BYTES] = str(self.output_bytes)
+        if self.params:
+            out[TRAILER_PARAMS] = _dumps(self.params)
+        if self.metrics:
+            out[TRAILER_METRICS] = _dumps(self.metrics)
         return out
 
     @classmethod
@@ -152,7 +190,11 @@ class Run:
             log=t.get(TRAILER_LOG) or None, outputs=_strings(t.get(TRAILER_OUTPUTS)),
             patterns=_strings(t.get(TRAILER_PATTERNS)),
             unmatched=_strings(t.get(TRAILER_UNMATCHED)),
-            store_copy=_bool(t.get(TRAILER_STORE_COPY)) is not False, commit=info.sha)
+            store_copy=_bool(t.get(TRAILER_STORE_COPY)) is not False, commit=info.sha,
+            stale=_strings(t.get(TRAILER_STALE)),
+            output_files=_int(t.get(TRAILER_OUTPUT_FILES)) or 0,
+            output_bytes=_int(t.get(TRAILER_OUTPUT_BYTES)) or 0,
+            params=_values(t.get(TRAILER_PARAMS)), metrics=_values(t.get(TRAILER_METRICS)))
 
 
 # -- starting a run ---------------------------------------------------------------------------
@@ -190,8 +232,13 @@ def new_run_id(name: str, when: datetime | None = None) -> str:
 
 
 def start_run(git: GitRepo, command: Sequence[str], name: str | None,
-              patterns: Sequence[str], store_copy: bool) -> Run:
-    """A Run with a fresh id and the code state (HEAD, dirty) as the job starts."""
+              patterns: Sequence[str], store_copy: bool, *,
+              ws: Workspace | None = None) -> Run:
+    """A Run with a fresh id and the code state (HEAD, dirty) as the job starts.
+
+    With ``ws``, the start is also taken on the file system's clock (what tells outputs
+    the run wrote from older ones) and folio's own .gitignore lines do not make it dirty.
+    """
     label = slug(name) if name else slug(default_name(command))
     started = datetime.now(timezone.utc).astimezone()
     run_id = new_run_id(label, started)
@@ -200,16 +247,59 @@ def start_run(git: GitRepo, command: Sequence[str], name: str | None,
             break
         run_id = new_run_id(label, started)
     shown = " ".join(name.split()) if name else label  # one line: it goes into a trailer
-    return Run(id=run_id, name=shown or label, command=list(command), started=started,
-               code_commit=git.head_commit(), dirty=_dirty(git), host=socket.gethostname(),
-               patterns=list(patterns), store_copy=store_copy)
+    run = Run(id=run_id, name=shown or label, command=list(command), started=started,
+              code_commit=git.head_commit(), host=socket.gethostname(),
+              patterns=list(patterns), store_copy=store_copy)
+    run.dirty = _dirty(git, run.code_commit, ws)
+    if ws is not None:
+        run.fs_start_ns = fs_now_ns(ws)
+    return run
 
 
-def _dirty(git: GitRepo) -> bool | None:
+def fs_now_ns(ws: Workspace) -> int:
+    """Now on the clock the file system stamps files with (coarser than time.time_ns()
+    on Linux, so a file written just after the start never looks older than it)."""
+    import time
+
+    from folio._fs import temp_name
+
+    tmp = ws.local_dir / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    marker = temp_name(tmp, "run-start.")
     try:
-        return git.is_dirty()
+        with open(marker, "xb"):
+            pass
+        return min(os.lstat(marker).st_mtime_ns, time.time_ns())
+    except OSError:
+        return time.time_ns() - 20_000_000  # no marker: allow for a coarse clock
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(marker)
+
+
+def _dirty(git: GitRepo, head: str | None, ws: Workspace | None) -> bool | None:
+    """Tracked files differ from HEAD, not counting ``.folio/`` and the lines folio keeps
+    in the top-level .gitignore (the targets' lines and its header)."""
+    try:
+        if git.is_dirty((".folio/", ".gitignore")):
+            return True
+        if not git.is_dirty((".folio/",)):
+            return False
     except FolioError:
         return None
+    if ws is None or head is None:
+        return True
+    from folio.workspace import GITIGNORE_HEADER, gitignore_line
+
+    ours = {GITIGNORE_HEADER, *(gitignore_line(t) for t in ws.targets())}
+    try:
+        now = ws.gitignore_path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        now = []
+    except (OSError, UnicodeDecodeError):
+        return True
+    then = (git.read_file(head, ".gitignore") or b"").decode("utf-8", "replace").splitlines()
+    return [x for x in now if x not in ours] != [x for x in then if x not in ours]
 
 
 # -- recording --------------------------------------------------------------------------------
@@ -228,14 +318,25 @@ def record(ws: Workspace, git: GitRepo, run: Run) -> Run:
     subject = f"run {run.name}: {run.command_line}".replace("\n", " ").replace("\r", " ")
     if len(subject) > 200:
         subject = subject[:197] + "..."
+    # Parented on the code commit it ran on (as DVC's experiments are): `git log --graph`
+    # shows each run as a side branch of that commit instead of one more root commit.
+    parent = run.code_commit if run.code_commit and _is_commit(git, run.code_commit) else None
     for _ in range(_ID_ATTEMPTS):
         try:
             run.commit = git.write_snapshot(files, ref=run.ref, message=subject,
-                                            trailers=run.trailers())
+                                            trailers=run.trailers(), parent=parent)
             return run
         except TagExistsError:  # another process took the id between start and now
             run.id = new_run_id(slug(run.name), run.started)
     raise FolioError(f"could not find a free run id for {run.name!r}")
+
+
+def _is_commit(git: GitRepo, sha: str) -> bool:
+    try:
+        git.resolve_commit(sha)
+    except FolioError:
+        return False
+    return True
 
 
 # -- reading ----------------------------------------------------------------------------------
@@ -290,14 +391,74 @@ def tree_manifests(git: GitRepo, commit: str, label: str) -> list[mf.Manifest]:
     return [m for _, m in sorted(parse_tree(files, f"{label}:").items())]
 
 
+# -- deleting ---------------------------------------------------------------------------------
+
+def delete_runs(ws: Workspace, run_ids: Sequence[str],
+                push_to: str | None = None) -> list[tuple[str, str | None]]:
+    """Delete the refs of runs ``run_ids``; return (id, commit it named here or None).
+
+    Every id is checked before any is deleted. ``push_to`` (a git remote) deletes each
+    there first, only if it names the same commit there (``--force-with-lease``), so
+    someone else's run is never removed; deleted only here, a run comes back on the next
+    fetch while the remote has it. The objects only the run named (its log, outputs no
+    other version holds) go at the next ``folio gc``.
+    """
+    from folio.errors import UnknownRevisionError
+    from folio.git.repo import MIRROR_PREFIX
+
+    git = ws.git
+    plan: list[tuple[str, str | None, str | None]] = []  # id, here, there
+    for raw in dict.fromkeys(r.removeprefix("run:") for r in run_ids):
+        validate_ref_component(raw, "run")
+        here = git.ref_target(RUNS_PREFIX + raw)
+        there = None
+        if push_to is not None:
+            there = git.ref_target(f"{MIRROR_PREFIX}{push_to}/runs/{raw}") or here
+            if there is None:
+                found = dict(git.remote_refs(push_to, RUNS_PREFIX + raw) or [])
+                there = found.get(RUNS_PREFIX + raw)
+        if here is None and there is None:
+            where = f" here nor on git remote {push_to}" if push_to else ""
+            raise UnknownRevisionError(f"no run {raw!r}{where}; `folio runs` lists them")
+        plan.append((raw, here, there))
+    if push_to is not None:
+        for run_id, _, there in plan:
+            _delete_remote_run(git, push_to, run_id, there)
+    with ws.lock.hold("folio runs --delete"):
+        for run_id, here, _ in plan:
+            if here is not None:
+                git.delete_ref(RUNS_PREFIX + run_id, here)
+    return [(run_id, here) for run_id, here, _ in plan]
+
+
+def _delete_remote_run(git: GitRepo, remote: str, run_id: str, expected: str | None) -> None:
+    from folio.errors import RefError, RemoteError
+    from folio.git.repo import MIRROR_PREFIX
+
+    ref = RUNS_PREFIX + run_id
+    try:
+        git.push_delete(remote, ref, expected)
+    except RemoteError as exc:
+        why = ("it names another commit there: someone else's run" if "stale info"
+               in exc.message else exc.message)
+        raise RemoteError(f"run {run_id} not deleted on git remote {remote}: {why}") from None
+    mirror = f"{MIRROR_PREFIX}{remote}/runs/{run_id}"
+    seen = git.ref_target(mirror)
+    if seen is not None:
+        with contextlib.suppress(RefError):  # the mirror follows the remote at the next fetch
+            git.delete_ref(mirror, seen)
+
+
 # -- tables -----------------------------------------------------------------------------------
 
 def runs_table(runs: Iterable[Run]) -> pa.Table:
+    """One row per run; each param and metric a typed column (``param.lr``, ``metric.auc``):
+    int64 or float64 when every value given is a number, bool when all are, else string."""
     import pyarrow as pa
 
     runs = list(runs)
     ts = pa.timestamp("us", tz="UTC")
-    return pa.table({
+    columns = {
         "run_id": pa.array([r.id for r in runs], pa.string()),
         "name": pa.array([r.name for r in runs], pa.string()),
         "command": pa.array([r.command_line for r in runs], pa.string()),
@@ -312,7 +473,28 @@ def runs_table(runs: Iterable[Run]) -> pa.Table:
         "bytes": pa.array([r.bytes for r in runs], pa.int64()),
         "log": pa.array([r.log for r in runs], pa.string()),
         "outputs": pa.array([r.outputs for r in runs], pa.list_(pa.string())),
-    })
+        "stale": pa.array([r.stale for r in runs], pa.list_(pa.string())),
+        "output_files": pa.array([r.output_files for r in runs], pa.int64()),
+        "output_bytes": pa.array([r.output_bytes for r in runs], pa.int64()),
+    }
+    for kind, key in value_columns(runs):
+        values = [(r.params if kind == "param" else r.metrics).get(key) for r in runs]
+        columns[f"{kind}.{key}"] = _typed(values)
+    return pa.table(columns)
+
+
+def _typed(values: list[Any]) -> pa.Array:
+    import pyarrow as pa
+
+    given = [v for v in values if v is not None]
+    if given and all(isinstance(v, bool) for v in given):
+        return pa.array(values, pa.bool_())
+    if all(_is_number(v) for v in given):
+        if all(isinstance(v, int) for v in given):
+            return pa.array(values, pa.int64())
+        return pa.array([None if v is None else float(v) for v in values], pa.float64())
+    return pa.array([None if v is None else v if isinstance(v, str) else _dumps(v)
+                     for v in values], pa.string())
 
 
 QUERY_COLUMNS = ("source", "id", "target", "path", "type", "size", "sha256", "stored",
@@ -349,6 +531,282 @@ def query_table(git: GitRepo, sources: Sequence[str] = ("snapshot", "run")) -> p
     return pa.table({c: pa.array(v, types.get(c, pa.string())) for c, v in cols.items()})
 
 
+# -- params and metrics -----------------------------------------------------------------------
+
+def parse_value(text: str) -> Any:
+    """``0.1`` -> 0.1, ``3`` -> 3, ``true`` -> True, anything else stays a string."""
+    if text in ("true", "false"):
+        return text == "true"
+    for kind in (int, float):
+        try:
+            value = kind(text)
+        except ValueError:
+            continue
+        if kind is int or math.isfinite(value):
+            return value
+    return text
+
+
+def parse_params(pairs: Sequence[str]) -> dict[str, Any]:
+    """``["lr=0.1", "model=rf"]`` -> ``{"lr": 0.1, "model": "rf"}`` (UsageError if no ``=``)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        key = key.strip()
+        if not eq or not _NAME.fullmatch(key):
+            raise BadQuery(f"--param {pair!r}: give NAME=VALUE (NAME of letters, digits, "
+                             "_ . -)")
+        out[key] = parse_value(value)
+    return out
+
+
+def load_values(path: Path, what: str, shown: str | None = None) -> dict[str, Any]:
+    """The scalars of a JSON, TOML or (when PyYAML is installed) YAML file, nested keys
+    joined with ``.``; FolioError naming the file (as ``shown``) when it cannot be read."""
+    shown = shown or str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise FolioError(f"{what} {shown}: cannot read it ({exc.strerror})") from None
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".toml":
+            import tomllib
+
+            data: Any = tomllib.loads(raw.decode("utf-8"))
+        elif suffix in (".yaml", ".yml"):
+            try:
+                import yaml
+            except ImportError:
+                raise FolioError(f"{what} {shown}: YAML needs PyYAML (pip install pyyaml); "
+                                 "or use JSON or TOML") from None
+            data = yaml.safe_load(raw)
+        else:
+            data = json.loads(raw)
+    except FolioError:
+        raise
+    except Exception as exc:  # each parser has its own error type
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise FolioError(f"{what} {shown}: not valid {suffix.lstrip('.') or 'json'}: "
+                         f"{reason}") from None
+    if not isinstance(data, dict):
+        raise FolioError(f"{what} {shown}: must hold a mapping of names to values")
+    return _flatten(data)
+
+
+def _flatten(data: dict[Any, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, name + "."))
+        elif isinstance(value, bool | int | str) or (isinstance(value, float)
+                                                     and math.isfinite(value)):
+            out[name] = value
+    return out
+
+
+def bounded(values: dict[str, Any], what: str) -> tuple[dict[str, Any], list[str]]:
+    """At most MAX_VALUES entries, names and strings cut to size; notes on what was cut."""
+    out: dict[str, Any] = {}
+    notes = []
+    for key, value in values.items():
+        if len(out) == MAX_VALUES:
+            notes.append(f"{what}: only the first {MAX_VALUES} kept")
+            break
+        if len(key) > MAX_KEY or not key.isprintable():
+            notes.append(f"{what}: {key[:40]!r}: name too long or not printable; dropped")
+            continue
+        if isinstance(value, str) and len(value) > MAX_TEXT:
+            value = value[:MAX_TEXT]
+            notes.append(f"{what}: {key}: value cut to {MAX_TEXT} characters")
+        out[key] = value
+    return out, notes
+
+
+def run_params(ws: Workspace, pairs: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
+    """Params of a new run: the config's ``[run] params`` file, then ``--param`` on top."""
+    values: dict[str, Any] = {}
+    name = ws.config.get("run", "params")
+    if name is not None:
+        if not isinstance(name, str) or not name:
+            raise FolioError("run.params in .folio/config.toml must be a file name")
+        values.update(load_values(ws.root / name, "params file", name))
+    values.update(parse_params(pairs))
+    return bounded(values, "params")
+
+
+def read_metrics(root: Path, paths: Sequence[str],
+                 since_ns: int) -> tuple[dict[str, Any], list[str]]:
+    """Metrics from the files the run wrote (later files win); a file missing, older than
+    the run or unreadable gives a note, never an error: the run is recorded anyway."""
+    values: dict[str, Any] = {}
+    notes = []
+    for rel in paths:
+        path = root / rel
+        try:
+            st = path.stat()
+        except OSError:
+            notes.append(f"metrics {rel}: not there; no metrics read from it")
+            continue
+        if since_ns and max(st.st_mtime_ns, st.st_ctime_ns) < since_ns:
+            notes.append(f"metrics {rel}: not written by this run; not read")
+            continue
+        try:
+            values.update(load_values(path, "metrics", rel))
+        except FolioError as exc:
+            notes.append(str(exc))
+    out, cut = bounded(values, "metrics")
+    return out, notes + cut
+
+
+# -- sorting, filtering, comparing -------------------------------------------------------------
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+_WHERE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_.\-]*)\s*(<=|>=|==|!=|<|>|=)\s*"
+                    r"('[^']*'|\"[^\"]*\"|[A-Za-z0-9_.+\-:]+)\s*")
+_FIELDS = ("id", "name", "status", "exit_code", "started", "duration_s", "host", "dirty",
+           "output_files", "output_bytes", "code_commit")
+
+
+def field_value(run: Run, name: str) -> Any:
+    """What ``name`` means for a run: ``param.X``, ``metric.X``, a bare metric or param
+    name (metrics first), or a recorded field (``duration_s``, ``status``...)."""
+    if name.startswith("param."):
+        return run.params.get(name[6:])
+    if name.startswith("metric."):
+        return run.metrics.get(name[7:])
+    if name in run.metrics:
+        return run.metrics[name]
+    if name in run.params:
+        return run.params[name]
+    if name in _FIELDS:
+        value = getattr(run, name)
+        return value.timestamp() if isinstance(value, datetime) else value
+    return None
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``lr<0.1``: a name, a comparison, a number or string. Parsed, never evaluated."""
+
+    name: str
+    op: str
+    value: Any
+
+    @classmethod
+    def parse(cls, text: str) -> Condition:
+        match = _WHERE.fullmatch(text)
+        if not match or not match.group(3):
+            raise BadQuery(f"--where {text!r}: write NAME OP VALUE, OP one of "
+                             "< <= > >= == !=  (e.g. 'lr<0.1', 'model==rf')")
+        name, op, raw = match.groups()
+        if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
+            value: Any = raw[1:-1]
+        else:
+            value = parse_value(raw)
+        return cls(name, "==" if op == "=" else op, value)
+
+    def holds(self, run: Run) -> bool:
+        """False when the run lacks the value or it cannot be compared (a string with a
+        number): filters keep only runs they can say something about."""
+        have = field_value(run, self.name)
+        if have is None:
+            return False
+        a: Any
+        b: Any
+        if _is_number(have) and _is_number(self.value):
+            a, b = float(have), float(self.value)
+        elif isinstance(have, bool) or isinstance(self.value, bool):
+            a, b = str(have).lower(), str(self.value).lower()
+        elif isinstance(have, str) and isinstance(self.value, str):
+            a, b = have, self.value
+        else:
+            return self.op == "!="  # a number against a string: only unequal
+        return bool(_OPS[self.op](a, b))
+
+
+_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+        "==": operator.eq, "!=": operator.ne}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def filter_runs(runs: Iterable[Run], where: Sequence[str]) -> list[Run]:
+    """Runs for which every condition holds (several are ANDed)."""
+    conditions = [Condition.parse(w) for w in where]
+    return [r for r in runs if all(c.holds(r) for c in conditions)]
+
+
+def sort_runs(runs: Iterable[Run], key: str) -> list[Run]:
+    """Sorted by ``key`` (``-key``: descending); runs without it go last either way."""
+    descending = key.startswith("-")
+    name = key.lstrip("-+")
+    if not _NAME.fullmatch(name):
+        raise BadQuery(f"--sort {key!r}: give a param, metric or field name, '-' first "
+                         "for descending")
+    runs = list(runs)
+    have = [r for r in runs if field_value(r, name) is not None]
+    missing = [r for r in runs if field_value(r, name) is None]
+
+    def order(run: Run) -> tuple[int, Any]:
+        value = field_value(run, name)
+        return (0, float(value)) if _is_number(value) else (1, str(value))
+
+    return sorted(have, key=order, reverse=descending) + missing
+
+
+def value_columns(runs: Sequence[Run]) -> list[tuple[str, str]]:
+    """(kind, name) of every param and metric some run has: params first, by name."""
+    params = sorted({k for r in runs for k in r.params})
+    metrics = sorted({k for r in runs for k in r.metrics})
+    return [("param", k) for k in params] + [("metric", k) for k in metrics]
+
+
+def compare(ws: Workspace, git: GitRepo, a: str, b: str) -> dict[str, Any]:
+    """Params, metrics and outputs of runs ``a`` and ``b`` side by side: differences only,
+    plus how many were the same."""
+    run_a, run_b = get_run(git, a), get_run(git, b)
+    out: dict[str, Any] = {"a": run_a.id, "b": run_b.id}
+    for what in ("params", "metrics"):
+        va, vb = getattr(run_a, what), getattr(run_b, what)
+        keys = sorted(set(va) | set(vb))
+        out[what] = {k: [va.get(k), vb.get(k)] for k in keys if va.get(k) != vb.get(k)
+                     or type(va.get(k)) is not type(vb.get(k))}
+        out[f"same_{what}"] = len(keys) - len(out[what])
+    ma = {m.target: m for m in tree_manifests(git, run_a.commit or "", f"run:{run_a.id}")}
+    mb = {m.target: m for m in tree_manifests(git, run_b.commit or "", f"run:{run_b.id}")}
+    outputs: dict[str, str] = {}
+    for target in sorted(set(run_a.outputs) | set(run_b.outputs) | set(run_a.stale)
+                         | set(run_b.stale)):
+        state_a = _output_state(run_a, target)
+        state_b = _output_state(run_b, target)
+        if target in ma and target in mb and _same(ma[target], mb[target]):
+            content = "same content"
+        elif target in ma and target in mb:
+            content = "content differs"
+        else:
+            content = "only in " + ("a" if target in ma else "b")
+        outputs[target] = f"{state_a} / {state_b}; {content}"
+    out["outputs"] = outputs
+    return out
+
+
+def _output_state(run: Run, target: str) -> str:
+    if target in run.outputs:
+        return "produced"
+    return "stale" if target in run.stale else "-"
+
+
+def _same(a: mf.Manifest, b: mf.Manifest) -> bool:
+    def key(m: mf.Manifest) -> list[tuple[str, str | None]]:
+        return [(e.path, e.sha256) for e in m.sorted_entries()]
+
+    return key(a) == key(b)
+
+
 # -- trailer values ---------------------------------------------------------------------------
 
 def _dumps(value: Any) -> str:
@@ -361,6 +819,18 @@ def _strings(raw: str | None) -> list[str]:
     except (ValueError, RecursionError):
         return []
     return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _values(raw: str | None) -> dict[str, Any]:
+    """A params or metrics trailer: a JSON object of scalars (anything else is dropped)."""
+    try:
+        value = json.loads(raw) if raw else {}
+    except (ValueError, RecursionError):
+        return {}
+    if not isinstance(value, dict):
+        return {}
+    return {k: v for k, v in value.items()
+            if isinstance(v, (int, float, str, bool)) and not isinstance(v, dict)}
 
 
 def _int(raw: str | None) -> int | None:
