@@ -195,6 +195,9 @@ def test_runs_are_side_branches_of_the_code_commit_they_ran_on(work: Path) -> No
     diff = json.loads(run_folio(work, "diff", "--json", f"run:{one['id']}", f"run:{two['id']}",
                                 check=True).stdout)
     assert [t["target"] for t in diff["targets"]] == ["results"]
+    # gc reads a run's parent as the code commit it is: its manifests, not its code files.
+    paths = {path for path, _ in GitRepo(work).reachable_manifest_blobs()}
+    assert "results.folio" in paths and not paths & {"job.py", "train.py"}
     run_folio(work, "gc", "--grace", "0s", check=True)
     assert Repo(work).read_bytes("results/table.csv", rev=f"run:{one['id']}").endswith(b"a\n")
 

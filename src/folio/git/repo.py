@@ -365,8 +365,8 @@ class GitRepo:
     ) -> Iterator[tuple[str, bytes]]:
         """(path, bytes) of every blob a gc root can reach, each distinct blob once.
 
-        Snapshot and run commits reachable from ``refs/folio/*`` contribute their whole
-        tree (the code commits runs are parented on, their ``prefix`` subtree); every other
+        Commits reachable from ``refs/folio/*`` contribute their whole tree, except that a
+        run's parent is the code commit it ran on (docs/runs.md): that one, like every other
         commit (branches, tags, remotes, stash, HEAD) its ``prefix`` subtree; with
         ``include_index`` so do blobs staged under ``prefix`` but not yet committed. Paths
         are relative to the manifests root; a blob seen at several paths is given once,
@@ -378,13 +378,8 @@ class GitRepo:
         seen_blobs: set[object] = set()
         folio = [oid for name, oid in tips if name.startswith(FOLIO_REFS)]
         code = [oid for name, oid in tips if not name.startswith(FOLIO_REFS)]
-        for commit in self._walk(folio):
-            if f"\n{TRAILER_KIND}: " in commit.message:  # a snapshot's or run's manifests
-                yield from _blobs(commit.tree, "", seen_trees, seen_blobs)
-            else:  # the code commit a run is parented on (docs/runs.md)
-                tree = _subtree(commit.tree, prefix)
-                if tree is not None:
-                    yield from _blobs(tree, "", seen_trees, seen_blobs)
+        for commit in self._folio_commits(folio, code):
+            yield from _blobs(commit.tree, "", seen_trees, seen_blobs)
         for commit in self._walk(code):
             tree = _subtree(commit.tree, prefix)
             if tree is not None:
@@ -392,6 +387,24 @@ class GitRepo:
         if include_index:
             for repo in (self._repo, *worktrees):
                 yield from self._index_blobs(repo, prefix, seen_blobs)
+
+    def _folio_commits(self, tips: Iterable[pygit2.Oid],
+                       code: list[pygit2.Oid]) -> Iterator[pygit2.Commit]:
+        """Commits reachable from ``tips`` (snapshot chains), each once; a run commit's
+        parents are code commits, appended to ``code`` instead of followed."""
+        stack, seen = list(tips), set()
+        while stack:
+            oid = stack.pop()
+            if oid in seen:
+                continue
+            seen.add(oid)
+            try:
+                commit = self._repo[oid]
+            except (KeyError, ValueError) as exc:
+                raise RefError(f"cannot walk the git history: {_reason(exc)}") from None
+            yield commit  # type: ignore[misc]
+            is_run = f"\n{TRAILER_KIND}: run\n" in commit.message + "\n"  # type: ignore[attr-defined]
+            (code if is_run else stack).extend(commit.parent_ids)  # type: ignore[attr-defined]
 
     def other_worktrees(self) -> list[Path]:
         """The other work trees of this repository (the main one and linked ones) that are
