@@ -259,3 +259,10 @@ def test_textconv_renders_a_hostile_or_malformed_summary_safely() -> None:
     odd = {"rows": "many", "shape": ["x"], "json": 3}  # not a summary folio writes: as JSON
     assert render_line({"path": "x", "size": 1, "sha256": "b" * 64, "meta": odd}) == \
         'x  1 B  bbbbbbbbbbbb  {"json": 3, "rows": "many", "shape": ["x"]}'
+
+
+def test_the_scan_prefilter_names_exactly_the_summarized_suffixes() -> None:
+    from folio.codecs.summary import SUFFIXES
+    from folio.worktree.scan import SUMMARIZED
+
+    assert set(SUMMARIZED) == set(SUFFIXES)

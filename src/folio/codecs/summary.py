@@ -1,5 +1,5 @@
 """Table and array summaries for a manifest entry's ``meta``: what a plain ``git diff``
-of a manifest shows a reviewer who has no folio (docs/format.md 4.3, "Summaries").
+of a manifest shows a reviewer who has no folio (docs/format.md 4.3.1).
 
 Four kinds, known by the file name's suffix: Parquet (``rows``, ``columns``, ``schema``,
 from the footer alone), CSV/TSV (``columns`` from the header line, ``rows`` counted up to
