@@ -278,7 +278,7 @@ def test_three_training_runs_the_best_found_and_checked_out(work: Path) -> None:
 
     # The best run's results back into the work tree, through the CLI...
     last = (work / "results/metrics.json").read_bytes()
-    run_folio(work, "checkout", "--force", f"run:{best['id']}", "--", "results", check=True)
+    run_folio(work, "checkout", f"run:{best['id']}", "--", "results", check=True)
     assert json.loads((work / "results/metrics.json").read_text())["auc"] == \
         best["metrics"]["auc"]
     assert (work / "results/metrics.json").read_bytes() != last or best["id"] == ids["10"]
