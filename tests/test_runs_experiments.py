@@ -262,6 +262,8 @@ def test_three_training_runs_the_best_found_and_checked_out(work: Path) -> None:
     assert [r["id"] for r in _runs(work, "--where", "C<1", "--where", "model==logreg")] == [
         ids["0.001"], ids["0.1"]]
     assert [r["id"] for r in _runs(work, "--sort", "C")] == [ids["0.001"], ids["0.1"], ids["10"]]
+    assert run_folio(work, "runs", "--where", "C>100", check=True).stdout == \
+        "No runs match (folio runs without filters lists them all).\n"
 
     listing = run_folio(work, "runs", check=True).stdout.splitlines()
     head = listing[0].split()

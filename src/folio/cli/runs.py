@@ -208,8 +208,10 @@ def runs_command(run_ids: tuple[str, ...], status: str | None, name: str | None,
         from folio.git.repo import RUNS_PREFIX
         from folio.ops.transfer import remote_listing_hint
 
-        hint = (None if status or name or where
-                else remote_listing_hint(repo, RUNS_PREFIX, "runs"))
+        if status or name or where:
+            click.echo("No runs match (folio runs without filters lists them all).")
+            return
+        hint = remote_listing_hint(repo, RUNS_PREFIX, "runs")
         click.echo(hint or "No runs yet; record one with `folio run --put OUTPUT -- COMMAND`.")
         return
     _table(runs)
