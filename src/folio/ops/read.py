@@ -13,6 +13,8 @@ import hashlib
 import io
 import os
 import stat
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -32,6 +34,7 @@ from folio.git.names import is_valid_ref_component
 from folio.git.repo import TRAILER_CODE_COMMIT, TRAILER_CODE_DIRTY, TRAILER_KIND
 from folio.paths import is_within, repo_relative, validate_relpath
 from folio.progress import NULL, Progress
+from folio.remote.base import loose_key
 from folio.revisions import RUN_PREFIX, Side
 
 if TYPE_CHECKING:
@@ -39,9 +42,13 @@ if TYPE_CHECKING:
     from folio.manifest import Entry, Manifest
     from folio.ops.runs import Run
     from folio.ops.snapshots import SnapshotInfo, TargetSummary
+    from folio.remote.base import Backend
+    from folio.remote.catalog import Catalog
     from folio.workspace import Workspace
 
 CHUNK = 1 << 20
+RANGED_MIN = 1 << 20  # a remote object this big is read by ranges (when a source is given)
+RANGE_BUFFER = 64 << 10  # ...through a small buffer: a short read fetches no more than this
 
 
 # -- naming what to read ------------------------------------------------------------------------
@@ -119,8 +126,14 @@ def find_entry(manifests: Mapping[str, Manifest], path: str) -> Entry | None:
 
 # -- opening ------------------------------------------------------------------------------------
 def open_entry(ws: Workspace, entry: Entry, where: str, *, remote: str | None = None,
-               progress: Progress = NULL) -> VerifiedReader:
-    """A verified reader of ``entry``'s bytes; the object is fetched first if not local."""
+               progress: Progress = NULL, source: RemoteObjects | None = None
+               ) -> VerifiedReader:
+    """A verified reader of ``entry``'s bytes; the object is fetched first if not local.
+
+    With a ``source`` (the fsspec filesystem passes one), an object of at least
+    ``RANGED_MIN`` bytes stored loose on that remote is not fetched: it is read by byte
+    ranges as the caller seeks. A packed object is still fetched whole (one range of its
+    pack, verified, kept in the store)."""
     if entry.link is not None:
         raise FolioError(f"is a symlink to {entry.link!r}, not a file; read its target",
                          path=where)
@@ -132,8 +145,31 @@ def open_entry(ws: Workspace, entry: Entry, where: str, *, remote: str | None = 
         if not entry.stored:
             raise FolioError("was recorded by hash only (`folio add --no-copy`): its content "
                              "was never stored, so no version of it can be read", path=where)
+        ranged = ranged_reader(source, entry, where)
+        if ranged is not None:
+            return ranged
         fetch_one(ws, oid, entry.size, where, remote=remote, progress=progress)
     return VerifiedReader(_VerifiedRaw(store.path(oid), oid, entry.size, where), entry)
+
+
+def ranged_reader(source: RemoteObjects | None, entry: Entry, where: str
+                  ) -> VerifiedReader | None:
+    """A reader by byte ranges of ``entry``'s loose remote object, or None when it should
+    be fetched whole instead (small, packed, no source, or no remote to ask)."""
+    oid = entry.sha256
+    if source is None or oid is None or entry.size < RANGED_MIN:
+        return None
+    try:
+        size = source.loose_size(oid)
+    except RemoteError:
+        return None  # fetch_one names the remote problem in its own words
+    if size is None:
+        return None
+    if size != entry.size:
+        raise CorruptObjectError(
+            f"object {oid[:12]} on remote {source.backend().describe()} is {size} bytes but "
+            f"its manifest entry says {entry.size}; not read", path=where, expected=oid)
+    return VerifiedReader(_RemoteRaw(source, oid, size, where), entry, RANGE_BUFFER)
 
 
 def fetch_one(ws: Workspace, oid: str, size: int, where: str, *, remote: str | None = None,
@@ -192,15 +228,7 @@ class _VerifiedRaw(io.RawIOBase):
     extends it (so re-reading after a seek back is fine), a read beyond it does not."""
 
     def __init__(self, path: Path, oid: str, size: int, where: str) -> None:
-        super().__init__()
-        self.name = where
-        self.oid = oid
-        self.size = size
-        self._pos = 0
-        self._hash = hashlib.sha256()
-        self._hashed = 0
-        self._failure: CorruptObjectError | None = None
-        self.verified = False
+        self._setup(oid, size, where)
         try:
             self._fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except FileNotFoundError:  # gc took it meanwhile, or a racing delete
@@ -220,6 +248,17 @@ class _VerifiedRaw(io.RawIOBase):
                 path=where, expected=oid)
         if size == 0:
             self._finish()
+
+    def _setup(self, oid: str, size: int, where: str) -> None:
+        super().__init__()
+        self.name = where
+        self.oid = oid
+        self.size = size
+        self._pos = 0
+        self._hash = hashlib.sha256()
+        self._hashed = 0
+        self._failure: CorruptObjectError | None = None
+        self.verified = False
 
     def readable(self) -> bool:
         return True
@@ -249,7 +288,7 @@ class _VerifiedRaw(io.RawIOBase):
         self._checkClosed()
         self.refuse_if_failed()
         view = memoryview(buffer).cast("B")
-        n = os.preadv(self._fd, [view], self._pos) if len(view) else 0
+        n = self._preadinto(view, self._pos) if len(view) else 0
         start = self._pos
         if n == 0 and len(view) and start < self.size:  # shrank under us: not the object
             self._fail(f"object {self.oid[:12]} ended at byte {start} of {self.size}")
@@ -261,7 +300,7 @@ class _VerifiedRaw(io.RawIOBase):
         self._checkClosed()
         self.refuse_if_failed()
         want = self.size - self._pos
-        data = os.pread(self._fd, want, self._pos) if want > 0 else b""
+        data = self._pread(want, self._pos) if want > 0 else b""
         if len(data) < want:  # a short read: finish it piece by piece, as readinto does
             pieces = [data]
             self._account(data)
@@ -271,6 +310,13 @@ class _VerifiedRaw(io.RawIOBase):
         self._account(data)
         self.readinto(bytearray(1))  # at the end: a grown or shrunken object is an error
         return data
+
+    def _preadinto(self, view: Any, pos: int) -> int:
+        """Read into ``view`` at ``pos`` without moving; the one place bytes come from."""
+        return os.preadv(self._fd, [view], pos)
+
+    def _pread(self, n: int, pos: int) -> bytes:
+        return os.pread(self._fd, n, pos)
 
     def _account(self, data: bytes | memoryview) -> None:
         """Hash ``data``, just read at the current position, and move past it."""
@@ -288,7 +334,7 @@ class _VerifiedRaw(io.RawIOBase):
         self.refuse_if_failed()
         buffer = bytearray(CHUNK)
         while not self.verified:
-            n = os.preadv(self._fd, [buffer], self._hashed)
+            n = self._preadinto(buffer, self._hashed)
             if n == 0:
                 self._fail(f"object {self.oid[:12]} ended at byte {self._hashed} of "
                            f"{self.size}")
@@ -315,6 +361,92 @@ class _VerifiedRaw(io.RawIOBase):
         super().close()
 
 
+class _RemoteRaw(_VerifiedRaw):
+    """A loose object on a remote, read by byte ranges (one request per raw read), hashed
+    as :class:`_VerifiedRaw` hashes: a read from byte 0 to the end is verified, a range
+    alone cannot be (docs/fsspec.md, "What is verified")."""
+
+    def __init__(self, source: RemoteObjects, oid: str, size: int, where: str) -> None:
+        self._setup(oid, size, where)
+        self._source = source
+        self._key = loose_key(oid)
+        if size == 0:
+            self._finish()
+
+    def _preadinto(self, view: Any, pos: int) -> int:
+        n = min(len(view), self.size - pos)
+        if n <= 0:
+            return 0
+        data = self._source.get_range(self._key, pos, pos + n)
+        view[:len(data)] = data
+        return len(data)
+
+    def _pread(self, n: int, pos: int) -> bytes:
+        buffer = bytearray(min(n, max(0, self.size - pos)))
+        got = self._preadinto(buffer, pos)
+        return bytes(buffer[:got])
+
+    def close(self) -> None:
+        io.RawIOBase.close(self)  # no descriptor: nothing else to release
+
+
+class RemoteObjects:
+    """One remote's catalog, listed once and reused for many reads (an fsspec filesystem
+    holds one); an object missing from it reloads it once, as a push may have come since.
+
+    Small ranges are kept (an LRU of ``CACHE_RANGES``), so a Parquet footer read twice,
+    by a schema probe and then the read, costs one request. ``requests`` and
+    ``fetched_bytes`` count the ranged reads, for figures and tests.
+    """
+
+    CACHE_RANGES = 32
+
+    def __init__(self, ws: Workspace, remote: str | None = None) -> None:
+        self.ws = ws
+        self.remote = remote
+        self._backend: Backend | None = None
+        self._catalog: Catalog | None = None
+        self._lock = threading.Lock()
+        self._ranges: OrderedDict[tuple[str, int, int], bytes] = OrderedDict()
+        self.requests = 0
+        self.fetched_bytes = 0
+
+    def backend(self) -> Backend:
+        if self._backend is None:
+            from folio.ops.remotes import open_remote
+
+            self._backend = open_remote(self.ws, self.remote)[1]
+        return self._backend
+
+    def loose_size(self, oid: str) -> int | None:
+        """The size of ``oid`` stored loose on the remote; None if packed or absent."""
+        from folio.ops.remotes import cache_dir
+        from folio.remote.catalog import load_catalog
+
+        backend = self.backend()
+        with self._lock:
+            if self._catalog is None or oid not in self._catalog:
+                self._catalog = load_catalog(backend, cache_dir(self.ws), jobs=4)
+            return self._catalog.loose.get(oid)
+
+    def get_range(self, key: str, start: int, end: int) -> bytes | memoryview:
+        small = end - start <= RANGE_BUFFER * 16
+        with self._lock:
+            hit = self._ranges.get((key, start, end)) if small else None
+            if hit is not None:
+                self._ranges.move_to_end((key, start, end))
+                return hit
+        data = self.backend().get_range(key, start, end)
+        with self._lock:
+            self.requests += 1
+            self.fetched_bytes += len(data)
+            if small:
+                self._ranges[(key, start, end)] = bytes(data)
+                while len(self._ranges) > self.CACHE_RANGES:
+                    self._ranges.popitem(last=False)
+        return data
+
+
 class VerifiedReader(io.BufferedReader):
     """A binary, seekable, read-only file object over one stored object (``Repo.open``).
 
@@ -327,8 +459,8 @@ class VerifiedReader(io.BufferedReader):
 
     raw: _VerifiedRaw
 
-    def __init__(self, raw: _VerifiedRaw, entry: Entry) -> None:
-        super().__init__(raw, CHUNK)
+    def __init__(self, raw: _VerifiedRaw, entry: Entry, buffer_size: int = CHUNK) -> None:
+        super().__init__(raw, buffer_size)
         self.entry = entry
 
     @property
