@@ -222,6 +222,14 @@ def test_every_reader_reads_from_s3_only_in_a_fresh_clone(
     assert_all(fs, f"folio://run:{run_id}/out/result.parquet", [7, 8, 9])
     assert dataset_ids(fs, "v2/data/events") == [20, 21]
 
+    # a small file is one ranged GET of its pack, verified, then kept in the store
+    mark = s3.requests.mark()
+    part = pq.read_table(fs.open("v1/data/events/part-1.parquet"))
+    assert part["id"].to_pylist() == [11]
+    assert [m for m, _ in s3.requests.since(mark)] == ["GET"]
+    assert fs.info("v1/data/events/part-1.parquet")["sha256"][2:] in {
+        p.name for p in (clone / ".git/folio/objects").rglob("*")}
+
     # one column of the big table: ranges of the loose object, nothing kept in the store
     source = fs.source(fs.workspace())
     before = source.fetched_bytes

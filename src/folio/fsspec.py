@@ -50,6 +50,7 @@ class FolioFileSystem(AbstractFileSystem):  # type: ignore[misc]
         super().__init__(**kwargs)
         self.repo = None if repo is None else os.fspath(repo)
         self.remote = remote
+        self._root = None if repo is None else find_worktree(repo)
         self._lock = threading.Lock()
         self._workspaces: dict[Path, Workspace] = {}
         self._sources: dict[Path, read.RemoteObjects] = {}
@@ -84,7 +85,7 @@ class FolioFileSystem(AbstractFileSystem):  # type: ignore[misc]
     # -- the repository and its versions ----------------------------------------------------
     def workspace(self) -> Workspace:
         """The repository: ``repo`` if given, else the one holding the current directory."""
-        root = find_worktree(self.repo or ".")
+        root = self._root or find_worktree(".")
         with self._lock:
             ws = self._workspaces.get(root)
             if ws is None:

@@ -18,6 +18,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     from folio.ops.runs import Run
     from folio.ops.snapshots import SnapshotInfo, TargetSummary
     from folio.remote.base import Backend
-    from folio.remote.catalog import Catalog
+    from folio.remote.catalog import Catalog, Slot
     from folio.workspace import Workspace
 
 CHUNK = 1 << 20
@@ -132,8 +133,8 @@ def open_entry(ws: Workspace, entry: Entry, where: str, *, remote: str | None = 
 
     With a ``source`` (the fsspec filesystem passes one), an object of at least
     ``RANGED_MIN`` bytes stored loose on that remote is not fetched: it is read by byte
-    ranges as the caller seeks. A packed object is still fetched whole (one range of its
-    pack, verified, kept in the store)."""
+    ranges as the caller seeks; a packed one is read alone from its pack (one range,
+    verified, kept in the store), with no new listing of the remote."""
     if entry.link is not None:
         raise FolioError(f"is a symlink to {entry.link!r}, not a file; read its target",
                          path=where)
@@ -145,26 +146,37 @@ def open_entry(ws: Workspace, entry: Entry, where: str, *, remote: str | None = 
         if not entry.stored:
             raise FolioError("was recorded by hash only (`folio add --no-copy`): its content "
                              "was never stored, so no version of it can be read", path=where)
-        ranged = ranged_reader(source, entry, where)
+        ranged = ranged_reader(ws, source, entry, where)
         if ranged is not None:
             return ranged
-        fetch_one(ws, oid, entry.size, where, remote=remote, progress=progress)
+        if not store.has(oid):
+            fetch_one(ws, oid, entry.size, where, remote=remote, progress=progress)
     return VerifiedReader(_VerifiedRaw(store.path(oid), oid, entry.size, where), entry)
 
 
-def ranged_reader(source: RemoteObjects | None, entry: Entry, where: str
+def ranged_reader(ws: Workspace, source: RemoteObjects | None, entry: Entry, where: str
                   ) -> VerifiedReader | None:
-    """A reader by byte ranges of ``entry``'s loose remote object, or None when it should
-    be fetched whole instead (small, packed, no source, or no remote to ask)."""
+    """A reader by byte ranges of ``entry``'s big loose remote object; or None, after a
+    packed one was read alone from its pack (verified, into the store), or when
+    :func:`fetch_one` should fetch it instead (no source, or no remote to ask)."""
+    from folio.remote.catalog import Slot, read_packed
+
     oid = entry.sha256
-    if source is None or oid is None or entry.size < RANGED_MIN:
+    if source is None or oid is None:
         return None
     try:
-        size = source.loose_size(oid)
+        found = source.find(oid)
     except RemoteError:
         return None  # fetch_one names the remote problem in its own words
-    if size is None:
+    if isinstance(found, Slot):
+        if found.length == entry.size:  # else fetch_one refuses it, naming both sizes
+            label = source.backend().describe()
+            ws.store.put_bytes(read_packed(partial(source.get_range, keep=False), oid,
+                                           found, label), oid)
         return None
+    if found is None or entry.size < RANGED_MIN:
+        return None
+    size = found
     if size != entry.size:
         raise CorruptObjectError(
             f"object {oid[:12]} on remote {source.backend().describe()} is {size} bytes but "
@@ -370,16 +382,27 @@ class _RemoteRaw(_VerifiedRaw):
         self._setup(oid, size, where)
         self._source = source
         self._key = loose_key(oid)
+        self._ahead: tuple[int, bytes] = (0, b"")  # bytes fetched past the last big read
         if size == 0:
             self._finish()
 
     def _preadinto(self, view: Any, pos: int) -> int:
+        """One request per read. A big read is asked for in whole buffers by
+        io.BufferedReader, which then fills its buffer for the tail: the bytes just past a
+        big read come in the same request, so that fill costs none."""
         n = min(len(view), self.size - pos)
         if n <= 0:
             return 0
-        data = self._source.get_range(self._key, pos, pos + n)
-        view[:len(data)] = data
-        return len(data)
+        start, ahead = self._ahead
+        if start <= pos and pos + n <= start + len(ahead):
+            view[:n] = ahead[pos - start:pos - start + n]
+            return n
+        extra = min(RANGE_BUFFER, self.size - pos - n) if n >= RANGE_BUFFER else 0
+        data = memoryview(self._source.get_range(self._key, pos, pos + n + extra))
+        got = min(n, len(data))
+        view[:got] = data[:got]
+        self._ahead = (pos + got, bytes(data[got:]))
+        return got
 
     def _pread(self, n: int, pos: int) -> bytes:
         buffer = bytearray(min(n, max(0, self.size - pos)))
@@ -418,8 +441,8 @@ class RemoteObjects:
             self._backend = open_remote(self.ws, self.remote)[1]
         return self._backend
 
-    def loose_size(self, oid: str) -> int | None:
-        """The size of ``oid`` stored loose on the remote; None if packed or absent."""
+    def find(self, oid: str) -> int | Slot | None:
+        """Where the remote holds ``oid``: its size if loose, its pack slot, or None."""
         from folio.ops.remotes import cache_dir
         from folio.remote.catalog import load_catalog
 
@@ -427,10 +450,12 @@ class RemoteObjects:
         with self._lock:
             if self._catalog is None or oid not in self._catalog:
                 self._catalog = load_catalog(backend, cache_dir(self.ws), jobs=4)
-            return self._catalog.loose.get(oid)
+            size = self._catalog.loose.get(oid)
+            return size if size is not None else self._catalog.packed.get(oid)
 
-    def get_range(self, key: str, start: int, end: int) -> bytes | memoryview:
-        small = end - start <= RANGE_BUFFER * 16
+    def get_range(self, key: str, start: int, end: int, *, keep: bool = True
+                  ) -> bytes | memoryview:
+        small = keep and end - start <= RANGE_BUFFER * 16
         with self._lock:
             hit = self._ranges.get((key, start, end)) if small else None
             if hit is not None:

@@ -8,7 +8,8 @@ their pack's hash), so each is fetched once and then read from the local cache.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from folio._fs import read_beneath, write_beneath
 from folio.bounded import read_at_most
 from folio.errors import CorruptObjectError, FolioError, UnsafeLinkError
 from folio.objects.store import is_oid
-from folio.remote.base import PACK_DIR, Backend, idx_key
+from folio.remote.base import PACK_DIR, Backend, idx_key, pack_key
 from folio.remote.packfile import MAX_INDEX_BYTES, PackIndex, decode_index
 
 
@@ -113,3 +114,17 @@ def read_all(backend: Backend, key: str, limit: int = MAX_INDEX_BYTES) -> bytes:
         return read_at_most(reader, limit, f"{backend.describe()}/{key}")
     finally:
         reader.close()
+
+
+def read_packed(get_range: Callable[[str, int, int], bytes | memoryview], oid: str,
+                slot: Slot, label: str) -> bytes:
+    """One packed object, read alone: a range of its pack, checked against its id (an
+    entry read whole is verifiable, a part of one is not). ``label`` names the remote."""
+    key = pack_key(slot.pack_id)
+    data = bytes(get_range(key, slot.offset, slot.offset + slot.length))
+    got = hashlib.sha256(data).hexdigest()
+    if got != oid:
+        raise CorruptObjectError(
+            f"object {oid} on remote {label} is corrupt (its bytes hash to {got[:12]}); it "
+            "was not stored", path=f"{key}@{slot.offset}", expected=oid, got=got)
+    return data
