@@ -16,6 +16,7 @@ from importlib import import_module as _import_module
 __version__ = "0.1.0"
 
 _ERRORS = (
+    "ArgumentError", "ArgumentTypeError", "ReadOnlyError",
     "ChangedMeanwhileError", "CodecError", "ConfigError", "CorruptObjectError", "FolioError",
     "FormatVersionError", "InvalidNameError", "ItemNameError", "ItemNotFoundError",
     "LockTimeoutError", "ManifestError", "MissingObjectError", "NotAcceptedError",
@@ -59,14 +60,16 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
-    "AddResult", "ArchiveResult", "BundleMetadata", "BundleWarning", "Capture",
+    "AddResult", "ArchiveResult", "ArgumentError", "ArgumentTypeError", "BundleMetadata",
+    "BundleWarning", "Capture",
     "ChangedMeanwhileError", "CheckoutResult", "CodecError", "CodecWarning", "ConfigError",
     "CorruptObjectError", "DataAccessor", "DiffResult", "Entry", "Folio", "FolioError",
     "FormatVersionError", "GcResult", "InvalidNameError", "ItemInfo", "ItemNameError",
     "ItemNotFoundError", "ItemPath", "LockTimeoutError", "Manifest", "ManifestError",
     "MissingObjectError", "NotARepositoryError", "NotAcceptedError", "ObjectError",
     "OverlapError", "OversizeError", "PathError", "PendingSetting", "PickleNotAllowedError",
-    "RecoveryRecord", "RefConflictError", "RefError", "RemoteError", "RemoteSpec", "Repo",
+    "ReadOnlyError", "RecoveryRecord", "RefConflictError", "RefError", "RemoteError",
+    "RemoteSpec", "Repo",
     "Restored", "ShardMissingError", "Side", "SnapshotInfo", "TagExistsError", "TargetStatus",
     "TransferResult", "UnknownRevisionError", "UnsafeLinkError", "UnsavedChangesError",
     "UnsupportedTypeError", "UntrustedDataError", "VerifiedReader", "VerifyResult",
@@ -78,6 +81,8 @@ if _typing.TYPE_CHECKING:
     from folio.codecs import CodecWarning, register_codec
     from folio.config import PendingSetting
     from folio.errors import (
+        ArgumentError,
+        ArgumentTypeError,
         ChangedMeanwhileError,
         CodecError,
         ConfigError,
@@ -97,6 +102,7 @@ if _typing.TYPE_CHECKING:
         OversizeError,
         PathError,
         PickleNotAllowedError,
+        ReadOnlyError,
         RefConflictError,
         RefError,
         RemoteError,

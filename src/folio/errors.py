@@ -22,10 +22,18 @@ on stderr and exit code 1. Anything else escaping is a bug.
     ├── ConfigError                config.toml is malformed or a setting is invalid
     ├── RemoteError                remote unreachable, misconfigured or refusing
     ├── CodecError                 a value cannot be encoded or decoded
-    │   ├── UnsupportedTypeError   no codec for this object
+    │   ├── UnsupportedTypeError   no codec for this object (also a TypeError)
     │   └── PickleNotAllowedError  loading would run code from elsewhere
     ├── ItemNameError              an item name inside a bundle is not a safe relative path
-    └── ItemNotFoundError          no such item (also a KeyError, for mapping users)
+    │                              (also a ValueError)
+    ├── ItemNotFoundError          no such item (also a KeyError, for mapping users)
+    ├── ArgumentError              a bad argument value (also a ValueError)
+    │   └── ArgumentTypeError      an argument of the wrong type (also a TypeError)
+    └── ReadOnlyError              a write to a bundle opened read-only or to a snapshot view
+
+Bad names and bad arguments are also ValueError / TypeError, and a missing item also a
+KeyError, so code written for DataFolio or AutoStore (``except KeyError``, ``except
+ValueError``) keeps catching them; ``except FolioError`` catches them all.
 """
 
 from __future__ import annotations
@@ -142,7 +150,7 @@ class CodecError(FolioError):
     """A value that cannot be encoded or decoded."""
 
 
-class UnsupportedTypeError(CodecError):
+class UnsupportedTypeError(CodecError, TypeError):
     """No registered codec handles this object."""
 
 
@@ -150,15 +158,30 @@ class PickleNotAllowedError(CodecError):
     """Loading would unpickle bytes that this repo does not trust."""
 
 
-class ItemNameError(FolioError):
+class ItemNameError(FolioError, ValueError):
     """An item name that is not a safe relative path inside its bundle."""
 
 
 class ItemNotFoundError(FolioError, KeyError):
-    """No item of that name; also a KeyError so mapping idioms keep working."""
+    """No item of that name; also a KeyError so mapping idioms keep working.
+
+    Its message always says "not found" (peer libraries' users match on it).
+    """
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return FolioError.__str__(self)
+
+
+class ArgumentError(FolioError, ValueError):
+    """An argument whose value folio cannot use (also a ValueError, as Python's own)."""
+
+
+class ArgumentTypeError(ArgumentError, TypeError):
+    """An argument of the wrong type (also a TypeError)."""
+
+
+class ReadOnlyError(FolioError):
+    """A write to a bundle opened with ``read_only=True``, or to a snapshot's view."""
 
 
 def summarize_paths(paths: list[str], limit: int = 3) -> str:

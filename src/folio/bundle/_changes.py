@@ -69,8 +69,9 @@ class Changes(FolioCore):
             for gone in sorted(doomed):
                 users = [d for d in self._dependents(state, gone) if d not in doomed]
                 if users:
+                    verb = "lists" if len(users) == 1 else "list"
                     warnings.warn(f"deleting {gone!r}, which {', '.join(map(repr, users))} "
-                                  "list as input", BundleWarning, stacklevel=2)
+                                  f"{verb} as input", BundleWarning, stacklevel=2)
         with self._transaction("delete") as manifest:
             index = NameIndex(manifest.entries)
             for name in names:
@@ -92,7 +93,8 @@ class Changes(FolioCore):
         if missing:
             from folio.errors import summarize_paths
 
-            raise ItemNotFoundError(f"{len(missing)} item(s) not in bundle {self.target}: "
+            raise ItemNotFoundError(f"{len(missing)} item(s) not found, not in bundle "
+                                    f"{self.target}: "
                                     f"{summarize_paths(missing)}; nothing was deleted")
 
     def copy(self: FolioT, src: str, dst: str, *, overwrite: bool = True) -> FolioT:

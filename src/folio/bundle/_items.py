@@ -91,12 +91,12 @@ class DataAccessor:
         if name.startswith("__"):
             raise AttributeError(name)
         if name not in self._folio:
-            raise AttributeError(f"no item {name!r} in bundle {self._folio.target}")
+            raise AttributeError(f"item {name!r} not found in bundle {self._folio.target}")
         return ItemProxy(self._folio, name)
 
     def __getitem__(self, name: str) -> ItemProxy:
         if name not in self._folio:
-            raise ItemNotFoundError(f"no item {name!r} in bundle {self._folio.target}")
+            raise ItemNotFoundError(f"item {name!r} not found in bundle {self._folio.target}")
         return ItemProxy(self._folio, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -116,14 +116,23 @@ class DataAccessor:
         return name in self._folio
 
     def __repr__(self) -> str:
-        return f"<items of {self._folio.target}: {', '.join(self._folio.keys())}>"
+        names = self._folio.keys()
+        if not names:
+            return f"<no items in bundle {self._folio.target}>"
+        return f"<{len(names)} item{'s' if len(names) > 1 else ''} in bundle " \
+               f"{self._folio.target}: {', '.join(names)}>"
+
+
+DERIVED = ("created_at", "updated_at")  # bundle times read from the items, not stored
 
 
 class BundleMetadata(MutableMapping[str, Any]):
     """``f.metadata``: a dict whose every change is written at once (JSON values only).
 
     Kept as ``.folio-bundle.json`` in the bundle directory, an ordinary tracked file, so
-    snapshots, checkout and diff carry it like any item.
+    snapshots, checkout and diff carry it like any item. ``created_at`` and ``updated_at``
+    read, unless set, as the oldest and newest ``created`` of the items: derived, never
+    stored (nor listed by ``keys()``), so adding items on two branches still merges.
     """
 
     def __init__(self, folio: FolioView) -> None:
@@ -133,7 +142,12 @@ class BundleMetadata(MutableMapping[str, Any]):
         return self._folio.read_metadata()
 
     def __getitem__(self, key: str) -> Any:
-        return self._current()[key]
+        current = self._current()
+        if key not in current and key in DERIVED:
+            times = sorted(i.created for i in self._folio.items_info() if i.created)
+            if times:
+                return times[0] if key == "created_at" else times[-1]
+        return current[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
         self._folio.update_metadata(lambda current: {**current, key: value})

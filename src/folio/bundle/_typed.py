@@ -21,7 +21,7 @@ from folio.manifest import Entry
 FAMILY_OF = {
     "pandas": "table", "polars": "table", "arrow": "table",
     "numpy": "array", "torch-tensor": "array",
-    "json": "json", "jsonl": "json",
+    "json": "json", "jsonl": "json", "typed-json": "json",
     "text": "text",
     "sklearn": "model", "torch-state-dict": "model", "torch-model": "model",
     "bytes": "bytes",

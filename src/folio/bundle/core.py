@@ -20,6 +20,7 @@ Folio only through the protocols in _view.py, so none of them imports this modul
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import stat
 import threading
@@ -48,14 +49,18 @@ from folio.bundle._names import (
     file_for,
     meta_of,
 )
+from folio.bundle._snapshots import Snapshots
+from folio.bundle._values import PlainValues
 from folio.bundle._view import ManifestState
 from folio.codecs.summary import summarize_file
 from folio.errors import (
+    ArgumentError,
     CorruptObjectError,
     FolioError,
     ItemNameError,
     ItemNotFoundError,
     PathError,
+    ReadOnlyError,
 )
 from folio.manifest import Entry, Manifest
 from folio.ops import track
@@ -85,20 +90,29 @@ class _Pending:
     overwrite: bool
 
 
-class Folio(TypedItems, Changes, MutableMapping[str, Any]):
+class Folio(TypedItems, Changes, Snapshots, PlainValues, MutableMapping[str, Any]):
     """A bundle of named, typed items in the tracked directory ``path``.
 
     ``Folio("experiments/exp1")`` finds the repository from ``path`` (relative to the
     current directory); ``repo.folio("experiments/exp1")`` takes it relative to the repo
     root. A directory that is not tracked yet is created and tracked (``create=False``
     refuses instead); one inside or around another tracked target is refused.
+    ``read_only=True`` opens an existing bundle for reading: every write raises
+    ReadOnlyError.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, repo: Workspace | None = None,
-                 create: bool = True) -> None:
+                 create: bool = True, read_only: bool = False) -> None:
         from folio.workspace import Workspace
 
         raw = os.fspath(path)
+        if isinstance(raw, str) and "://" in raw:
+            raise ArgumentError("is a URL; a bundle is a directory in a git repository. To "
+                                "keep its data in object storage, add a remote (`folio remote "
+                                "add NAME s3://bucket/prefix`) and `folio push`", path=raw)
+        self.read_only = bool(read_only)
+        self._pinned: ManifestState | None = None  # a snapshot view's fixed manifest
+        self._pinned_label: str | None = None
         if repo is None:
             absolute = Path(os.path.abspath(raw))
             repo = Workspace(_existing_ancestor(absolute))
@@ -115,7 +129,7 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
             if repo.read_manifest(self.target).kind != "dir":
                 raise PathError("is a tracked file, not a bundle (a directory)",
                                 path=self.target)
-        elif create:
+        elif create and not read_only:
             self._create()
         else:
             raise FolioError("is not a bundle (no tracked directory there)", path=self.target)
@@ -126,8 +140,10 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
         """Internal (for the bundle's parts, not users): where work files are staged.
 
         The store's staging directory, where no scan of the bundle sees them; beside the
-        items if the bundle is on another filesystem (a rename needs one).
+        items if the bundle is on another filesystem (a rename needs one). Every write
+        stages first, so a read-only bundle refuses here, before any byte is written.
         """
+        self._check_writable()
         if self._staging is None:
             self.path.mkdir(parents=True, exist_ok=True)  # a fresh clone may lack it
             staging = self.repo.store.staging
@@ -148,8 +164,19 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
                     directory.rmdir()
             raise
 
+    def _check_writable(self) -> None:
+        if self._pinned_label is not None:
+            raise ReadOnlyError(f"is a read-only view of snapshot {self._pinned_label}; write to "
+                                "the bundle itself (restore_snapshot() brings the snapshot back)",
+                                path=self.target)
+        if self.read_only:
+            raise ReadOnlyError("was opened read-only (read_only=True); open it without to "
+                                "write", path=self.target)
+
     # -- manifest state (reloaded when the file changes) --------------------------------------
     def _state(self) -> ManifestState:
+        if self._pinned is not None:
+            return self._pinned
         try:
             st = os.stat(self._manifest_path)
         except FileNotFoundError:
@@ -197,6 +224,7 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
 
     @contextlib.contextmanager
     def _locked(self, what: str) -> Iterator[None]:
+        self._check_writable()
         with _PROCESS_LOCK, self.repo.lock.hold(f"folio bundle {what} ({self.target})"):
             yield
 
@@ -205,9 +233,43 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
         self._cached = None
         return self
 
+    # -- snapshot views (the snapshots themselves: bundle/_snapshots.py) ----------------------
+    def at(self, snapshot: str) -> Folio:
+        """A read-only view of this bundle as its snapshot ``snapshot`` recorded it.
+
+        Every read works as on the bundle (``get_data``, ``f[name]``, ``keys()``,
+        ``describe()``, ``metadata``); every write raises ReadOnlyError.
+        """
+        tag, manifest = self.bundle_snapshot(snapshot)
+        view = copy.copy(self)  # the same bundle, with its own (fixed) state
+        vars(view).update(read_only=True, _cached=None, _batch=None, _meta_cache=None,
+                          _pinned=self._state_of(manifest), _pinned_label=tag)
+        return view
+
+    @classmethod
+    def load_snapshot(cls, path: str | os.PathLike[str], snapshot: str, *,
+                      repo: Workspace | None = None) -> Folio:
+        """``Folio(path, read_only=True).at(snapshot)`` (DataFolio's spelling)."""
+        return cls(path, repo=repo, read_only=True).at(snapshot)
+
+    @property
+    def created_at(self) -> str | None:
+        """When the bundle got its first item still recorded (ISO 8601, UTC).
+
+        Derived from the items' ``created`` times, not stored: a stored, ever-changing
+        time would make every two branches that add items conflict in git.
+        """
+        return self.metadata.get("created_at")
+
+    @property
+    def updated_at(self) -> str | None:
+        """When an item was last written (ISO 8601, UTC); derived, as ``created_at``."""
+        return self.metadata.get("updated_at")
+
     @contextlib.contextmanager
     def _transaction(self, what: str) -> Iterator[Manifest]:
         """The current manifest, under the repo lock; written back when the block ends."""
+        self._check_writable()
         with _PROCESS_LOCK:
             self._trash = []
             try:
@@ -271,7 +333,7 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
         state, entry = self._lookup(name, state)
         if entry is None:
             check_name(name)
-            raise ItemNotFoundError(f"no item {name!r} in bundle {self.target}")
+            raise ItemNotFoundError(f"item {name!r} not found in bundle {self.target}")
         return entry
 
     def recorded_item(self, name: str) -> tuple[str, Entry] | None:
@@ -539,14 +601,18 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
             parts.pop()
 
     # -- reading -------------------------------------------------------------------------------
-    def get_data(self, name: str, allow_pickle: bool = False) -> Any:
+    def get_data(self, name: str, allow_pickle: bool = False, *,
+                 snapshot: str | None = None) -> Any:
         """The value of item ``name``, read from the store and verified while read.
 
         The manifest is the truth: a working file edited since it was added is not what
         is returned (a BundleWarning says so). Pickles and full models need
         ``allow_pickle=True`` or ``trust_pickles = true`` in the local config
-        (.git/folio/config.toml).
+        (.git/folio/config.toml). ``snapshot`` reads the item as bundle snapshot
+        ``snapshot`` holds it (``create_snapshot``).
         """
+        if snapshot is not None:
+            return self.at(snapshot).get_data(name, allow_pickle)
         state = self._state()
         entry = self._find(name, state)
         return self._decode(entry, state.index.name_of(entry), allow_pickle)
@@ -579,7 +645,8 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
             raise FolioError(f"item {name!r} is a symlink, not content", path=self.target)
         label = f"{self.target}/{entry.path}"
         work = self.path / entry.path
-        self._warn_if_edited(work, entry, label)
+        if self._pinned is None:  # a snapshot's view does not describe the working files
+            self._warn_if_edited(work, entry, label)
         store = self.repo.store
         try:
             return read_verified(store.path(entry.sha256), entry.sha256, item=name,
@@ -642,7 +709,7 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
         check_name(name)
         if "." in name.rsplit("/", 1)[-1].lstrip("."):
             return self.path_of(name)
-        raise ItemNotFoundError(f"no item {name!r} in bundle {self.target}")
+        raise ItemNotFoundError(f"item {name!r} not found in bundle {self.target}")
 
     def __setitem__(self, name: str, obj: object) -> None:
         self._put(name, obj, None, None, None, True, {})
@@ -680,7 +747,9 @@ class Folio(TypedItems, Changes, MutableMapping[str, Any]):
         return ItemPath(self, name)
 
     def __repr__(self) -> str:
-        return f"Folio({self.target!r}, items={len(self)})"
+        view = f", snapshot={self._pinned_label!r}" if self._pinned_label else ""
+        mode = ", read_only=True" if self.read_only and not view else ""
+        return f"Folio({self.target!r}, items={len(self)}{view}{mode})"
 
     def __eq__(self, other: object) -> bool:
         return (isinstance(other, Folio) and other.repo.root == self.repo.root

@@ -19,6 +19,7 @@ from folio.codecs.registry import register_codec
 from folio.codecs.sklearn_model import SklearnCodec
 from folio.codecs.text import TextCodec
 from folio.codecs.torch_model import TorchModelCodec, TorchStateDictCodec, TorchTensorCodec
+from folio.codecs.typed_json import TypedJsonCodec
 
 
 def builtin_codecs() -> list[Codec]:
@@ -26,7 +27,7 @@ def builtin_codecs() -> list[Codec]:
     return [
         PandasCodec(), PolarsCodec(), ArrowCodec(), NumpyCodec(),
         TorchStateDictCodec(), TorchTensorCodec(), TorchModelCodec(), SklearnCodec(),
-        TextCodec(), BytesCodec(), JsonCodec(), JsonLinesCodec(), PickleCodec(),
+        TextCodec(), BytesCodec(), TypedJsonCodec(), JsonCodec(), JsonLinesCodec(), PickleCodec(),
     ]
 
 

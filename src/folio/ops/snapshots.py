@@ -151,8 +151,13 @@ def _depths(git: GitRepo, infos: list[SnapshotInfo]) -> dict[str, int]:
 
 
 def create(ws: Workspace, tag: str, message: str | None, progress: Progress = NULL,
-           jobs: int | None = None) -> SnapshotInfo:
-    """Capture every tracked target as ``add`` would, then commit the manifests as ``tag``."""
+           jobs: int | None = None, *, capture: bool = True,
+           extra_trailers: Mapping[str, str] | None = None) -> SnapshotInfo:
+    """Capture every tracked target as ``add`` would, then commit the manifests as ``tag``.
+
+    ``capture=False`` commits the working manifests as they are (a bundle snapshot: the
+    bundle's manifest is its truth); ``extra_trailers`` mark the commit (Folio-Bundle).
+    """
     validate_ref_component(tag, "tag")
     ref = SNAPSHOTS_PREFIX + tag
     git = ws.git
@@ -164,7 +169,7 @@ def create(ws: Workspace, tag: str, message: str | None, progress: Progress = NU
         if not targets:
             raise FolioError("nothing to snapshot: no tracked data yet; "
                              "track some with `folio add PATH`")
-        captured = _capture_all(ws, targets, progress, jobs)
+        captured = _capture_all(ws, targets, progress, jobs) if capture else []
         files = read_manifest_files(ws)
         n_files, n_bytes = _totals(files)
         head = git.head_commit()
@@ -174,6 +179,7 @@ def create(ws: Workspace, tag: str, message: str | None, progress: Progress = NU
             trailers[TRAILER_CODE_DIRTY] = "true" if git.is_dirty() else "false"
         trailers[TRAILER_FILES] = str(n_files)
         trailers[TRAILER_BYTES] = str(n_bytes)
+        trailers.update(extra_trailers or {})
         existing = list_snapshots(git)
         parent = existing[0].commit if existing else None
         text = message if message and message.strip() else f"folio snapshot {tag}"
