@@ -204,7 +204,8 @@ def test_every_reader_reads_from_s3_only_in_a_fresh_clone(
     bare = tmp_path / "origin.git"
     git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
     git(root, "remote", "add", "origin", str(bare))
-    run_folio(root, "remote", "add", "s3", s3.url(), "--endpoint", s3.endpoint,
+    url = s3.url()
+    run_folio(root, "remote", "add", "s3", url, "--endpoint", s3.endpoint,
               "--allow-http", check=True)
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "data and remote")
@@ -247,3 +248,13 @@ def test_every_reader_reads_from_s3_only_in_a_fresh_clone(
     duck.register_filesystem(fs)
     total = duck.sql("SELECT count(c0) FROM read_parquet('folio://v1/data/big.parquet')")
     assert total.fetchall() == [(20_000,)]
+
+    # a big object corrupted on the remote: a whole read says so; a range cannot know
+    oid = fs.info("v1/data/big.parquet")["sha256"]
+    key = f"{url.split('/', 3)[3]}/{oid[:2]}/{oid[2:]}"
+    body = bytearray(s3.client().get_object(Bucket=s3.bucket, Key=key)["Body"].read())
+    body[1000] ^= 0xFF
+    s3.client().put_object(Bucket=s3.bucket, Key=key, Body=bytes(body))
+    with pytest.raises(CorruptObjectError, match=rf"v1:data/big\.parquet: object {oid[:12]} "
+                       "is corrupt"):
+        fs.cat_file("v1/data/big.parquet")
