@@ -249,6 +249,12 @@ def test_plain_json_stays_plain_and_subclasses_are_not_plain(f: folio.Folio) -> 
     assert f.info("cfg").type == "json"
     f["ts"] = pd.Timestamp("2026-01-01")  # a datetime subclass: not a plain value
     assert f.info("ts").type == "pickle"
+    pair = (1, 2)
+    f["shared"] = [pair, pair, (), ()]  # one tuple twice is two tuples, as in JSON
+    assert f.info("shared").type == "typed-json" and f["shared"] == [(1, 2), (1, 2), (), ()]
+    loop: list[Any] = [(1,)]
+    loop.append(loop)
+    assert codecs.codec_for_object(loop).name == "pickle"  # contains itself: pickle keeps it
     with pytest.raises(CodecError, match=r"not a plain value|no plain value"):
         f.add_data("bad", {1: object()}, codec="typed-json")
 
@@ -390,3 +396,15 @@ def test_delete_warning_grammar_and_empty_repr(f: folio.Folio) -> None:
     assert repr(f.data) == "<2 items in bundle experiments/exp1: clean, raw>"
     with pytest.warns(folio.BundleWarning, match="'raw', which 'clean' lists as input"):
         f.delete("raw")
+
+
+def test_the_tagged_examples_of_format_md_are_what_folio_writes() -> None:
+    from folio.codecs.json_value import dumps
+    from folio.codecs.typed_json import encode_value
+
+    text = (Path(__file__).resolve().parents[1] / "docs/format.md").read_text()
+    section = text[text.index("#### 4.3.2"):text.index("### 4.4 Order")]
+    quoted = section.split("```json\n", 1)[1].split("```", 1)[0].splitlines()
+    written = [{1: "a", (1, 2): {3, 4}},
+               {"started": datetime(2026, 10, 25, 2, 30, fold=1, tzinfo=PARIS)}]
+    assert quoted == [dumps(encode_value(v)).decode() for v in written]

@@ -36,12 +36,16 @@ _CONTAINERS = (list, dict, tuple, set, frozenset)
 
 def needs_tags(value: object) -> bool | None:
     """True when ``value`` holds something plain JSON cannot keep and tags can; False when
-    plain JSON keeps all of it; None when some part is no plain value at all."""
+    plain JSON keeps all of it; None when some part is no plain value at all (or the value
+    contains itself). Iterative: deep values do not hit the recursion limit here."""
     tagged = False
-    stack: list[object] = [value]
-    seen: set[int] = set()
+    stack: list[tuple[object, bool]] = [(value, False)]
+    open_ids: set[int] = set()  # the containers being walked: meeting one again is a cycle
     while stack:
-        item = stack.pop()
+        item, leaving = stack.pop()
+        if leaving:
+            open_ids.discard(id(item))
+            continue
         kind = type(item)
         if kind in _JSON_EXACT:
             continue
@@ -50,18 +54,19 @@ def needs_tags(value: object) -> bool | None:
             continue
         if kind not in _CONTAINERS:
             return None
-        if id(item) in seen:  # shared or circular: refuse rather than loop (pickle keeps it)
+        if id(item) in open_ids:
             return None
-        seen.add(id(item))
+        open_ids.add(id(item))
+        stack.append((item, True))
         if kind is dict:
             assert isinstance(item, dict)
             if any(type(k) is not str or k == TAG for k in item):
                 tagged = True
-                stack.extend(item)
-            stack.extend(item.values())
+                stack.extend((k, False) for k in item)
+            stack.extend((v, False) for v in item.values())
         else:
             tagged = tagged or kind is not list
-            stack.extend(cast("Iterable[object]", item))
+            stack.extend((v, False) for v in cast("Iterable[object]", item))
     return tagged
 
 
