@@ -147,6 +147,9 @@ def test_an_interrupted_run_owns_only_what_it_wrote(work: Path) -> None:
 
 def test_outputs_written_in_a_capture_block_are_produced_older_ones_stale(work: Path) -> None:
     write(work / "old.csv", "before")
+    # File times come from the kernel's coarse clock (a tick of a few ms): a file written in
+    # the same tick as the start is counted as the run's, the side that loses no output.
+    time.sleep(0.05)
     repo = Repo(work)
     with repo.capture(["old.csv", "new.csv"], name="nb") as run:
         write(work / "new.csv", "made here")

@@ -191,8 +191,15 @@ def test_a_reader_holding_the_old_main_file_retries_to_the_new_manifest(
         def use(main: bytes) -> dict[str, Entry]:
             return mf.parse(main, MAIN, disk.__getitem__, TARGET).entries
 
-        assert mf.read_lockfree(lambda: next(mains, disk[MAIN]), use) == \
-            applied(entries, changes)
+        got = mf.read_lockfree(lambda: next(mains, disk[MAIN]), use)
+        new = applied(entries, changes)
+        if any(rel not in disk for rel in files):  # a shard the old main names is gone
+            assert got == new, "the retry must reach the new main file"
+        elif sum(files[rel] != disk[rel] for rel in files) <= 1:
+            # Nothing deleted and at most one file rewritten: the old main file still
+            # names a whole state, old or new. (An update of more files goes through the
+            # manifest journal, whose reader check tests/test_manifest_journal.py tests.)
+            assert got in (entries, new)
 
 
 def test_a_shard_really_gone_is_still_one_error() -> None:

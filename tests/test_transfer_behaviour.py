@@ -134,7 +134,25 @@ def test_progress_in_a_notebook_is_plain_lines_every_few_seconds(
     assert lines[-1].startswith("pull:  90.0% 90.0 MiB/100.0 MiB 3.0 MiB/s ETA 0:03")
 
 
-def test_push_and_pull_progress_advance_by_bytes(repo: Repo, s3: Any) -> None:
+def test_push_and_pull_progress_advance_by_bytes(repo: Repo, s3: Any,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from folio.remote import transfer
+
+    # A network slower than loopback: progress is reported ten times a second, so a 64 MiB
+    # object that moved in under 0.1 s would show as one step however it was counted.
+    chunks, readinto = transfer._chunks, transfer._Counting.readinto
+
+    def slow_chunks(*args: Any) -> Any:
+        for chunk in chunks(*args):
+            time.sleep(0.05)
+            yield chunk
+
+    def slow_readinto(self: Any, buffer: Any) -> Any:
+        time.sleep(0.005)
+        return readinto(self, buffer)
+
+    monkeypatch.setattr(transfer, "_chunks", slow_chunks)
+    monkeypatch.setattr(transfer._Counting, "readinto", slow_readinto)
     big = os.urandom(64 * MIB + 11)  # streamed multipart: must advance before it ends
     write(repo.root / "data/big.bin", big)
     for i in range(30):
