@@ -303,8 +303,8 @@ def test_other_refusals(f: Folio) -> None:
     f["a"] = {"x": 1}
     with pytest.raises(FolioError, match="already exists; pass overwrite=True"):
         f.add_data("a", {"x": 2}, overwrite=False)
-    with pytest.raises(ItemNotFoundError, match="1 unknown item"):
-        f.add_data("b", {"x": 2}, inputs=["a", "missing"])
+    with pytest.raises(ItemNameError, match="neither an item nor an external name"):
+        f.add_data("b", {"x": 2}, inputs=["a", "two\nlines"])  # other names: external
     with pytest.raises(FolioError, match="its own input"):
         f.add_data("a", {"x": 3}, inputs=["a"])
     with pytest.raises(FolioError, match="reserved"):

@@ -7,16 +7,18 @@ declares (``FolioCore``), so it never imports bundle/core.py.
 from __future__ import annotations
 
 import json as _json
+import os
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from folio import codecs
-from folio.bundle import _describe, _typed
+from folio.bundle import _describe, _external, _typed
 from folio.bundle._io import stage
 from folio.bundle._meta import build_meta, check_json
 from folio.bundle._names import REFERENCE_TYPE, check_name, meta_of, reference_file
 from folio.bundle._view import FolioCore
-from folio.errors import FolioError
+from folio.codecs import external_table
+from folio.errors import ArgumentError, ArgumentTypeError, FolioError
 from folio.manifest import Entry
 
 Inputs = Iterable[str] | str | None
@@ -47,14 +49,26 @@ class TypedItems(FolioCore):
 
     def add_model(self: FolioT, name: str, model: Any, description: str | None = None,
                   inputs: Inputs = None, *, init_args: dict[str, Any] | None = None,
-                  weights_only: bool = True, overwrite: bool = True,
+                  weights_only: bool = True, custom: bool = False,
+                  hyperparameters: dict[str, Any] | None = None, overwrite: bool = True,
                   **metadata: Any) -> FolioT:
-        """A scikit-learn estimator (pickled), or a PyTorch model.
+        """A scikit-learn estimator (pickled), a PyTorch model, or (``custom=True``) any
+        picklable object through joblib (pickle without joblib); loading needs trust.
 
         A torch ``nn.Module`` is stored as its state dict (loaded back with
         ``weights_only``, no trust needed) plus its class and ``init_args``, from which
         ``get_model`` rebuilds it; ``weights_only=False`` pickles the whole module instead.
+        ``hyperparameters`` (JSON values) are kept in the item's metadata.
         """
+        if hyperparameters is not None:
+            if not isinstance(hyperparameters, dict):
+                raise ArgumentTypeError("hyperparameters must be a dict of JSON values")
+            metadata = {**metadata, "hyperparameters": hyperparameters}
+        if custom:
+            if init_args is not None:
+                raise ArgumentError("init_args is for PyTorch modules stored as weights")
+            self._put(name, model, "custom-model", description, inputs, overwrite, metadata)
+            return self
         if _typed.is_torch_module(model) and weights_only:
             info: dict[str, Any] = {"class": _typed.class_path(model)}
             if init_args is not None:
@@ -70,6 +84,21 @@ class TypedItems(FolioCore):
         self._put(name, model, "model", description, inputs, overwrite, metadata)
         return self
 
+    def add_pytorch(self: FolioT, name: str, model: Any, description: str | None = None,
+                    inputs: Inputs = None, *, init_args: dict[str, Any] | None = None,
+                    save_class: bool = False, hyperparameters: dict[str, Any] | None = None,
+                    overwrite: bool = True, **metadata: Any) -> FolioT:
+        """DataFolio 1's name: ``model.state_dict()`` stored safely, with its class and
+        ``init_args``. The class is always recorded (``module:QualName``); ``save_class``
+        is accepted for DataFolio's sake: importing it back needs trust either way."""
+        if not _typed.is_torch_module(model):
+            raise ArgumentTypeError(f"add_pytorch takes a torch.nn.Module, not "
+                             f"{type(model).__name__}; use add_model()")
+        self.add_model(name, model, description, inputs, init_args=init_args,
+                       hyperparameters=hyperparameters, overwrite=overwrite,
+                       **({**metadata, "save_class": True} if save_class else metadata))
+        return self
+
     def reference(self: FolioT, name: str, uri: str, description: str | None = None,
                   inputs: Inputs = None, *, overwrite: bool = True, **metadata: Any) -> FolioT:
         """Record external data by URI (s3://..., https://..., a path) without copying it.
@@ -77,6 +106,33 @@ class TypedItems(FolioCore):
         The item is a small ``<name>.ref.json`` file naming the URI; ``data.<name>.path``
         gives the URI; ``get_data`` reads local files (unverified: they are not folio's).
         """
+        self._put_reference(name, uri, description, inputs, overwrite, metadata, None)
+        return self
+
+    def reference_table(self: FolioT, name: str, reference: str | os.PathLike[str] | None = None,
+                        description: str | None = None, inputs: Inputs = None, *,
+                        path: str | os.PathLike[str] | None = None,
+                        table_format: str | None = None, overwrite: bool = True,
+                        **metadata: Any) -> FolioT:
+        """A table kept elsewhere (a local path or ``s3://bucket/key``; Parquet or CSV),
+        read by ``get_table``/``get_data`` when asked for, never copied. ``path`` is
+        DataFolio's name for ``reference``; the format defaults to the URI's extension."""
+        uri = reference if reference is not None else path
+        if uri is None or (reference is not None and path is not None):
+            raise ArgumentError(f"reference_table {name!r}: give the table's URI once "
+                             "(reference= or path=)")
+        uri = os.fspath(uri)
+        fmt = table_format or external_table.format_of(uri) or "parquet"
+        if fmt not in external_table.FORMATS:
+            raise ArgumentError(f"reference_table {name!r}: table_format must be one of "
+                             f"{', '.join(external_table.FORMATS)}, not {fmt!r}")
+        self._put_reference(name, uri, description, inputs, overwrite, metadata,
+                            {"table_format": fmt})
+        return self
+
+    def _put_reference(self, name: str, uri: str, description: str | None, inputs: Inputs,
+                       overwrite: bool, metadata: dict[str, Any],
+                       extra: dict[str, Any] | None) -> None:
         check_name(name)
         if not isinstance(uri, str) or not uri or "\x00" in uri or "\n" in uri:
             raise FolioError(f"reference {name!r}: the URI must be a non-empty one-line string")
@@ -86,13 +142,28 @@ class TypedItems(FolioCore):
         self._check_place(state.index, name, file, overwrite)
         payload = _json.dumps({"uri": uri}, ensure_ascii=False).encode("utf-8") + b"\n"
         staged, _ = stage(self.repo.store, self.staging_dir, lambda sink: sink.write(payload))
-        meta = build_meta(name, file, {}, fields, None)
+        meta = build_meta(name, file, {}, fields, extra)
         self.record_staged(name, file, staged, REFERENCE_TYPE, meta, uri=uri, overwrite=overwrite)
-        return self
+
+    def _read_reference(self, entry: Entry, name: str, trusted: bool, label: str) -> Any:
+        """The referenced data, unverified (it is not folio's): a table reference as a
+        table, any other local file with the codec its extension names."""
+        fmt = meta_of(entry).get("table_format")
+        uri = entry.uri or ""
+        data = _external.read_uri(uri, name, self.repo.root, tables=isinstance(fmt, str))
+        if isinstance(fmt, str):
+            return external_table.read_table(data, fmt, trusted=trusted, item=label)
+        local = _external.local_path(uri, self.repo.root)
+        codec = _typed.codec_for_file(local.name if local else uri)
+        return codecs.decode(codec.name, data, {}, allow_pickle=trusted, item=label)
 
     # -- DataFolio: typed getters -----------------------------------------------------------------
-    def get_table(self, name: str) -> Any:
-        """A table item (pandas, polars or pyarrow, as written)."""
+    def get_table(self, name: str, allow_pickle: bool = False) -> Any:
+        """A table item (pandas, polars or pyarrow, as written), or a referenced table."""
+        state = self._state()
+        entry = self._find(name, state)
+        if entry.type == REFERENCE_TYPE and "table_format" in meta_of(entry):
+            return self._decode(entry, state.index.name_of(entry), allow_pickle)
         return self._get_kind(name, "table")
 
     def get_numpy(self, name: str) -> Any:
@@ -100,6 +171,23 @@ class TypedItems(FolioCore):
 
     def get_json(self, name: str) -> Any:
         return self._get_kind(name, "json")
+
+    def get_pytorch(self, name: str, model_class: Any = None, reconstruct: bool = True,
+                    allow_pickle: bool = False) -> Any:
+        """DataFolio 1's name: the rebuilt module, or (``reconstruct=False``) its state dict.
+
+        Without ``model_class`` the recorded class is imported, which needs trust.
+        """
+        state = self._state()
+        entry = self._find(name, state)
+        canonical = state.index.name_of(entry)
+        if entry.type not in ("torch-state-dict", "torch-model"):
+            raise FolioError(f"item {canonical!r} is not a PyTorch model "
+                             f"({entry.type or 'plain file'}); use get_data()",
+                             path=self.target)
+        if not reconstruct:
+            return self._decode(entry, canonical, allow_pickle)
+        return self.get_model(name, model_class=model_class, allow_pickle=allow_pickle)
 
     def get_model(self, name: str, model_class: Any = None,
                   allow_pickle: bool = False) -> Any:

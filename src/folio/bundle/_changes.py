@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from folio import codecs
 from folio.bundle._io import stage
 from folio.bundle._items import BundleMetadata
+from folio.bundle._lineage import lineage_fields
 from folio.bundle._meta import (
     BundleWarning,
     check_json,
@@ -253,7 +254,10 @@ class Changes(FolioCore):
             if description is not None:
                 set_or_drop(meta, "description", description)
             if inputs is not None:
-                set_or_drop(meta, "inputs", self._resolve_inputs(state, canonical, inputs))
+                lineage = lineage_fields(self._resolve_inputs(state, canonical, inputs),
+                                         state.index)
+                for key in ("inputs", "external_inputs"):
+                    set_or_drop(meta, key, lineage.get(key, []))
             if metadata:
                 user = dict(meta.get("user") or {})
                 for key, value in metadata.items():

@@ -113,7 +113,8 @@ def render_text(folio: FolioView, *, show_empty: bool = False,
                                           human_bytes(info.size)) if x)
             lines.append(f"      {facts}")
             if info.inputs:
-                shown = [n if n in names else f"{n} (deleted)" for n in info.inputs]
+                shown = [n if n in names else f"{n} (external)" if n in info.external_inputs
+                         else f"{n} (deleted)" for n in info.inputs]
                 lines.append(f"      inputs: {', '.join(shown)}")
             if users.get(info.name):
                 lines.append(f"      used by: {', '.join(users[info.name])}")

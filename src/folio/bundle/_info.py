@@ -33,6 +33,7 @@ class ItemInfo:
     codec: dict[str, Any] = field(default_factory=dict)  # what the codec recorded
     user: dict[str, Any] = field(default_factory=dict)  # keyword metadata given when added
     model: dict[str, Any] | None = None  # torch class and init_args, for add_model weights
+    external_inputs: list[str] = field(default_factory=list)  # inputs naming no item
 
     @classmethod
     def of(cls, bundle_dir: Path, name: str, entry: Entry) -> ItemInfo:
@@ -51,7 +52,9 @@ class ItemInfo:
             uri=entry.uri,
             codec=dict(codec) if isinstance(codec, dict) else {},
             user=dict(user) if isinstance(user, dict) else {},
-            model=dict(model) if isinstance(model, dict) else None)
+            model=dict(model) if isinstance(model, dict) else None,
+            external_inputs=[i for i in meta.get("external_inputs") or []
+                             if isinstance(i, str)])
 
     @property
     def metadata(self) -> dict[str, Any]:

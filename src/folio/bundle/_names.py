@@ -54,6 +54,22 @@ def reference_file(name: str) -> str:
     return name if has_extension(name, (REFERENCE_EXTENSION,)) else name + REFERENCE_EXTENSION
 
 
+def strip_extension(name: str) -> str:
+    """``name`` without the extension of its last part (``a/config.json`` -> ``a/config``)."""
+    head, _, base = name.rpartition("/")
+    stem = base.rsplit(".", 1)[0] if "." in base.lstrip(".") else base
+    return f"{head}/{stem}" if head else stem
+
+
+def without_extensions(index: NameIndex, names: list[str]) -> list[str]:
+    """``names`` with extensions dropped where the shorter name finds the same item."""
+    out = []
+    for name in names:
+        stem = strip_extension(name)
+        out.append(stem if stem != name and index.find(stem) is index.find(name) else name)
+    return out
+
+
 def item_name(entry: Entry) -> str:
     """The name an entry is known by (``meta.item`` when set, else its path)."""
     meta = entry.meta or {}
@@ -71,16 +87,23 @@ class NameIndex:
     def __init__(self, entries: dict[str, Entry]) -> None:
         self.by_name: dict[str, Entry] = {}
         self.by_path: dict[str, Entry] = {}
+        stems: dict[str, list[Entry]] = {}
         for path in sorted(entries):
             entry = entries[path]
             if entry.is_link or is_reserved(path):
                 continue
             self.by_path[path] = entry
             self.by_name.setdefault(item_name(entry), entry)  # a duplicate claim: first wins
+            stem = strip_extension(item_name(entry))
+            if stem != item_name(entry):
+                stems.setdefault(stem, []).append(entry)
+        # AutoStore: "config" finds item "config.json", when no other item has that stem.
+        self.by_stem = {stem: found[0] for stem, found in stems.items() if len(found) == 1}
 
     def find(self, name: str) -> Entry | None:
-        """The item called ``name``, or whose file is ``name``."""
-        return self.by_name.get(name) or self.by_path.get(name)
+        """The item called ``name``, or whose file is ``name``, or else (AutoStore) the one
+        item whose name is ``name`` plus an extension."""
+        return self.by_name.get(name) or self.by_path.get(name) or self.by_stem.get(name)
 
     def name_of(self, entry: Entry) -> str:
         name = item_name(entry)

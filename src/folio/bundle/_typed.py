@@ -24,6 +24,7 @@ FAMILY_OF = {
     "json": "json", "jsonl": "json", "typed-json": "json",
     "text": "text",
     "sklearn": "model", "torch-state-dict": "model", "torch-model": "model",
+    "custom-model": "model",
     "bytes": "bytes",
     "pickle": "object",
     REFERENCE_TYPE: "reference",

@@ -36,11 +36,13 @@ from folio import codecs
 from folio._fs import remove_readonly, temp_name
 from folio.bundle import _typed
 from folio.bundle._api import TypedItems
+from folio.bundle._artifacts import Artifacts
 from folio.bundle._changes import Changes
 from folio.bundle._handles import ItemPath
 from folio.bundle._info import ItemInfo
-from folio.bundle._io import Staged, read_regular, read_verified, stage
+from folio.bundle._io import Staged, read_verified, stage
 from folio.bundle._items import DataAccessor
+from folio.bundle._lineage import check_external, lineage_fields
 from folio.bundle._meta import BundleWarning, build_meta, check_user_metadata, keep_created
 from folio.bundle._names import (
     REFERENCE_TYPE,
@@ -48,6 +50,7 @@ from folio.bundle._names import (
     check_name,
     file_for,
     meta_of,
+    without_extensions,
 )
 from folio.bundle._snapshots import Snapshots
 from folio.bundle._values import PlainValues
@@ -55,6 +58,7 @@ from folio.bundle._view import ManifestState
 from folio.codecs.summary import summarize_file
 from folio.errors import (
     ArgumentError,
+    ArgumentTypeError,
     CorruptObjectError,
     FolioError,
     ItemNameError,
@@ -90,7 +94,7 @@ class _Pending:
     overwrite: bool
 
 
-class Folio(TypedItems, Changes, Snapshots, PlainValues, MutableMapping[str, Any]):
+class Folio(TypedItems, Changes, Snapshots, PlainValues, Artifacts, MutableMapping[str, Any]):
     """A bundle of named, typed items in the tracked directory ``path``.
 
     ``Folio("experiments/exp1")`` finds the repository from ``path`` (relative to the
@@ -98,11 +102,13 @@ class Folio(TypedItems, Changes, Snapshots, PlainValues, MutableMapping[str, Any
     root. A directory that is not tracked yet is created and tracked (``create=False``
     refuses instead); one inside or around another tracked target is refused.
     ``read_only=True`` opens an existing bundle for reading: every write raises
-    ReadOnlyError.
+    ReadOnlyError. ``snapshot="v1"`` opens the read-only view of that bundle snapshot, even
+    of a bundle no longer tracked (``at()``).
     """
 
     def __init__(self, path: str | os.PathLike[str], *, repo: Workspace | None = None,
-                 create: bool = True, read_only: bool = False) -> None:
+                 create: bool = True, read_only: bool = False,
+                 snapshot: str | None = None) -> None:
         from folio.workspace import Workspace
 
         raw = os.fspath(path)
@@ -125,7 +131,12 @@ class Folio(TypedItems, Changes, Snapshots, PlainValues, MutableMapping[str, Any
         self._cached: ManifestState | None = None
         self._batch: list[_Pending] | None = None
         self._trash: list[Path] = []
-        if self.target in repo.targets():
+        self._staging: Path | None = None
+        if snapshot is not None:
+            self.read_only = True
+            self._pinned_label, manifest = self.bundle_snapshot(snapshot)
+            self._pinned = self._state_of(manifest)
+        elif self.target in repo.targets():
             if repo.read_manifest(self.target).kind != "dir":
                 raise PathError("is a tracked file, not a bundle (a directory)",
                                 path=self.target)
@@ -133,7 +144,6 @@ class Folio(TypedItems, Changes, Snapshots, PlainValues, MutableMapping[str, Any
             self._create()
         else:
             raise FolioError("is not a bundle (no tracked directory there)", path=self.target)
-        self._staging: Path | None = None
 
     @property
     def staging_dir(self) -> Path:
@@ -249,8 +259,9 @@ class Folio(TypedItems, Changes, Snapshots, PlainValues, MutableMapping[str, Any
     @classmethod
     def load_snapshot(cls, path: str | os.PathLike[str], snapshot: str, *,
                       repo: Workspace | None = None) -> Folio:
-        """``Folio(path, read_only=True).at(snapshot)`` (DataFolio's spelling)."""
-        return cls(path, repo=repo, read_only=True).at(snapshot)
+        """``Folio(path, snapshot=snapshot)`` (DataFolio's spelling): the read-only view of
+        bundle snapshot ``snapshot``, also of a bundle that is no longer tracked."""
+        return cls(path, repo=repo, snapshot=snapshot)
 
     @property
     def created_at(self) -> str | None:
@@ -351,11 +362,13 @@ class Folio(TypedItems, Changes, Snapshots, PlainValues, MutableMapping[str, Any
             with self._transaction("batch"):
                 pass
 
-    def keys(self) -> list[str]:  # type: ignore[override]
-        """Item names, sorted."""
+    def keys(self, extensions: bool = True) -> list[str]:  # type: ignore[override]
+        """Item names, sorted; ``extensions=False`` drops each name's extension (AutoStore)
+        where that still names one item only (docs/api.md, "AutoStore surface")."""
         self._flush_batch()
         state = self._state()
-        return sorted(state.index.name_of(e) for e in state.index.by_path.values())
+        names = sorted(state.index.name_of(e) for e in state.index.by_path.values())
+        return names if extensions else sorted(without_extensions(state.index, names))
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.keys())
@@ -408,10 +421,12 @@ class Folio(TypedItems, Changes, Snapshots, PlainValues, MutableMapping[str, Any
         fields: dict[str, Any] = {}
         if description is not None:
             if not isinstance(description, str):
-                raise FolioError(f"description must be a str, not {type(description).__name__}")
+                raise ArgumentTypeError(
+                    f"description must be a str, not {type(description).__name__}")
             fields["description"] = description
         if inputs is not None:
-            fields["inputs"] = self._resolve_inputs(state, name, inputs)
+            fields.update(lineage_fields(self._resolve_inputs(state, name, inputs),
+                                         state.index, self._batch))
         if metadata:
             check_user_metadata(metadata, name)
             fields["user"] = dict(metadata)
@@ -419,35 +434,31 @@ class Folio(TypedItems, Changes, Snapshots, PlainValues, MutableMapping[str, Any
 
     def _resolve_inputs(self, state: ManifestState, name: str,
                         inputs: Iterable[str] | str) -> list[str]:
+        """Canonical names of the inputs; a name no item has is an external source, kept
+        as given (``external_inputs`` tells which were external when recorded)."""
         names = [inputs] if isinstance(inputs, str) else list(inputs)
         pending = {key: item.name for item in self._batch or () for key in (item.name, item.file)}
-        resolved, unknown = [], []
+        resolved = []
         for raw in names:
             entry = state.index.find(raw) if isinstance(raw, str) else None
             if entry is None and raw in pending:
                 canonical = pending[raw]
             elif entry is None:
-                unknown.append(repr(raw))
-                continue
+                canonical = check_external(raw, name)
             else:
                 canonical = state.index.name_of(entry)
             if canonical == name:
-                raise FolioError(f"item {name!r} cannot be its own input")
+                raise ArgumentError(f"item {name!r} cannot be its own input")
             if canonical not in resolved:
                 resolved.append(canonical)
-        if unknown:
-            from folio.errors import summarize_paths
-
-            raise ItemNotFoundError(f"inputs of {name!r} name {len(unknown)} unknown item(s) "
-                                    f"of bundle {self.target}: {summarize_paths(unknown)}")
         return resolved
 
     def _check_place(self, index: NameIndex, name: str, file: str, overwrite: bool) -> None:
         """Refuse a file that would sit inside another item's file, or contain one."""
         existing = index.find(name)
         if existing is not None and not overwrite:
-            raise FolioError(f"item {name!r} already exists; pass overwrite=True to replace it",
-                             path=self.target)
+            raise ArgumentError(f"item {name!r} already exists; pass overwrite=True to "
+                                "replace it", path=self.target)
         replaced = self._replaced(index, name, file)
         for entry in index.by_path.values():
             if entry in replaced:
@@ -675,24 +686,6 @@ class Folio(TypedItems, Changes, Snapshots, PlainValues, MutableMapping[str, Any
                           "returning the recorded content (add it again to record the change)",
                           BundleWarning, stacklevel=5)
 
-    def _read_reference(self, entry: Entry, name: str, trusted: bool, label: str) -> Any:
-        uri = entry.uri or ""
-        local = _local_path(uri, self.repo.root)
-        if local is None:
-            raise FolioError(f"item {name!r} is a reference to {uri}; folio does not fetch "
-                             "external data: read data[name].path with your own reader",
-                             path=self.target)
-        try:
-            data = read_regular(local)
-        except PathError as exc:  # a FIFO or a device: never read without end
-            raise PathError(f"item {name!r}: the referenced file {exc.message}",
-                            path=str(local)) from None
-        except OSError as exc:
-            raise FolioError(f"item {name!r}: cannot read the referenced file: "
-                             f"{exc.strerror or exc}", path=str(local)) from None
-        codec = _typed.codec_for_file(local.name)
-        return codecs.decode(codec.name, data, {}, allow_pickle=trusted, item=label)
-
     # -- the mapping protocol (AutoStore) -------------------------------------------------------
     def __getitem__(self, name: str) -> Any:
         """A typed item's value; a plain file's path handle; a handle for a new file name.
@@ -816,12 +809,3 @@ def _make_dirs(path: Path, stop: Path) -> list[Path]:
         directory.mkdir(exist_ok=True)
     return list(reversed(missing))
 
-
-def _local_path(uri: str, root: Path) -> Path | None:
-    """The local file a reference names, or None for remote URIs (s3://, https://...)."""
-    if uri.startswith("file://"):
-        return Path(uri[len("file://"):])
-    if "://" in uri:
-        return None
-    path = Path(os.path.expanduser(uri))
-    return path if path.is_absolute() else root / path

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from folio.codecs.arrow_table import ArrowCodec
 from folio.codecs.base import Codec
+from folio.codecs.custom_model import CustomModelCodec
 from folio.codecs.json_lines import JsonLinesCodec
 from folio.codecs.json_value import JsonCodec
 from folio.codecs.npy import NumpyCodec
@@ -28,6 +29,7 @@ def builtin_codecs() -> list[Codec]:
         PandasCodec(), PolarsCodec(), ArrowCodec(), NumpyCodec(),
         TorchStateDictCodec(), TorchTensorCodec(), TorchModelCodec(), SklearnCodec(),
         TextCodec(), BytesCodec(), TypedJsonCodec(), JsonCodec(), JsonLinesCodec(), PickleCodec(),
+        CustomModelCodec(),
     ]
 
 

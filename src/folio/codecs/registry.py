@@ -8,13 +8,15 @@ replaces the earlier codec of that name (manifests name codecs, so names are uni
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import PurePosixPath
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from folio.codecs._detect import type_name
 from folio.codecs.base import TRUST_HINT, Codec, extensions_of
 from folio.errors import CodecError, FolioError, PickleNotAllowedError, UnsupportedTypeError
 
+T = TypeVar("T")
 _lock = threading.Lock()
 _entries: tuple[tuple[int, int, Codec], ...] = ()  # (priority, sequence, codec), best first
 _sequence = 0
@@ -119,7 +121,7 @@ def decode(name: str, data: bytearray, meta: dict[str, Any], *, allow_pickle: bo
     for a size it was told, a panic from native code, which is a BaseException) leaves as
     one FolioError naming ``item``. Only an interrupt or an exit passes through as it is.
     """
-    try:
+    def read() -> object:
         codec = codec_by_name(name)
         if codec.needs_trust and not allow_pickle:
             raise PickleNotAllowedError(f"item type {name!r} can run code when loaded; "
@@ -127,6 +129,15 @@ def decode(name: str, data: bytearray, meta: dict[str, Any], *, allow_pickle: bo
         if getattr(codec, "checks_trust", False):
             return codec.decode(data, meta, trusted=allow_pickle)  # type: ignore[call-arg]
         return codec.decode(data, meta)
+
+    return read_guarded(read, f"{name!r} item", item)
+
+
+def read_guarded(read: Callable[[], T], what: str, item: str | None) -> T:
+    """``read()``, with every failure but an interrupt or an exit as one FolioError naming
+    ``item`` ("cannot read WHAT: ..."); decode() and readers of foreign bytes share it."""
+    try:
+        return read()
     except FolioError as exc:
         if exc.path is None:
             exc.path = item
@@ -134,7 +145,7 @@ def decode(name: str, data: bytearray, meta: dict[str, Any], *, allow_pickle: bo
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:
-        raise CodecError(f"cannot read {name!r} item: {_reason(exc)}", path=item) from exc
+        raise CodecError(f"cannot read {what}: {_reason(exc)}", path=item) from exc
 
 
 def _accepts(codec: Codec, obj: object) -> bool:
