@@ -144,6 +144,22 @@ def test_a_snapshot_view_reads_and_refuses_every_write(f: folio.Folio) -> None:
     assert len(loaded["df"]) == 4 and len(f["df"]) == 2  # the view never followed the bundle
 
 
+def test_a_snapshot_of_a_bundle_no_longer_tracked_still_opens(f: folio.Folio,
+                                                                repo: Repo) -> None:
+    arr = np.arange(6, dtype="uint16").reshape(2, 3)
+    f["arr"] = arr
+    f.create_snapshot("final")
+    repo.untrack(["experiments/exp1"])
+    with pytest.raises(FolioError, match="is not a bundle"):
+        folio.Folio("experiments/exp1", read_only=True)
+    view = folio.Folio.load_snapshot("experiments/exp1", "final")
+    back = view["arr"]
+    assert back.dtype == np.uint16 and back.shape == (2, 3) and (back == arr).all()
+    assert folio.Folio("experiments/exp1", snapshot="final").keys() == ["arr"]
+    with pytest.raises(ReadOnlyError):
+        view["arr"] = arr
+
+
 def test_another_process_loads_a_snapshot(f: folio.Folio, repo: Repo) -> None:
     f["when"] = datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=ZoneInfo("America/New_York"))
     f.create_snapshot("v1")
@@ -373,6 +389,13 @@ def test_errors_are_also_the_builtin_exceptions_peer_code_catches(f: folio.Folio
         f.delete(["missing"])
     with pytest.raises(ValueError, match="invalid item name"):
         f["../up"] = 1
+    f["a"] = 1
+    with pytest.raises(ValueError, match="already exists; pass overwrite=True"):
+        f.add_data("a", 2, overwrite=False)
+    with pytest.raises(ValueError, match="cannot be its own input"):
+        f.add_data("a", 2, inputs=["a"])
+    with pytest.raises(TypeError, match="description must be a str"):
+        f.add_data("b", 2, description=3)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="no codec can store"):
         f.add_data("gen", (i for i in range(3)))
     assert issubclass(ItemNameError, FolioError) and issubclass(UnsupportedTypeError, TypeError)
