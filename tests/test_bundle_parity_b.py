@@ -5,6 +5,7 @@ S3 server, the real CLI."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -304,6 +305,10 @@ def test_inputs_may_name_external_sources_and_describe_says_so(f: Folio, repo: R
     assert f.info("clean").external_inputs == ["warehouse.events"]
     shown = run_folio(repo.root, "describe", "experiments/exp1")
     assert shown.returncode == 0 and "warehouse.events (external)" in shown.stdout
+    listed = json.loads(run_folio(repo.root, "describe", "experiments/exp1", "--json").stdout)
+    [clean] = [i for i in listed[0]["items"] if i["name"] == "clean"]
+    assert clean["external_inputs"] == ["warehouse.events"]
+    assert f.info("clean").metadata["external_inputs"] == ["warehouse.events"]
     with pytest.raises(ItemNameError, match="neither an item nor an external name"):
         f.add_data("x", 1, inputs=["two\nlines"])
     with pytest.raises(FolioError, match="its own input"):

@@ -69,5 +69,7 @@ class ItemInfo:
             out["codec"] = dict(self.codec)
         if self.model is not None:
             out["model"] = dict(self.model)
+        if self.external_inputs:
+            out["external_inputs"] = list(self.external_inputs)
         out.update(self.user)
         return out
