@@ -18,7 +18,7 @@ import pytest
 from pyarrow.fs import FSSpecHandler, PyFileSystem
 
 from conftest import git, run_folio
-from folio.errors import CorruptObjectError
+from folio.errors import CorruptObjectError, MissingObjectError
 from folio.fsspec import FolioFileSystem
 from folio.repo import Repo
 
@@ -194,6 +194,18 @@ def test_a_corrupt_local_object_is_a_clear_error(tables: tuple[Repo, str]) -> No
     obj.write_bytes(bytes(data[:50]))  # truncated: refused at open, by its size
     with pytest.raises(CorruptObjectError, match="it holds 50 bytes"):
         pd.read_parquet("folio://v1/data/sales.parquet", storage_options={"repo": repo.root})
+
+
+def test_a_missing_object_with_no_remote_names_it(tables: tuple[Repo, str]) -> None:
+    repo, _ = tables
+    fs = FolioFileSystem(repo=repo.root)
+    oid = fs.info("v1/data/big.parquet")["sha256"]
+    obj = repo.store.path(oid)
+    obj.chmod(0o644)
+    obj.unlink()
+    with pytest.raises(MissingObjectError, match=rf"v1:data/big\.parquet: object {oid[:12]} "
+                       "is not in the local store and there is no remote"):
+        pq.read_table("v1/data/big.parquet", filesystem=fs)
 
 
 # -- remote only --------------------------------------------------------------------------

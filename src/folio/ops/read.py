@@ -1,10 +1,12 @@
 """Reading any version of a tracked file without touching the working file (issue 14).
 
-One code path for ``folio cat``, ``folio ls REV``, ``folio show REV``, ``Repo.open`` and
-``Repo.read_bytes`` (and, later, an fsspec filesystem): :func:`version` names a set of
-manifests, :func:`locate` finds one entry in it, :func:`open_entry` opens that entry's
-object as a :class:`VerifiedReader` (fetching that one object from a remote first when the
-local store lacks it). What is verified when is in docs/api.md, "Reading any version".
+One code path for ``folio cat``, ``folio ls REV``, ``folio show REV``, ``Repo.open``,
+``Repo.read_bytes`` and the ``folio://`` filesystem (:mod:`folio.fsspec`): :func:`version`
+names a set of manifests, :func:`locate` finds one entry in it, :func:`open_entry` opens
+that entry's object as a :class:`VerifiedReader` (fetching that one object from a remote
+first when the local store lacks it, or, given a :class:`RemoteObjects`, reading a big one
+there by byte ranges). What is verified when is in docs/api.md, "Reading any version", and
+docs/fsspec.md, "What is verified".
 """
 
 from __future__ import annotations
