@@ -385,3 +385,19 @@ def test_two_processes_add_files_to_one_bundle(repo: Repo, tmp_path: Path) -> No
     f = folio.Folio("experiments/shared")
     assert len(f.artifacts) == 10
     assert all(f.get_file(n).read_bytes() == PNG for n in f.artifacts)
+
+
+def test_a_read_only_bundle_reads_files_and_views_but_copies_nothing_in(
+        repo: Repo, tmp_path: Path) -> None:
+    from folio.errors import ReadOnlyError
+
+    folio.Folio("experiments/ro").add_file(write(tmp_path / "a.png", PNG))
+    ro = folio.Folio("experiments/ro", read_only=True)
+    assert ro.get_file("a.png").read_bytes() == PNG and ro.artifacts == ["a.png"]
+    assert ro.get_metadata("a")["size"] == len(PNG)
+    for write_one in (lambda: ro.add_file(tmp_path / "a.png", name="b.png"),
+                      lambda: ro.reference_table("t", "x.parquet"),
+                      lambda: ro.add_model("m", Scorer([1.0]), custom=True)):
+        with pytest.raises(ReadOnlyError, match="read-only"):
+            write_one()
+    assert folio.Folio("experiments/ro").keys() == ["a.png"]
