@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from folio.bundle._io import read_verified
-from folio.bundle._names import NameIndex, is_reserved
+from folio.bundle._names import NameIndex
 from folio.bundle._view import FolioCore
 from folio.errors import (
     ArgumentTypeError,
@@ -29,6 +29,7 @@ from folio.manifest import Entry, Manifest
 
 TRAILER_BUNDLE = "Folio-Bundle"  # the bundle's target
 TRAILER_BUNDLE_SNAPSHOT = "Folio-Bundle-Snapshot"  # the snapshot's name within the bundle
+TRAILER_BUNDLE_ITEMS = "Folio-Bundle-Items"  # its item count: listing parses no manifest
 SEPARATOR = "@"  # tag = <bundle target>@<name>
 
 
@@ -58,9 +59,11 @@ class Snapshots(FolioCore):
         with self._locked("snapshot"):  # refuses on a read-only bundle
             text = description if description and description.strip() else \
                 f"bundle {self.target}: snapshot {name}"
+            items = len(self._state().index.by_path)
             info = snapshots.create(self.repo, tag, text, capture=False, extra_trailers={
-                TRAILER_BUNDLE: self.target, TRAILER_BUNDLE_SNAPSHOT: name})
-        return self._snapshot_row(name, info)
+                TRAILER_BUNDLE: self.target, TRAILER_BUNDLE_SNAPSHOT: name,
+                TRAILER_BUNDLE_ITEMS: str(items)})
+        return self._snapshot_row(name, info, items)
 
     def list_snapshots(self) -> list[dict[str, Any]]:
         """This bundle's snapshots, oldest first: name, tag, description, created, items..."""
@@ -75,13 +78,15 @@ class Snapshots(FolioCore):
             if commit.trailers.get(TRAILER_BUNDLE) != self.target:
                 continue  # a repository-wide tag that merely looks like one of ours
             name = commit.trailers.get(TRAILER_BUNDLE_SNAPSHOT) or tag[len(prefix):]
-            rows.append(self._snapshot_row(name, snapshots.info_from_commit(prefix + tag,
-                                                                             commit)))
+            count = commit.trailers.get(TRAILER_BUNDLE_ITEMS, "")
+            rows.append(self._snapshot_row(name, snapshots.info_from_commit(prefix + tag, commit),
+                                           int(count) if count.isdigit() else None))
         return sorted(rows, key=lambda row: (row["time"], row["name"]))
 
-    def _snapshot_row(self, name: str, info: Any) -> dict[str, Any]:
-        manifest = self._snapshot_manifest(info.commit, info.tag)
-        items = sum(1 for path in manifest.entries if not is_reserved(path))
+    def _snapshot_row(self, name: str, info: Any, items: int | None) -> dict[str, Any]:
+        if items is None:  # no count trailer (a commit made otherwise): count the items
+            items = len(NameIndex(self._snapshot_manifest(info.commit, info.tag).entries)
+                        .by_path)
         return {"name": name, "tag": info.tag, "description": info.message,
                 "created": info.date, "time": info.time, "code_commit": info.code_commit,
                 "code_dirty": info.code_dirty, "items": items, "commit": info.commit}

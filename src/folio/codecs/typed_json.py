@@ -32,12 +32,23 @@ TAG = "$type"
 _JSON_EXACT = (str, int, float, bool, type(None))
 _SCALARS = (datetime, date, time, timedelta, Decimal, complex, uuid.UUID, bytes, bytearray)
 _CONTAINERS = (list, dict, tuple, set, frozenset)
+_EXACT_SET = frozenset(_JSON_EXACT)  # sets: one hash per value, not five comparisons
+_SCALAR_SET = frozenset(_SCALARS)
+_CONTAINER_SET = frozenset(_CONTAINERS)
 
 
 def needs_tags(value: object) -> bool | None:
     """True when ``value`` holds something plain JSON cannot keep and tags can; False when
     plain JSON keeps all of it; None when some part is no plain value at all (or the value
-    contains itself). Iterative: deep values do not hit the recursion limit here."""
+    contains itself). Iterative: deep values do not hit the recursion limit here. Every
+    dict add walks this first, so scalars are checked inline, never pushed."""
+    top = type(value)
+    if top in _EXACT_SET:
+        return False
+    if top in _SCALAR_SET:
+        return True
+    if top not in _CONTAINER_SET:
+        return None
     tagged = False
     stack: list[tuple[object, bool]] = [(value, False)]
     open_ids: set[int] = set()  # the containers being walked: meeting one again is a cycle
@@ -46,27 +57,31 @@ def needs_tags(value: object) -> bool | None:
         if leaving:
             open_ids.discard(id(item))
             continue
-        kind = type(item)
-        if kind in _JSON_EXACT:
-            continue
-        if kind in _SCALARS:
-            tagged = True
-            continue
-        if kind not in _CONTAINERS:
-            return None
         if id(item) in open_ids:
             return None
         open_ids.add(id(item))
         stack.append((item, True))
-        if kind is dict:
+        children: Iterable[object]
+        if type(item) is dict:
             assert isinstance(item, dict)
-            if any(type(k) is not str or k == TAG for k in item):
+            if TAG in item or not all(type(k) is str for k in item):
                 tagged = True
-                stack.extend((k, False) for k in item)
-            stack.extend((v, False) for v in item.values())
+                children = [*item, *item.values()]
+            else:
+                children = item.values()
         else:
-            tagged = tagged or kind is not list
-            stack.extend((v, False) for v in cast("Iterable[object]", item))
+            tagged = tagged or type(item) is not list
+            children = cast("Iterable[object]", item)
+        for child in children:
+            kind = type(child)
+            if kind in _EXACT_SET:
+                continue
+            if kind in _SCALAR_SET:
+                tagged = True
+            elif kind in _CONTAINER_SET:
+                stack.append((child, False))
+            else:
+                return None
     return tagged
 
 
