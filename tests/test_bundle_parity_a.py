@@ -192,6 +192,16 @@ def test_restore_touches_only_this_bundle_and_keeps_what_it_replaces(repo: Repo)
     assert other["y"] == {"v": 2}  # the other bundle is untouched
     saved = json.loads(run_folio(repo.root, "recover", "--json", check=True).stdout)
     assert any(r["path"] == "exp/a/x.json" for r in saved)  # the replaced version is kept
+    (f.path / "x.json").write_text('{"edited": "by hand"}\n')  # content the store lacks
+    with pytest.raises(UnsavedChangesError, match=r"unsaved changes: exp/a/x\.json"):
+        f.restore_snapshot("v1")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        f.restore_snapshot("v1", force=True)
+    assert (f.path / "x.json").read_text() != '{"edited": "by hand"}\n'
+    proc = run_folio(repo.root, "recover", "exp/a/x.json", "--to", "kept.json")
+    assert proc.returncode == 0, proc.stderr
+    assert (repo.root / "kept.json").read_text() == '{"edited": "by hand"}\n'
     assert run_folio(repo.root, "status", "--json", check=True).returncode == 0
 
 
@@ -361,6 +371,19 @@ def test_read_only_refuses_every_write_and_creates_nothing(f: folio.Folio, repo:
     assert not (repo.root / "experiments/none").exists()
     f["b"] = 2  # another process (here: the writable handle) writes; the reader sees it
     assert ro["b"] == 2
+
+
+def test_a_read_only_process_sees_what_a_writer_process_adds(repo: Repo) -> None:
+    with pytest.raises(FolioError, match="is not a bundle"):  # read-only creates nothing
+        repo.folio("shared/b", read_only=True)
+    repo.folio("shared/b")["first"] = 1
+    ro = repo.folio("shared/b", read_only=True)
+    proc = _python(repo.root, "import folio\nfrom datetime import date\n"
+                   "folio.Folio('shared/b')['second'] = {date(2026, 1, 1): (1, 2)}")
+    assert proc.returncode == 0, proc.stderr
+    assert ro.keys() == ["first", "second"] and ro["second"] == {date(2026, 1, 1): (1, 2)}
+    with pytest.raises(ReadOnlyError):
+        ro["third"] = 3
 
 
 def test_created_at_and_updated_at(f: folio.Folio) -> None:

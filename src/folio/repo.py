@@ -341,8 +341,10 @@ class Repo(Workspace):
         return archive.import_archive(self, path, tag)
 
     # -- bundles of typed items (docs/api.md) ---------------------------------------------------
-    def folio(self, path: str | os.PathLike[str], *, create: bool = True) -> Folio:
-        """The bundle in directory ``path`` (relative to the repo root), created if new."""
+    def folio(self, path: str | os.PathLike[str], *, create: bool = True,
+              read_only: bool = False, snapshot: str | None = None) -> Folio:
+        """The bundle in directory ``path`` (relative to the repo root), created if new;
+        ``read_only`` / ``snapshot`` as for ``Folio``."""
         from folio.bundle import Folio
 
-        return Folio(path, repo=self, create=create)
+        return Folio(path, repo=self, create=create, read_only=read_only, snapshot=snapshot)
