@@ -285,6 +285,12 @@ def test_reference_table_reads_s3_through_folios_s3_backend(
     with pytest.raises(FolioError, match="'absent': cannot read the referenced table") as err:
         f.get_table("absent")
     assert "\n" not in str(err.value) and "absent.parquet" in str(err.value)
+    f.reference_table("hive", f"{base}/year=2024/t.parquet")
+    with pytest.raises(FolioError, match="reads keys made of letters"):
+        f.get_table("hive")
+    f.reference_table("bucket_only", f"s3://{s3.bucket}/")
+    with pytest.raises(FolioError, match="names no object"):
+        f.get_table("bucket_only")
 
 
 # -- lineage outside the bundle ---------------------------------------------------------------

@@ -52,12 +52,12 @@ def _read_local(path: Path, name: str) -> bytearray:
 def _read_s3(uri: str, name: str) -> bytearray:
     from folio.remote.urls import open_backend
 
-    bucket_and_dir, _, key = uri.rpartition("/")
-    if not key or bucket_and_dir in ("s3:/", "s3:"):
-        raise FolioError(f"item {name!r}: {uri} names a bucket, not an object")
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    if not key or key.endswith("/"):
+        raise FolioError(f"item {name!r}: {uri} names no object (s3://bucket/key)")
     out, buffer = bytearray(), bytearray(1 << 20)
     try:
-        reader = open_backend(bucket_and_dir).open(key)
+        reader = open_backend(f"s3://{bucket}").open(key)
         try:
             while n := reader.readinto(buffer):
                 out += memoryview(buffer)[:n]
@@ -66,4 +66,8 @@ def _read_s3(uri: str, name: str) -> bytearray:
     except FolioError as exc:
         raise type(exc)(f"item {name!r}: cannot read the referenced table: {exc.message}",
                         path=uri) from None
+    except ValueError:  # the backend's key check: parts of [A-Za-z0-9._-] only
+        raise FolioError(f"item {name!r}: folio's S3 backend reads keys made of letters, "
+                         "digits, '.', '_' and '-' between slashes only; read "
+                         "data[name].path with your own reader", path=uri) from None
     return out
