@@ -114,7 +114,7 @@ def test_snapshot_names_are_per_bundle_and_folio_tags_reads_them(repo: Repo) -> 
     assert sorted(t["tag"] for t in tags) == ["exp/a@v1", "exp/b@v1", "v1"]
     with pytest.raises(TagExistsError):
         a.create_snapshot("v1")
-    with pytest.raises(InvalidNameError, match="invalid snapshot name"):
+    with pytest.raises(ValueError, match="invalid snapshot name"):  # an InvalidNameError
         a.create_snapshot("bad name")
     with pytest.raises(UnknownRevisionError, match="bundle exp/b has no snapshot 'v2'"):
         b.at("v2")
@@ -422,6 +422,7 @@ def test_errors_are_also_the_builtin_exceptions_peer_code_catches(f: folio.Folio
     with pytest.raises(TypeError, match="no codec can store"):
         f.add_data("gen", (i for i in range(3)))
     assert issubclass(ItemNameError, FolioError) and issubclass(UnsupportedTypeError, TypeError)
+    assert issubclass(InvalidNameError, ValueError)
     assert issubclass(ArgumentError, ValueError) and issubclass(ItemNotFoundError, FolioError)
 
 

@@ -14,7 +14,7 @@ on stderr and exit code 1. Anything else escaping is a bug.
     │   └── MissingObjectError     an object named by a manifest is not in the store
     ├── LockTimeoutError           another writer holds the lock (names the holder)
     ├── RefError
-    │   ├── InvalidNameError       a tag or run name that git would refuse
+    │   ├── InvalidNameError       a tag or run name that git would refuse (a ValueError)
     │   ├── TagExistsError         tags are immutable
     │   ├── UnknownRevisionError   neither a tag, a run nor a git revision
     │   └── RefConflictError       compare-and-swap on a ref lost a race
@@ -114,7 +114,7 @@ class RefError(FolioError):
     """Problems with snapshot and run refs."""
 
 
-class InvalidNameError(RefError):
+class InvalidNameError(RefError, ValueError):
     """A tag or run name that is not a valid git ref component."""
 
 
