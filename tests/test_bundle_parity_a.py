@@ -179,21 +179,21 @@ def test_restore_touches_only_this_bundle_and_keeps_what_it_replaces(repo: Repo)
     f.create_snapshot("v1")
     git(repo.root, "add", ".")
     git(repo.root, "commit", "-qm", "data")
-    f["x"] = {"v": 2}  # added since, never committed: dropping it needs force
+    f["x"] = {"v": 2}  # added since, never committed: replaced, but kept for recovery
     f["extra"] = [1]
     other["y"] = {"v": 2}
-    with pytest.raises(UnsavedChangesError, match=r"restore_snapshot\('v1'\).*pass force=True"):
+    with pytest.warns(folio.BundleWarning, match=r"restore_snapshot\('v1'\): 2 added versions "
+                      r"replaced, never committed: kept in the recovery log .*: "
+                      r"exp/a/extra\.json, exp/a/x\.json"):
         f.restore_snapshot("v1")
-    assert f["x"] == {"v": 2}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        f.restore_snapshot("v1", force=True)
     assert f["x"] == {"v": 1} and "extra" not in f
     assert other["y"] == {"v": 2}  # the other bundle is untouched
     saved = json.loads(run_folio(repo.root, "recover", "--json", check=True).stdout)
     assert any(r["path"] == "exp/a/x.json" for r in saved)  # the replaced version is kept
     (f.path / "x.json").write_text('{"edited": "by hand"}\n')  # content the store lacks
-    with pytest.raises(UnsavedChangesError, match=r"unsaved changes: exp/a/x\.json"):
+    with pytest.raises(UnsavedChangesError,
+                       match=r"restore_snapshot\('v1'\): 1 file has unsaved changes: "
+                             r"exp/a/x\.json; pass force=True"):
         f.restore_snapshot("v1")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -13,9 +13,11 @@ declares (``FolioCore``), so it never imports bundle/core.py.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from folio.bundle._io import read_verified
+from folio.bundle._meta import BundleWarning
 from folio.bundle._names import NameIndex
 from folio.bundle._view import FolioCore
 from folio.errors import (
@@ -121,9 +123,12 @@ class Snapshots(FolioCore):
     def restore_snapshot(self, name: str, *, force: bool = False) -> Any:
         """Make this bundle (and nothing else) what snapshot ``name`` recorded.
 
-        As ``folio checkout TAG -- <bundle>``: refuses to drop content the store lacks or
-        versions added since and never committed unless ``force``; even then they are kept
-        in the recovery log (``folio recover``). Returns the checkout's result.
+        As ``folio checkout TAG -- <bundle>``, with the bundle's own rule for versions: an
+        item version added since (stored, in no commit) is replaced as ``add_data`` would
+        replace it, after being listed in the recovery log (``folio recover``), with a
+        BundleWarning. Working-file edits the store lacks are refused (UnsavedChangesError)
+        unless ``force``, which saves them in the recovery log first. Returns the checkout's
+        result.
         """
         from folio.ops import checkout
 
@@ -133,11 +138,17 @@ class Snapshots(FolioCore):
             try:
                 result = checkout.checkout(self.repo, tag, [self.target], force=force,
                                            cwd=self.repo.root)
-            except UnsavedChangesError as exc:  # say it in the API's words
-                raise UnsavedChangesError(
-                    f"restore_snapshot({name!r}): " + exc.message.replace(
-                        "use --force", "pass force=True").replace(
-                        "or use --force", "or pass force=True"), paths=exc.paths) from None
+            except UnsavedChangesError as exc:
+                if "never committed" not in exc.message:  # unsaved edits: say it in API words
+                    raise UnsavedChangesError(
+                        f"restore_snapshot({name!r}): " + exc.message.replace(
+                            "use --force", "pass force=True"), paths=exc.paths) from None
+                # Checkout found no unsaved edit (it checks those first), only versions that
+                # are stored: forced, it logs them before replacing them, and loses nothing.
+                result = checkout.checkout(self.repo, tag, [self.target], force=True,
+                                           cwd=self.repo.root)
+        for line in result.warnings:
+            warnings.warn(f"restore_snapshot({name!r}): {line}", BundleWarning, stacklevel=2)
         return result  # the next read reloads the manifest (its file changed)
 
     def delete_snapshot(self, name: str) -> None:
