@@ -192,6 +192,7 @@ def echo_checkout(result: CheckoutResult) -> None:
     if result.manifests_changed or result.manifests_removed:
         click.echo("Manifests updated (`git diff .folio/manifests` shows the switch).")
 
+
 class PathsAfterDashDash(click.Command):
     """A command taking ``-- PATH...``: everything after ``--`` is a path, never a revision.
 
