@@ -169,4 +169,4 @@ def test_detail_says_when_content_is_not_local(repo: Repo) -> None:
     os.unlink(repo.store.path(old))
     [change] = repo.diff("v1").changes()
     assert change.detail is not None and change.detail.kind == "not comparable"
-    assert "not in the local store" in change.detail.info["reason"]
+    assert "not in the local store (`folio fetch v1`)" in change.detail.info["reason"]

@@ -357,7 +357,8 @@ def test_fresh_clone_without_objects_shows_changes_from_entry_summaries(
                                  "source": "meta", "shape": [[3], [2, 2]],
                                  "dtype": ["float64", "int32"]}
     assert got["data/m.json"]["kind"] == "not comparable"  # JSON values need the bytes
-    assert "not in the local store" in got["data/m.json"]["reason"]
+    assert "not in the local store (`folio fetch c1 HEAD`)" in \
+        got["data/m.json"]["reason"]
     text = run_folio(clone, "diff", "c1", "HEAD", check=True).stdout
     assert "csv: rows 1 -> 2 (+1), columns 1 -> 2 (from the manifests' summaries)" in text
     assert "npy: shape (3,) -> (2, 2), dtype float64 -> int32 (from the manifests' " \

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shlex
 import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ class Source:
 
     read: Reader
     file: Locator  # for a Parquet footer: None unless the file has the entry's size
+    rev: str = ""  # what `folio fetch` names to bring this side's objects here
 
 
 @dataclass
@@ -147,8 +149,8 @@ def diff(ws: Workspace, a: str | None = None, b: str | None = None,
         side_b = worktree_side(ws, scope, jobs, progress) if b is None else ws.resolve(b)
     result = DiffResult(side_a, side_b, compare(side_a.manifests, side_b.manifests, scope))
     if detail:
-        add_details(result, store_source(ws), worktree_source(ws) if worktree else
-                    store_source(ws))
+        add_details(result, store_source(ws, side_a), worktree_source(ws) if worktree else
+                    store_source(ws, side_b))
     return result
 
 
@@ -193,7 +195,16 @@ def _in_scope(loc: str, paths: Sequence[str] | None) -> bool:
     return paths is None or any(is_within(loc, p) for p in paths)
 
 
-def store_source(ws: Workspace) -> Source:
+def fetch_rev(side: Side) -> str:
+    """How ``folio fetch`` names ``side`` ("" for the working manifests: a bare fetch)."""
+    if side.kind == "run":
+        return f"run:{side.name}"
+    if side.kind in ("snapshot", "commit") and side.name:
+        return shlex.quote(side.name)
+    return side.commit[:12] if side.commit else ""
+
+
+def store_source(ws: Workspace, side: Side | None = None) -> Source:
     """A committed side: the verified object, or None if the store lacks it."""
     def read(loc: str, entry: Entry) -> bytes | None:
         sha = entry.sha256
@@ -203,7 +214,7 @@ def store_source(ws: Workspace) -> Source:
 
     def file(loc: str, entry: Entry) -> Path | None:
         return None if entry.sha256 is None else _sized(ws.store.path(entry.sha256), entry)
-    return Source(read, file)
+    return Source(read, file, fetch_rev(side) if side is not None else "")
 
 
 def worktree_source(ws: Workspace) -> Source:
@@ -338,7 +349,10 @@ def _detail(change: FileChange, fmt: str, a: Source, b: Source) -> Detail | None
         data = [None if e is None else src.read(change.path, e) for e, src in sides]
         if all(d is not None for d, (e, _) in zip(data, sides, strict=True) if e is not None):
             return detail(change.path, data[0], data[1])
-        why = "content not in the local store (`folio pull`)"
+        revs = [src.rev for d, (e, src) in zip(data, sides, strict=True)
+                if e is not None and d is None and src.rev]
+        fetch = " ".join(["folio fetch", *dict.fromkeys(revs)])
+        why = f"content not in the local store (`{fetch}`)"
     summary = diffdetail.meta_detail(change.path, fmt, _meta(change.old), _meta(change.new))
     return summary or Detail(change.path, NOT_COMPARABLE, {"format": fmt, "reason": why})
 
