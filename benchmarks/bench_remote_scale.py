@@ -19,40 +19,17 @@ import json
 import logging
 import os
 import random
-import re
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from s3server import RequestLog  # the tests' request counter
+
 BUCKET = "bench-scale"
-_REQUEST = re.compile(r"(GET|PUT|POST|DELETE|HEAD) (\S+)")
-
-
-class Requests(logging.Handler):
-    """Counts the requests moto's werkzeug server logs, by method."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.seen: list[str] = []
-        self._guard = threading.Lock()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        match = _REQUEST.search(str(record.args[0]) if record.args else record.getMessage())
-        if match:
-            with self._guard:
-                self.seen.append(match.group(1))
-
-    def mark(self) -> int:
-        with self._guard:
-            return len(self.seen)
-
-    def since(self, mark: int) -> Counter[str]:
-        with self._guard:
-            return Counter(self.seen[mark:])
 
 
 def folio(cwd: Path, *args: str) -> dict:  # type: ignore[type-arg]
@@ -84,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(env)
     from moto.server import ThreadedMotoServer
 
-    requests = Requests()
+    requests = RequestLog()
     log = logging.getLogger("werkzeug")
     log.setLevel(logging.INFO)
     log.propagate = False
@@ -116,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             out = folio(root, *args)
             seconds = time.perf_counter() - start
-            rows.append((label, seconds, requests.since(mark), note(out) if callable(note)
-                         else note))
+            methods = Counter(method for method, _ in requests.since(mark))
+            rows.append((label, seconds, methods, note(out) if callable(note) else note))
             print(f"{label}: {seconds:.2f} s, {sum(rows[-1][2].values())} requests",
                   file=sys.stderr, flush=True)
             return out
