@@ -209,6 +209,26 @@ def test_grace_protects_objects_a_push_just_sent(two_generations) -> None:  # ty
     assert_verified(root, "nas")
 
 
+def test_remote_gc_drops_a_record_whose_objects_went_so_a_push_repairs(
+        repo: Repo, tmp_path: Path) -> None:
+    """Two gcs or a gc and a push racing can leave a record naming a deleted object."""
+    root = repo.root
+    nas = tmp_path / "nas"
+    make_files(root, "data", 30, seed=10)
+    repo.add(["data"])
+    run_folio(root, "remote", "add", "nas", str(nas), check=True)
+    folio_json(root, "push")
+    pack = next(k for k in keys(nas) if k.endswith(".pack"))
+    (nas / pack).unlink()
+    (nas / pack.replace(".pack", ".idx")).unlink()
+    assert folio_json(root, "push")["moved"] == 0  # the young record is trusted...
+    done = folio_json(root, "gc", "--remote", "nas", "--grace", "1h")
+    assert len(done["false_records"]) == 1 and done["records"] == []
+    assert not any(k.startswith("sets/") for k in keys(nas))
+    assert folio_json(root, "push")["moved"] > 0  # ...until gc drops it: now it is resent
+    assert_verified(root, "nas")
+
+
 def test_remote_gc_keeps_what_a_ref_on_the_git_remote_names(repo: Repo, tmp_path: Path) -> None:
     """A snapshot only the git remote has (pushed by another clone) is a root."""
     root = repo.root

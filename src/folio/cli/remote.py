@@ -331,7 +331,7 @@ def _gc_remote(remote: str, dry_run: bool, grace: float | None, verbose: bool,
         return
     verb = "would remove" if dry_run else "removed"
     if dry_run or verbose:
-        for key in result.records:
+        for key in result.records + result.false_records:
             click.echo(f"{verb} {key}")
         for pack, size in result.packs:
             click.echo(f"{verb} pack {pack}  {human_bytes(size)}")
@@ -348,6 +348,9 @@ def _gc_remote(remote: str, dry_run: bool, grace: float | None, verbose: bool,
     if result.young:
         click.echo(f"Spared {plural(result.young, 'unreachable key')} "
                    f"({human_bytes(result.young_bytes)}) younger than the grace period.")
+    if result.false_records:
+        click.echo(f"{verb.capitalize()} {plural(len(result.false_records), 'push record')} "
+                   "naming objects the remote lacks: the next push sends them again.")
     for pack, live, total, size in result.partial:
         click.echo(f"Pack {pack[:12]} kept: {live} of {total} objects live "
                    f"({human_bytes(size)}); repacking is not done yet.")

@@ -5,7 +5,7 @@ remote's ``refs/folio/*`` were fetched (refused if that fetch fails: a ref only 
 remote has would be invisible), plus every object a push record younger than the grace
 names. Only keys whose LastModified is older than the grace go.
 
-Order, so that every step is safe to kill and rerun: old records first (they vouch for
+Order, so that every step is safe to kill and rerun: old (and false) records first (they vouch for
 objects), then each wholly dead pack's index (which unpublishes it) and then its data,
 then dead loose objects and debris (a pack without index left by a killed push). A pack
 that still holds a live object stays whole; its live share is reported (repacking is left
@@ -40,7 +40,8 @@ class RemoteGcResult:
     url: str
     dry_run: bool
     grace: float
-    records: list[str] = field(default_factory=list)  # record keys removed
+    records: list[str] = field(default_factory=list)  # record keys removed (older than grace)
+    false_records: list[str] = field(default_factory=list)  # young ones naming absent objects
     loose: list[tuple[str, int]] = field(default_factory=list)  # (oid, size) removed
     packs: list[tuple[str, int]] = field(default_factory=list)  # wholly dead packs removed
     debris: list[tuple[str, int]] = field(default_factory=list)  # orphan pack parts removed
@@ -56,6 +57,7 @@ class RemoteGcResult:
     def to_json(self) -> dict[str, Any]:
         return {"remote": self.remote, "url": self.url, "dry_run": self.dry_run,
                 "grace_seconds": self.grace, "records": self.records,
+                "false_records": self.false_records,
                 "loose": [{"oid": o, "size": s} for o, s in self.loose],
                 "packs": [{"pack": p, "size": s} for p, s in self.packs],
                 "debris": [{"key": k, "size": s} for k, s in self.debris],
@@ -85,17 +87,25 @@ def remote_gc(ws: Workspace, remote: str | None, *, dry_run: bool = False,
         cutoff = (time.time() if now is None else now) - seconds
         dated = {key: (size, mtime) for key, size, mtime in listing}
         old_records = []
+        young_records: list[tuple[str, list[str]]] = []
         for key in dated:
             record = records.parse(key)
             if record is None:
                 continue
             if max(record.stamp, dated[key][1]) > cutoff:
-                keep.update(records.decode(read_all(backend, key, records.MAX_RECORD_BYTES),
-                                           f"{backend.describe()}/{key}"))
+                ids = records.decode(read_all(backend, key, records.MAX_RECORD_BYTES),
+                                     f"{backend.describe()}/{key}")
+                keep.update(ids)
+                young_records.append((key, ids))
             else:
                 old_records.append(key)
         catalog = load_catalog(backend, cache_dir(ws), jobs,
                                [(k, s) for k, s, _ in listing])
+        # A listed record was written after its objects were visible, so one naming an
+        # absent object is false (another gc took it meanwhile): it goes, or pushes would
+        # trust it and never send that object again.
+        result.false_records = sorted(
+            key for key, ids in young_records if any(o not in catalog for o in ids))
 
         def old(key: str) -> bool:
             if dated[key][1] > cutoff:
@@ -133,7 +143,7 @@ def remote_gc(ws: Workspace, remote: str | None, *, dry_run: bool = False,
                 result.debris.append((key, size))
         result.records = sorted(old_records)
         if not dry_run:
-            _delete(backend, result.records, jobs)
+            _delete(backend, result.records + result.false_records, jobs)
             _delete(backend, [idx_key(p) for p in dead_packs], jobs)
             _delete(backend, [pack_key(p) for p in dead_packs], jobs)
             _delete(backend, [loose_key(o) for o, _ in result.loose], jobs)
