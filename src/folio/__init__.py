@@ -52,6 +52,7 @@ _EXPORTS: dict[str, str] = {
     "VersionInfo": "folio.ops.read",
     "RecoveryRecord": "folio.ops.recovery",
     "Restored": "folio.ops.recovery",
+    "RemoteGcResult": "folio.ops.remote_gc",
     "RemoteSpec": "folio.ops.remotes",
     "Side": "folio.revisions",
     "SnapshotInfo": "folio.ops.snapshots",
@@ -69,7 +70,7 @@ __all__ = [
     "MissingObjectError", "NotARepositoryError", "NotAcceptedError", "ObjectError",
     "OverlapError", "OversizeError", "PathError", "PendingSetting", "PickleNotAllowedError",
     "ReadOnlyError", "RecoveryRecord", "RefConflictError", "RefError", "RemoteError",
-    "RemoteSpec", "Repo",
+    "RemoteGcResult", "RemoteSpec", "Repo",
     "Restored", "ShardMissingError", "Side", "SnapshotInfo", "TagExistsError", "TargetStatus",
     "TransferResult", "UnknownRevisionError", "UnsafeLinkError", "UnsavedChangesError",
     "UnsupportedTypeError", "UntrustedDataError", "VerifiedReader", "VerifyResult",
@@ -122,6 +123,7 @@ if _typing.TYPE_CHECKING:
     from folio.ops.outputs import Capture
     from folio.ops.read import VerifiedReader, VersionInfo
     from folio.ops.recovery import RecoveryRecord, Restored
+    from folio.ops.remote_gc import RemoteGcResult
     from folio.ops.remotes import RemoteSpec
     from folio.ops.snapshots import SnapshotInfo
     from folio.ops.transfer import TransferResult

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from folio.ops.outputs import Capture
     from folio.ops.read import VerifiedReader, VersionInfo
     from folio.ops.recovery import RecoveryRecord, Restored
+    from folio.ops.remote_gc import RemoteGcResult
     from folio.ops.remotes import RemoteSpec
     from folio.ops.snapshots import SnapshotInfo
     from folio.ops.transfer import TransferResult
@@ -318,6 +319,15 @@ class Repo(Workspace):
         from folio.ops import maintenance
 
         return maintenance.gc(self, dry_run=dry_run, grace=grace, allow_shared=allow_shared)
+
+    def gc_remote(self, remote: str | None = None, *, dry_run: bool = False,
+                  grace: str | float = "7d", git_remote: str | None = None,
+                  jobs: int | None = None) -> RemoteGcResult:
+        """Delete remote objects and packs no ref and no recent push reaches (docs/remotes.md)."""
+        from folio.ops import remote_gc
+
+        return remote_gc.remote_gc(self, remote, dry_run=dry_run, grace=grace,
+                                   git_remote=git_remote, jobs=jobs)
 
     def verify(self, *, remote: str | None = None, repair: bool = False,
                jobs: int | None = None, progress: Progress = NULL) -> VerifyResult:

@@ -281,18 +281,28 @@ def fetch(revs: tuple[str, ...], all_versions: bool, remote: str | None, jobs: i
 # -- gc / verify ----------------------------------------------------------------------------------
 @click.command("gc")
 @click.option("-n", "--dry-run", is_flag=True, help="Show what would be deleted; delete nothing.")
-@click.option("--grace", type=Duration(), default="1d", show_default=True,
-              help="Spare unreachable objects younger than this (1d, 12h, 30m, 0).")
+@click.option("--grace", type=Duration(), default=None,
+              help="Spare unreachable objects younger than this (1d, 12h, 30m, 0; default "
+                   "1d, with --remote 7d).")
 @click.option("--allow-shared", is_flag=True,
               help="Sweep a shared store (core.store) using only this clone's roots.")
+@click.option("-r", "--remote", metavar="NAME",
+              help="Sweep this remote instead of the local store.")
 @click.option("-v", "--verbose", is_flag=True, help="List every object removed.")
 @json_option
-def gc(dry_run: bool, grace: float, allow_shared: bool, verbose: bool, as_json: bool) -> None:
+def gc(dry_run: bool, grace: float | None, allow_shared: bool, remote: str | None,
+       verbose: bool, as_json: bool) -> None:
     """Delete objects that no snapshot, run, commit or manifest names.
 
-    Only objects older than --grace go, so a concurrent writer is never robbed.
+    Only objects older than --grace go, so a concurrent writer is never robbed. With
+    --remote: the remote's objects and packs that no ref (after fetching the git remote's
+    refs/folio/*) and no push younger than --grace reaches.
     """
-    result = open_repo().gc(dry_run=dry_run, grace=grace, allow_shared=allow_shared)
+    if remote is not None:
+        _gc_remote(remote, dry_run, grace, verbose, as_json)
+        return
+    result = open_repo().gc(dry_run=dry_run, grace="1d" if grace is None else grace,
+                            allow_shared=allow_shared)
     if as_json:
         emit_json(result.to_json())
         return
@@ -310,6 +320,40 @@ def gc(dry_run: bool, grace: float, allow_shared: bool, verbose: bool, as_json: 
     if result.young:
         click.echo(f"Spared {plural(result.young, 'unreachable object')} "
                    f"({human_bytes(result.young_bytes)}) younger than the grace period.")
+
+
+def _gc_remote(remote: str, dry_run: bool, grace: float | None, verbose: bool,
+               as_json: bool) -> None:
+    result = open_repo().gc_remote(remote, dry_run=dry_run,
+                                   grace="7d" if grace is None else grace)
+    if as_json:
+        emit_json(result.to_json())
+        return
+    verb = "would remove" if dry_run else "removed"
+    if dry_run or verbose:
+        for key in result.records + result.false_records:
+            click.echo(f"{verb} {key}")
+        for pack, size in result.packs:
+            click.echo(f"{verb} pack {pack}  {human_bytes(size)}")
+        for oid, size in result.loose:
+            click.echo(f"{verb} {oid}  {human_bytes(size)}")
+        for key, size in result.debris:
+            click.echo(f"{verb} {key}  {human_bytes(size)}")
+    click.echo(f"{verb.capitalize()} on {result.remote}: {plural(len(result.packs), 'dead pack')}"
+               f", {plural(len(result.loose), 'unreachable object')}, "
+               f"{plural(len(result.records), 'old push record')}"
+               f"{f', {len(result.debris)} leftover pack parts' if result.debris else ''}: "
+               f"{human_bytes(result.freed_bytes)} {'to free' if dry_run else 'freed'}. "
+               f"Kept {result.kept} reachable objects.")
+    if result.young:
+        click.echo(f"Spared {plural(result.young, 'unreachable key')} "
+                   f"({human_bytes(result.young_bytes)}) younger than the grace period.")
+    if result.false_records:
+        click.echo(f"{verb.capitalize()} {plural(len(result.false_records), 'push record')} "
+                   "naming objects the remote lacks: the next push sends them again.")
+    for pack, live, total, size in result.partial:
+        click.echo(f"Pack {pack[:12]} kept: {live} of {total} objects live "
+                   f"({human_bytes(size)}); repacking is not done yet.")
 
 
 @click.command("verify")

@@ -39,7 +39,7 @@ from folio.ops import checkout, roots
 from folio.ops.remotes import DEFAULT_JOBS, cache_dir, open_remote
 from folio.paths import is_within
 from folio.progress import NULL, Progress
-from folio.remote import TransferStats, remote_has
+from folio.remote import TransferStats, records, remote_has
 from folio.remote import pull as pull_objects
 from folio.remote import push as push_objects
 
@@ -198,6 +198,12 @@ def push(ws: Workspace, revs: Sequence[str] = (), *, all_versions: bool = False,
         wanted = list(named)
     else:
         wanted = list(roots.named_objects(ws))
+    result = TransferResult("push", spec.name, backend.describe(), len(wanted),
+                            TransferStats(skipped=len(wanted)))
+    sid = records.set_id(wanted)
+    if wanted and records.has_fresh(backend, sid):
+        # A record says this very set is whole there: one LIST, whatever the remote's size.
+        return _push_refs(ws, result, git_remote)
     store = ws.store
     local: list[str] = []
     absent: list[str] = []
@@ -214,7 +220,13 @@ def push(ws: Workspace, revs: Sequence[str] = (), *, all_versions: bool = False,
             f"{len(lost)} object(s) are neither in the local store nor on remote {spec.name} "
             f"({summarize_paths([o[:12] for o in lost])}); the others were pushed",
             path=backend.describe(), oids=lost)
-    result = TransferResult("push", spec.name, backend.describe(), len(wanted), stats)
+    if wanted:
+        records.write(backend, wanted)  # last: every object it names is there now
+    result.stats = stats
+    return _push_refs(ws, result, git_remote)
+
+
+def _push_refs(ws: Workspace, result: TransferResult, git_remote: str | None) -> TransferResult:
     if git_remote is not None:
         # The objects are on the remote now; the hook would only push them again.
         ws.git.push_refs(git_remote, FOLIO_REFSPEC, no_verify=True)

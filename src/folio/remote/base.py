@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 PACK_DIR = "packs"
+RECORD_DIR = "sets"  # push records (folio.remote.records)
 _KEY_PART = re.compile(r"[A-Za-z0-9._-]+\Z")
 
 
@@ -40,8 +41,17 @@ class Backend(Protocol):
         """Every complete ``(key, size)`` under ``prefix`` (a directory key, or "" for all)."""
         ...
 
+    def list_dated(self, prefix: str = "") -> Iterator[tuple[str, int, float]]:
+        """Like :meth:`list`, with each key's last-modified time (POSIX seconds): what
+        remote gc's grace period is measured against."""
+        ...
+
     def put_bytes(self, key: str, data: bytes | memoryview) -> None:
         """Store a small body in one request."""
+        ...
+
+    def put_new(self, key: str, data: bytes) -> bool:
+        """Store a small body only if ``key`` is absent (create-only); False if it exists."""
         ...
 
     def put_file(self, key: str, path: Path) -> None:

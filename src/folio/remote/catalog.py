@@ -36,6 +36,7 @@ class Catalog:
     loose: dict[str, int] = field(default_factory=dict)  # oid -> size
     packed: dict[str, Slot] = field(default_factory=dict)
     pack_sizes: dict[str, int] = field(default_factory=dict)
+    pack_members: dict[str, list[str]] = field(default_factory=dict)  # every id in each pack
     # Indexes that failed their checksum: pushes route around them, pulls report them.
     bad_indexes: list[CorruptObjectError] = field(default_factory=list)
 
@@ -46,12 +47,14 @@ class Catalog:
         return {o for o in oids if o in self}
 
 
-def load_catalog(backend: Backend, cache_dir: Path | None, jobs: int = 8) -> Catalog:
-    """List the remote once, then read every complete pack's index (cached)."""
+def load_catalog(backend: Backend, cache_dir: Path | None, jobs: int = 8,
+                 listing: Iterable[tuple[str, int]] | None = None) -> Catalog:
+    """List the remote once (or take ``listing``), then read every complete pack's index
+    (cached)."""
     catalog = Catalog()
     listed_packs: dict[str, int] = {}
     listed_idx: set[str] = set()
-    for key, size in backend.list():
+    for key, size in backend.list() if listing is None else listing:
         folder, _, name = key.rpartition("/")
         if folder == PACK_DIR:
             stem, _, ext = name.partition(".")
@@ -71,6 +74,7 @@ def load_catalog(backend: Backend, cache_dir: Path | None, jobs: int = 8) -> Cat
         if result.pack_size != listed_packs[pack_id]:
             continue  # truncated or replaced pack: treat as absent
         catalog.pack_sizes[pack_id] = result.pack_size
+        catalog.pack_members[pack_id] = [entry.oid for entry in result.entries]
         for entry in result.entries:
             catalog.packed.setdefault(entry.oid, Slot(pack_id, entry.offset, entry.length))
     return catalog

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import os
+import secrets
 import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -52,6 +53,10 @@ class DirectoryBackend:
 
     # -- reading --------------------------------------------------------------------------
     def list(self, prefix: str = "") -> Iterator[tuple[str, int]]:
+        for key, size, _ in self.list_dated(prefix):
+            yield key, size
+
+    def list_dated(self, prefix: str = "") -> Iterator[tuple[str, int, float]]:
         top = self._path(prefix) if prefix else self.root
         stack = [top]
         while stack:
@@ -72,7 +77,8 @@ class DirectoryBackend:
                     stack.append(Path(entry.path))
                 elif entry.is_file(follow_symlinks=False):
                     key = Path(entry.path).relative_to(self.root).as_posix()
-                    yield key, entry.stat(follow_symlinks=False).st_size
+                    st = entry.stat(follow_symlinks=False)
+                    yield key, st.st_size, st.st_mtime
 
     def open(self, key: str) -> io.FileIO:
         fd = self._open_regular(key)
@@ -111,6 +117,25 @@ class DirectoryBackend:
     # -- writing --------------------------------------------------------------------------
     def put_bytes(self, key: str, data: bytes | memoryview) -> None:
         self.put_stream(key, [data])
+
+    def put_new(self, key: str, data: bytes) -> bool:
+        """Create-only: the bytes are written beside the key, then hard-linked to it (which
+        fails if the key exists), so of two racing writers exactly one wins."""
+        base = self._base()
+        final = base / check_key(key)
+        staging = final.parent / f".tmp-new-{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            os.makedirs(base, exist_ok=True)
+            write_beneath(base, staging, [data], mode=0o444)
+            try:
+                os.link(staging, final, follow_symlinks=False)
+            except FileExistsError:
+                return False
+            finally:
+                remove_beneath(base, staging)
+        except OSError as exc:
+            raise self._error(f"cannot write {key}", exc) from None
+        return True
 
     def put_file(self, key: str, path: Path) -> None:
         with open(path, "rb", buffering=0) as f:

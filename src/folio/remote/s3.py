@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import obstore
+from obstore.exceptions import AlreadyExistsError
 from obstore.exceptions import BaseError as ObstoreError
 from obstore.store import S3Store
 
@@ -95,12 +96,16 @@ class S3Backend:
 
     # -- reading --------------------------------------------------------------------------
     def list(self, prefix: str = "") -> Iterator[tuple[str, int]]:
+        for key, size, _ in self.list_dated(prefix):
+            yield key, size
+
+    def list_dated(self, prefix: str = "") -> Iterator[tuple[str, int, float]]:
         with self._errors("list", prefix):
             pages = obstore.list(self._store, check_key(prefix) if prefix else None,
                                  chunk_size=1000)
             for page in pages:
                 for meta in page:
-                    yield meta["path"], meta["size"]
+                    yield meta["path"], meta["size"], meta["last_modified"].timestamp()
 
     def open(self, key: str) -> ChunkReader:
         with self._errors("read", key):
@@ -122,6 +127,18 @@ class S3Backend:
     def put_bytes(self, key: str, data: bytes | memoryview) -> None:
         with self._errors("write", key):
             obstore.put(self._store, check_key(key), data, use_multipart=False)
+
+    def put_new(self, key: str, data: bytes) -> bool:
+        # S3's conditional write (If-None-Match: *): of two racing writers, one gets 412.
+        try:
+            with self._errors("write", key):
+                obstore.put(self._store, check_key(key), data, mode="create",
+                            use_multipart=False)
+        except RemoteError as exc:
+            if isinstance(exc.__cause__ or exc.__context__, AlreadyExistsError):
+                return False
+            raise
+        return True
 
     def put_file(self, key: str, path: Path) -> None:
         with self._errors("write", key):

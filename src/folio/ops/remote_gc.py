@@ -1,0 +1,158 @@
+"""``folio gc --remote NAME``: delete what no ref and no recent push reaches on a remote.
+
+Roots: everything this clone's gc keeps (:func:`folio.ops.roots.gc_roots`) after the git
+remote's ``refs/folio/*`` were fetched (refused if that fetch fails: a ref only the git
+remote has would be invisible), plus every object a push record younger than the grace
+names. Only keys whose LastModified is older than the grace go.
+
+Order, so that every step is safe to kill and rerun: old (and false) records first (they vouch for
+objects), then each wholly dead pack's index (which unpublishes it) and then its data,
+then dead loose objects and debris (a pack without index left by a killed push). A pack
+that still holds a live object stays whole; its live share is reported (repacking is left
+for a later slice, docs/remotes.md).
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from folio.errors import RemoteError
+from folio.objects.store import is_oid
+from folio.ops import roots
+from folio.ops.maintenance import parse_duration
+from folio.ops.remotes import DEFAULT_JOBS, cache_dir, open_remote
+from folio.remote import records
+from folio.remote.base import PACK_DIR, idx_key, loose_key, pack_key
+from folio.remote.catalog import load_catalog, read_all
+
+if TYPE_CHECKING:
+    from folio.workspace import Workspace
+
+DEFAULT_REMOTE_GRACE = 7 * 86400.0  # a week: at least twice records.TRUST
+
+
+@dataclass
+class RemoteGcResult:
+    remote: str
+    url: str
+    dry_run: bool
+    grace: float
+    records: list[str] = field(default_factory=list)  # record keys removed (older than grace)
+    false_records: list[str] = field(default_factory=list)  # young ones naming absent objects
+    loose: list[tuple[str, int]] = field(default_factory=list)  # (oid, size) removed
+    packs: list[tuple[str, int]] = field(default_factory=list)  # wholly dead packs removed
+    debris: list[tuple[str, int]] = field(default_factory=list)  # orphan pack parts removed
+    partial: list[tuple[str, int, int, int]] = field(default_factory=list)  # id, live, all, size
+    kept: int = 0  # live objects
+    young: int = 0  # dead keys within the grace period
+    young_bytes: int = 0
+
+    @property
+    def freed_bytes(self) -> int:
+        return sum(s for _, s in self.loose + self.packs + self.debris)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"remote": self.remote, "url": self.url, "dry_run": self.dry_run,
+                "grace_seconds": self.grace, "records": self.records,
+                "false_records": self.false_records,
+                "loose": [{"oid": o, "size": s} for o, s in self.loose],
+                "packs": [{"pack": p, "size": s} for p, s in self.packs],
+                "debris": [{"key": k, "size": s} for k, s in self.debris],
+                "partial_packs": [{"pack": p, "live": lv, "objects": n, "size": s}
+                                  for p, lv, n, s in self.partial],
+                "kept": self.kept, "young": self.young, "young_bytes": self.young_bytes,
+                "freed_bytes": self.freed_bytes}
+
+
+def remote_gc(ws: Workspace, remote: str | None, *, dry_run: bool = False,
+              grace: str | float = DEFAULT_REMOTE_GRACE, git_remote: str | None = None,
+              jobs: int | None = None, now: float | None = None) -> RemoteGcResult:
+    """Sweep ``remote`` (see the module doc); ``dry_run`` lists and deletes nothing."""
+    from folio.ops.transfer import sync_refs
+
+    seconds = parse_duration(grace)
+    spec, backend = open_remote(ws, remote)
+    sync = sync_refs(ws, git_remote)
+    if sync is not None and sync.error is not None:
+        raise RemoteError(f"remote gc needs the git remote's refs/folio/*, and fetching them "
+                          f"from {sync.remote} failed: {sync.error}", path=backend.describe())
+    result = RemoteGcResult(spec.name, backend.describe(), dry_run, seconds)
+    jobs = jobs or DEFAULT_JOBS
+    with ws.lock.hold("folio gc --remote"):
+        keep = roots.gc_roots(ws)
+        listing = list(backend.list_dated())
+        cutoff = (time.time() if now is None else now) - seconds
+        dated = {key: (size, mtime) for key, size, mtime in listing}
+        old_records = []
+        young_records: list[tuple[str, list[str]]] = []
+        for key in dated:
+            record = records.parse(key)
+            if record is None:
+                continue
+            if max(record.stamp, dated[key][1]) > cutoff:
+                ids = records.decode(read_all(backend, key, records.MAX_RECORD_BYTES),
+                                     f"{backend.describe()}/{key}")
+                keep.update(ids)
+                young_records.append((key, ids))
+            else:
+                old_records.append(key)
+        catalog = load_catalog(backend, cache_dir(ws), jobs,
+                               [(k, s) for k, s, _ in listing])
+        # A listed record was written after its objects were visible, so one naming an
+        # absent object is false (another gc took it meanwhile): it goes, or pushes would
+        # trust it and never send that object again.
+        result.false_records = sorted(
+            key for key, ids in young_records if any(o not in catalog for o in ids))
+
+        def old(key: str) -> bool:
+            if dated[key][1] > cutoff:
+                result.young += 1
+                result.young_bytes += dated[key][0]
+                return False
+            return True
+
+        dead_packs: list[str] = []
+        for pack_id, members in sorted(catalog.pack_members.items()):
+            live = sum(1 for o in members if o in keep)
+            result.kept += live
+            size = catalog.pack_sizes[pack_id]
+            if live:
+                if live < len(members):
+                    result.partial.append((pack_id, live, len(members), size))
+            elif old(pack_key(pack_id)) and old(idx_key(pack_id)):
+                dead_packs.append(pack_id)
+                result.packs.append((pack_id, size))
+        for oid, size in sorted(catalog.loose.items()):
+            if oid in keep:
+                result.kept += 1
+            elif old(loose_key(oid)):
+                result.loose.append((oid, size))
+        indexed = {key for p in catalog.pack_members for key in (pack_key(p), idx_key(p))}
+        for key, (size, _) in sorted(dated.items()):
+            folder, _, name = key.rpartition("/")
+            stem, _, ext = name.partition(".")
+            if folder != PACK_DIR or not is_oid(stem) or key in indexed:
+                continue
+            mate = idx_key(stem) if ext == "pack" else pack_key(stem)
+            if mate in dated:
+                continue  # whole but unread (damaged index, size mismatch): left for a human
+            if old(key):
+                result.debris.append((key, size))
+        result.records = sorted(old_records)
+        if not dry_run:
+            _delete(backend, result.records + result.false_records, jobs)
+            _delete(backend, [idx_key(p) for p in dead_packs], jobs)
+            _delete(backend, [pack_key(p) for p in dead_packs], jobs)
+            _delete(backend, [loose_key(o) for o, _ in result.loose], jobs)
+            _delete(backend, [k for k, _ in result.debris], jobs)
+    return result
+
+
+def _delete(backend: Any, keys: list[str], jobs: int) -> None:
+    """Delete ``keys`` in parallel; this step is over before the next begins."""
+    if keys:
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            list(pool.map(backend.delete, keys))
