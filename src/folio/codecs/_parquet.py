@@ -21,14 +21,33 @@ _ARROW_SCHEMA = b"ARROW:schema"
 
 
 def write(table: Any, sink: BinaryIO) -> None:
-    """Write ``table`` as Parquet with pyarrow's defaults, straight into ``sink``."""
+    """Write ``table`` as Parquet with pyarrow's defaults, straight into ``sink``.
+
+    Where pyarrow has it (21 and later), data pages are cut by content (Arrow's
+    content-defined chunking), so after a small edit most pages, and so most of the file's
+    own chunks in the store (format.md 3.3), come out byte-identical and are stored once.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        pq.write_table(table, SinkWriter(sink))
+        pq.write_table(table, SinkWriter(sink), **cdc_options())
     except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise CodecError(f"Parquet cannot store this table: {_first_line(exc)}") from exc
+
+
+# Pages of 16-64 KiB (before compression), the size of the store's own chunks: with
+# pyarrow's default 256 KiB-1 MiB pages a 1 % row insert into a 1 M-row table left 14-17 %
+# of the file new, with these 9-10 %, for 0.5 % more file (docs/performance.md).
+_CDC = {"min_chunk_size": 16 * 1024, "max_chunk_size": 64 * 1024, "norm_level": 1}
+
+
+def cdc_options() -> dict[str, Any]:
+    """``write_table`` keywords for content-defined pages, or none on an older pyarrow."""
+    import pyarrow as pa
+
+    major = int(pa.__version__.split(".", 1)[0])
+    return {"use_content_defined_chunking": dict(_CDC)} if major >= 21 else {}
 
 
 def read(data: bytes | bytearray | memoryview, *, trusted: bool = False) -> Any:
