@@ -198,3 +198,26 @@ def test_committed_files_at_the_old_local_names_are_refused_never_moved(git_repo
     assert _objects(repo.store.root) == store_before
     assert not (git_repo / ".git/folio/logs/recovery.jsonl").exists()
     assert (git_repo / ".folio/objects").is_dir()  # left for the user to remove
+
+
+def test_gc_keeps_what_another_worktree_last_checked_out_by_symlink(git_repo: Path,
+                                                                   tmp_path: Path) -> None:
+    """A linked worktree's symlinked file *is* the store object. After git brings that
+    worktree another manifest (out of date, not modified), only its synced record still
+    names the object: gc run from the main worktree must keep it, or the file dangles."""
+    _committed_repo(git_repo)
+    other = tmp_path / "other"
+    git(git_repo, "worktree", "add", "-q", "--detach", str(other))
+    assert run_folio(other, "checkout").returncode == 0
+    write(other / "data/a.csv", "only ever added in the linked worktree\n")
+    assert run_folio(other, "add", "data").returncode == 0
+    os.unlink(other / "data/a.csv")
+    proc = run_folio(other, "checkout", "--link", "symlink")
+    assert proc.returncode == 0, proc.stderr
+    assert (other / "data/a.csv").is_symlink()
+    git(other, "checkout", "--", ".folio/manifests")  # git puts the committed manifest back
+    gc = run_folio(git_repo, "gc", "--grace", "0", "--json")
+    assert gc.returncode == 0, gc.stderr
+    assert (other / "data/a.csv").read_text() == "only ever added in the linked worktree\n"
+    status = json.loads(run_folio(other, "status", "--json").stdout)
+    assert status["targets"][0]["modified"] == [], status

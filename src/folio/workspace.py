@@ -284,7 +284,7 @@ class Workspace:
 
     # -- the synced manifests (three states: data, working manifests, what the data matches)
     def synced(self) -> SyncedState:
-        return SyncedState(self.state_dir / "cache" / "synced")
+        return SyncedState.of(self.state_dir)
 
     def synced_base(self, target: str) -> tuple[bool, Manifest | None]:
         """What the target's data was last made to match, against its working manifest:

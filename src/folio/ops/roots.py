@@ -19,10 +19,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from folio import layout
 from folio import manifest as mf
 from folio.git.repo import FOLIO_REFS, RUNS_PREFIX, SNAPSHOTS_PREFIX
 from folio.manifest import Manifest
 from folio.objects.store import is_oid
+from folio.worktree.synced import SyncedState
 
 if TYPE_CHECKING:
     from folio.git.repo import GitRepo
@@ -157,7 +159,7 @@ def gc_roots(ws: Workspace) -> set[str]:
     """Every object a root reaches: ``refs/folio/*``, manifests of every commit reachable
     from any git ref, staged manifests, working manifests, run logs, the recovery log; the
     HEAD, index and working manifests of every work tree (linked ones share the store), and
-    the data this work tree's synced manifests name (folio.worktree.synced)."""
+    the data every work tree's synced manifests name (folio.worktree.synced)."""
     from folio.ops import recovery
     from folio.ops.runs import log_oids
 
@@ -174,14 +176,21 @@ def gc_roots(ws: Workspace) -> set[str]:
             continue
     roots.update(log_oids(ws.git))
     roots.update(recovery.oids(ws.local_dir))
-    synced = ws.synced()
-    for record in synced.records():  # the data the synced manifests name: the files as
-        for digest in record.files.values():  # folio last left them
+    for synced in (ws.synced(), *(SyncedState.of(layout.state_dir(wt))
+                                  for wt in ws.git.other_worktrees())):
+        roots.update(_synced_oids(synced))
+    return roots
+
+
+def _synced_oids(synced: SyncedState) -> Iterator[str]:
+    """The data a work tree's synced manifests name: its files as folio last left them
+    (a symlinked or hard-linked file there *is* the object, in whichever work tree)."""
+    for record in synced.records():
+        for digest in record.files.values():
             try:
-                roots.update(blob_oids(synced.blob(record.target, digest)))
+                yield from blob_oids(synced.blob(record.target, digest))
             except OSError:
                 continue
-    return roots
 
 
 def _files_below(top: os.PathLike[str] | str) -> Iterator[str]:

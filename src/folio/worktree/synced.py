@@ -72,6 +72,11 @@ class SyncedState:
         self.directory = directory
         self.blobs = directory / "blobs"
 
+    @classmethod
+    def of(cls, state_dir: Path) -> SyncedState:
+        """The records of the work tree whose state directory is ``state_dir``."""
+        return cls(state_dir / "cache" / "synced")
+
     def blob(self, target: str, digest: str) -> bytes:
         """A manifest file's bytes by their sha256, checked (a damaged one is none)."""
         data = read_beneath(self.directory.parent, self.blobs / _key(target) / digest)
