@@ -18,7 +18,7 @@ from folio.bundle._meta import build_meta, check_json
 from folio.bundle._names import REFERENCE_TYPE, check_name, meta_of, reference_file
 from folio.bundle._view import FolioCore
 from folio.codecs import external_table
-from folio.errors import ArgumentError, ArgumentTypeError, FolioError
+from folio.errors import ArgumentError, ArgumentTypeError
 from folio.manifest import Entry
 
 Inputs = Iterable[str] | str | None
@@ -73,14 +73,14 @@ class TypedItems(FolioCore):
             info: dict[str, Any] = {"class": _typed.class_path(model)}
             if init_args is not None:
                 if not isinstance(init_args, dict):
-                    raise FolioError("init_args must be a dict of keyword arguments")
+                    raise ArgumentTypeError("init_args must be a dict of keyword arguments")
                 check_json(init_args, f"init_args of {name!r}")
                 info["init_args"] = init_args
             self._put(name, model.state_dict(), codecs.codec_by_name("torch-state-dict"),
                       description, inputs, overwrite, metadata, extra={"model": info})
             return self
         if init_args is not None:
-            raise FolioError("init_args is for PyTorch modules stored as weights")
+            raise ArgumentError("init_args is for PyTorch modules stored as weights")
         self._put(name, model, "model", description, inputs, overwrite, metadata)
         return self
 
@@ -135,7 +135,7 @@ class TypedItems(FolioCore):
                        extra: dict[str, Any] | None) -> None:
         check_name(name)
         if not isinstance(uri, str) or not uri or "\x00" in uri or "\n" in uri:
-            raise FolioError(f"reference {name!r}: the URI must be a non-empty one-line string")
+            raise ArgumentError(f"reference {name!r}: the URI must be a non-empty one-line string")
         state = self._state()
         fields = self._fields(state, name, description, inputs, metadata)
         file = reference_file(name)
@@ -182,9 +182,9 @@ class TypedItems(FolioCore):
         entry = self._find(name, state)
         canonical = state.index.name_of(entry)
         if entry.type not in ("torch-state-dict", "torch-model"):
-            raise FolioError(f"item {canonical!r} is not a PyTorch model "
-                             f"({entry.type or 'plain file'}); use get_data()",
-                             path=self.target)
+            raise ArgumentTypeError(f"item {canonical!r} is not a PyTorch model "
+                                           f"({entry.type or 'plain file'}); use get_data()",
+                                    path=self.target)
         if not reconstruct:
             return self._decode(entry, canonical, allow_pickle)
         return self.get_model(name, model_class=model_class, allow_pickle=allow_pickle)
@@ -215,9 +215,9 @@ class TypedItems(FolioCore):
         got = _typed.read_family(entry)
         if got != kind:
             what = f"{entry.type} item" if entry.type else "plain file"
-            raise FolioError(f"item {name!r} is {_typed.ARTICLE.get(got, 'an item')} "
-                             f"({what}), not {_typed.ARTICLE[kind]}; use get_data()",
-                             path=self.target)
+            raise ArgumentTypeError(f"item {name!r} is {_typed.ARTICLE.get(got, 'an item')} "
+                                    f"({what}), not {_typed.ARTICLE[kind]}; use get_data()",
+                                    path=self.target)
 
     # -- notata ---------------------------------------------------------------------------------
     def text(self: FolioT, name: str, value: str, description: str | None = None,

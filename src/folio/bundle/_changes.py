@@ -39,7 +39,7 @@ from folio.bundle._names import (
 from folio.bundle._view import FolioCore, ManifestState, MetadataChange
 from folio.codecs.summary import KEYS as SUMMARY_KEYS
 from folio.codecs.summary import summarize_file
-from folio.errors import FolioError, ItemNameError, ItemNotFoundError
+from folio.errors import ArgumentError, FolioError, ItemNameError, ItemNotFoundError
 from folio.manifest import Entry
 from folio.ops import track
 from folio.paths import check_no_symlinked_parent, is_within
@@ -124,8 +124,8 @@ class Changes(FolioCore):
             source = self._find(src, self._state_of(manifest))
             others = [e for e in self._replaced(index, dst, file) if e is not source]
             if others and not overwrite:
-                raise FolioError(f"item {dst!r} already exists; pass overwrite=True",
-                                 path=self.target)
+                raise ArgumentError(f"item {dst!r} already exists; pass overwrite=True",
+                                    path=self.target)
             for entry in index.by_path.values():
                 if entry is source or entry in others:
                     continue
