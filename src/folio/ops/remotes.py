@@ -120,16 +120,23 @@ def get_remote(ws: Workspace, name: str | None = None) -> RemoteSpec:
     return specs[name]
 
 
-def open_remote(ws: Workspace, name: str | None = None) -> tuple[RemoteSpec, Backend]:
+def open_remote(ws: Workspace, name: str | None = None, *,
+                writing: str | None = None) -> tuple[RemoteSpec, Backend]:
     """The remote's spec and a backend for it; relative directory URLs are from the repo root.
 
-    A committed remote this clone has not accepted is refused before any request is made.
+    A committed remote this clone has not accepted is refused before any request is made;
+    so is ``writing`` (the command, "push" say) to a read-only remote (http).
     """
     spec = get_remote(ws, name)
     refusal = ws.config.remote_refusal(spec.name)
     if refusal is not None:
         raise NotAcceptedError(refusal.refusal(), path=f".folio/{ws.config.path.name}")
-    return spec, open_backend(spec.url, spec.options, base=ws.root)
+    backend = open_backend(spec.url, spec.options, base=ws.root)
+    if writing and getattr(backend, "read_only", False):
+        raise RemoteError(f"{writing} refused: remote {spec.name!r} is read-only (an http(s) "
+                          "remote serves pulls; push and gc go to the store it publishes)",
+                          path=backend.describe())
+    return spec, backend
 
 
 def remote_has(ws: Workspace, oids: Iterable[str], remote: str | None = None) -> set[str]:
