@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from obstore.store import AzureStore
 
-from folio.remote.objstore import RETRY, ObjectStoreBackend, client_options, configure
+from folio.remote.objstore import RETRY, ObjectStoreBackend, client_options
 
 # Azurite's well-known development account: published by Microsoft, not a secret.
 EMULATOR_ACCOUNT = "devstoreaccount1"
@@ -74,7 +74,7 @@ class AzureBackend(ObjectStoreBackend):
             kwargs["account_name"] = account
         if endpoint:
             kwargs["endpoint"] = endpoint
-        self._store = configure(self, lambda: AzureStore(container, **kwargs))
+        self._store = self._configure(lambda: AzureStore(container, **kwargs))
 
     def describe(self) -> str:
         return self.display

@@ -17,7 +17,7 @@ from typing import ClassVar
 
 from obstore.store import GCSStore
 
-from folio.remote.objstore import ObjectStoreBackend, configure, store_kwargs
+from folio.remote.objstore import ObjectStoreBackend, store_kwargs
 
 METADATA = "http://metadata.google.internal"
 _FILE_ENV = ("GOOGLE_SERVICE_ACCOUNT", "GOOGLE_SERVICE_ACCOUNT_PATH",
@@ -54,7 +54,7 @@ class GCSBackend(ObjectStoreBackend):
             kwargs["base_url"] = endpoint
         if self._credentials_used and self._credentials_used.startswith("gcloud"):
             kwargs["application_credentials"] = str(adc_file())  # CLOUDSDK_CONFIG respected
-        self._store = configure(self, lambda: GCSStore(bucket, **kwargs))
+        self._store = self._configure(lambda: GCSStore(bucket, **kwargs))
 
     def describe(self) -> str:
         return f"gs://{self.bucket}/{self.prefix}" if self.prefix else f"gs://{self.bucket}"

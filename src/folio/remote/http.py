@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 from obstore.store import HTTPStore
 
 from folio.errors import RemoteError
-from folio.remote.objstore import RETRY, ObjectStoreBackend, client_options, configure
+from folio.remote.objstore import RETRY, ObjectStoreBackend, client_options
 
 _NO_LISTING = re.compile(r"failed: (405|501)\b")  # Method Not Allowed / Not Implemented
 
@@ -41,7 +41,7 @@ class HTTPBackend(ObjectStoreBackend):
         # path (obstore 0.12): folio's keys are below it, so that part is taken off.
         self._listed_prefix = unquote(urlsplit(self.url).path).strip("/")
         self._credentials_used = "none (HTTP remotes are read anonymously)"
-        self._store = configure(self, lambda: HTTPStore(
+        self._store = self._configure(lambda: HTTPStore(
             self.url, client_options=client_options(allow_http), retry_config=RETRY))
 
     def describe(self) -> str:

@@ -79,6 +79,17 @@ class ObjectStoreBackend:
     def describe(self) -> str:
         raise NotImplementedError
 
+    def _configure(self, build: Any) -> Any:
+        """Run ``build()`` (a store constructor), turning a configuration error into one
+        line that names the credentials chosen, if folio chose them."""
+        try:
+            return build()
+        except (ObstoreError, ValueError) as exc:
+            used = self._credentials_used
+            raise RemoteError(f"cannot configure the {self.PROVIDER} client: {summary(exc)}"
+                              + (f" (credentials: {used})" if used else ""),
+                              path=self.describe()) from None
+
     # -- reading --------------------------------------------------------------------------
     def list(self, prefix: str = "") -> Iterator[tuple[str, int]]:
         for key, size, _ in self.list_dated(prefix):
@@ -176,7 +187,8 @@ class ObjectStoreBackend:
         code = error_code(exc)
         text = str(exc)
         if code in self.DENIED_CODES or _DENIED_STATUS.search(text):
-            return f"access denied ({summary(exc)}); {self.credential_report()}"
+            none = "" if self._credentials_used else f"no {self.PROVIDER} credentials found; "
+            return f"access denied ({summary(exc)}); {none}{self.credential_report()}"
         if (self._credentials_used is None and self.CREDENTIAL_REQUEST is not None
                 and self.CREDENTIAL_REQUEST.search(text)):
             return (f"no {self.PROVIDER} credentials found ({summary(exc)}); "
@@ -193,15 +205,6 @@ class ObjectStoreBackend:
     def looked_for(self, *, failed: bool = False) -> str:
         """Every place the provider's chain looks, with what was found there."""
         return "no credentials are used"
-
-
-def configure(backend: ObjectStoreBackend, build: Any) -> Any:
-    """Run ``build()`` (a store constructor), turning a configuration error into one line."""
-    try:
-        return build()
-    except (ObstoreError, ValueError) as exc:
-        raise RemoteError(f"cannot configure the {backend.PROVIDER} client: {summary(exc)}",
-                          path=backend.describe()) from None
 
 
 def error_code(exc: BaseException) -> str | None:

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from obstore.store import S3Store
 
 from folio.errors import RemoteError
-from folio.remote.objstore import ObjectStoreBackend, configure, store_kwargs
+from folio.remote.objstore import ObjectStoreBackend, store_kwargs
 
 # Refusals of the credentials themselves (or of what they may do): the message then says
 # which credentials were used, or which were looked for when none were found.
@@ -64,7 +64,7 @@ class S3Backend(ObjectStoreBackend):
             provider, self._credentials_used = _credentials(profile)
             return S3Store(bucket, credential_provider=provider, **kwargs)
 
-        self._store = configure(self, build)
+        self._store = self._configure(build)
 
     def describe(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
