@@ -53,7 +53,8 @@ class Duration(click.ParamType):
 # -- remote add / list / remove -------------------------------------------------------------------
 @click.group("remote")
 def remote() -> None:
-    """Manage remotes: where `folio push` sends objects (S3 or a directory)."""
+    """Manage remotes: where `folio push` sends objects (S3, GCS, Azure, a directory)
+    and `folio pull` fetches them (those, or an http(s) server)."""
 
 
 @remote.command("add")
