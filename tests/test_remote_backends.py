@@ -14,7 +14,7 @@ from folio.errors import MissingObjectError, RemoteError
 from folio.remote import DirectoryBackend, S3Backend, open_backend
 from folio.remote.base import Backend
 
-pytest_plugins = ["s3server", "azurite", "webdav"]
+pytest_plugins = ["s3server", "azurite", "webdav", "gcs_emulator"]
 
 MIB = 1 << 20
 
@@ -33,7 +33,7 @@ class Published:
         self.head, self.open, self.get_range = http.head, http.open, http.get_range
 
 
-@pytest.fixture(params=["directory", "s3", "azure", "http"])
+@pytest.fixture(params=["directory", "s3", "azure", "http", "gcs"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     if request.param == "directory":
         return open_backend(str(tmp_path / "remote"))
@@ -42,7 +42,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
         root, url = server.fresh()
         return Published(open_backend(str(root)),  # type: ignore[return-value]
                          open_backend(url, {"allow_http": True}))
-    server = request.getfixturevalue("s3" if request.param == "s3" else "azurite")
+    server = request.getfixturevalue({"s3": "s3", "azure": "azurite", "gcs": "gcs"}[
+        request.param])
     return open_backend(server.url(), server.options)
 
 
