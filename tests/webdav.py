@@ -46,7 +46,7 @@ class HTTPServer:
                 self.log.read_text().splitlines() if " " in line]
 
 
-def _start(cmd: list[str], cwd: Path) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(cmd: list[str], cwd: Path) -> tuple[subprocess.Popen[bytes], int]:
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=cwd)
     assert proc.stdout is not None
     deadline = time.monotonic() + 30
@@ -63,7 +63,7 @@ def _start(cmd: list[str], cwd: Path) -> tuple[subprocess.Popen[bytes], int]:
     raise RuntimeError(f"server did not start: {seen[-500:]!r}")
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
     try:
         proc.wait(timeout=10)
@@ -77,22 +77,22 @@ def webdav() -> Iterator[HTTPServer]:
     pytest.importorskip("cheroot", reason="cheroot (test extra) is needed for WebDAV")
     root = Path(tempfile.mkdtemp(prefix="folio-webdav-"))
     log = root.parent / f"{root.name}.log"
-    proc, port = _start([sys.executable, __file__, str(root), str(log)], root)
+    proc, port = start_server([sys.executable, __file__, str(root), str(log)], root)
     try:
         yield HTTPServer(root, f"http://127.0.0.1:{port}", log)
     finally:
-        _stop(proc)
+        stop_server(proc)
 
 
 @pytest.fixture(scope="session")
 def plain_http() -> Iterator[HTTPServer]:
     root = Path(tempfile.mkdtemp(prefix="folio-http-"))
-    proc, port = _start([sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1",
+    proc, port = start_server([sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1",
                          "--directory", str(root), "0"], root)
     try:
         yield HTTPServer(root, f"http://127.0.0.1:{port}")
     finally:
-        _stop(proc)
+        stop_server(proc)
 
 
 def _counting(app: Any, log: Path) -> Callable[..., Iterable[bytes]]:
