@@ -84,6 +84,20 @@ def test_head_gives_the_size_or_none(backend: Backend) -> None:
     assert backend.head("zz/absent-directory") is None
 
 
+def test_put_new_is_create_only(backend: Backend) -> None:
+    assert backend.put_new("sets/record-1", b"first") is True
+    assert backend.put_new("sets/record-1", b"second") is False  # of two writers, one wins
+    assert read(backend, "sets/record-1") == b"first"
+
+
+def test_list_dated_gives_each_key_its_modification_time(backend: Backend) -> None:
+    before = time.time()
+    backend.put_bytes("ab/dated", b"x")
+    ((key, size, mtime),) = backend.list_dated("ab")
+    assert (key, size) == ("ab/dated", 1)
+    assert before - 5 <= mtime <= time.time() + 5  # second resolution, clocks on one host
+
+
 def test_empty_remote_lists_nothing(backend: Backend) -> None:
     assert keys(backend) == {}
     assert keys(backend, "packs") == {}

@@ -55,6 +55,8 @@ def test_push_noop_push_wipe_pull_fetch_verify_over_azure(azurite, data_repo: Re
     run_folio(root, "fetch", "v1", check=True)
     verified = run_folio(root, "verify", "-r", "az", check=True)
     assert "not on remote" not in verified.stdout
+    swept = folio_json(root, "gc", "--remote", "az", "--dry-run")  # dated listing works
+    assert swept["dry_run"] is True and not swept["packs"] and not swept["loose"]
 
     blob = next(k for k, _ in open_backend(url, azurite.options).list() if k.startswith("packs/"))
     open_backend(url, azurite.options).delete(blob)  # the remote loses a pack
