@@ -25,10 +25,6 @@ from folio.remote.objstore import RETRY, ObjectStoreBackend, client_options
 _NO_LISTING = re.compile(r"failed: (405|501)\b")  # Method Not Allowed / Not Implemented
 
 
-class ReadOnlyRemoteError(RemoteError):
-    """A write (push, remote gc) aimed at a remote that only serves reads."""
-
-
 class HTTPBackend(ObjectStoreBackend):
     """Keys live below ``url``; reads only."""
 
@@ -64,7 +60,7 @@ class HTTPBackend(ObjectStoreBackend):
 
     # -- writing: refused -----------------------------------------------------------------
     def refuse_write(self, action: str = "write") -> NoReturn:
-        raise ReadOnlyRemoteError(
+        raise RemoteError(
             f"{action} refused: an http(s) remote is read-only (pull, fetch and verify "
             "--remote work; push and gc go to the store it serves: s3, gs, az or a directory)",
             path=self.describe())
