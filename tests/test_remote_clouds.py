@@ -157,6 +157,34 @@ def test_plain_http_server_reads_but_cannot_list(plain_http, data_repo: Repo) ->
     one_line_error(refused, url, "does not list directories (no WebDAV PROPFIND)")
 
 
+def test_a_refused_depth_infinity_listing_is_explained() -> None:
+    """Apache's mod_dav answers PROPFIND Depth: infinity with 403 unless told otherwise."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_PROPFIND(self) -> None:
+            assert self.headers["Depth"] == "infinity"
+            self.send_response(403)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/pub"
+        with pytest.raises(RemoteError) as err:
+            list(open_backend(url, {"allow_http": True}).list())
+        assert str(err.value) == (f"{url}: list failed: 403 Forbidden: the server refused a "
+                                  "whole-tree listing (PROPFIND with Depth: infinity, which "
+                                  "Apache allows only with DavDepthInfinity On)")
+    finally:
+        server.shutdown()
+
+
 def test_http_urls_and_refusals() -> None:
     backend = open_backend("https://data.example.com/folio/team/")
     assert isinstance(backend, HTTPBackend) and backend.describe() == \

@@ -2,9 +2,10 @@
 
 A team pushes to a directory (or a bucket) that a web server also serves; readers pull
 from ``https://host/path`` with no credentials at all. obstore's HTTPStore reads with
-GET (ranged for packs) and HEAD, and lists with WebDAV ``PROPFIND``, so the server must
-speak WebDAV for a pull to find packs (wsgidav, nginx's dav module, Apache mod_dav); a
-plain file server refuses the listing, which folio reports in one line.
+GET (ranged for packs) and HEAD, and lists with one WebDAV ``PROPFIND`` (``Depth:
+infinity``), so the server must speak WebDAV for a pull to find packs (wsgidav, Apache
+mod_dav with ``DavDepthInfinity On``, rclone serve webdav); a plain file server refuses the
+listing, which folio reports in one line.
 
 Nothing is ever written through HTTP: push and remote gc refuse before any request.
 """
@@ -23,6 +24,7 @@ from folio.errors import RemoteError
 from folio.remote.objstore import RETRY, ObjectStoreBackend, client_options
 
 _NO_LISTING = re.compile(r"failed: (405|501)\b")  # Method Not Allowed / Not Implemented
+_REFUSED = re.compile(r"failed: access denied \(403")
 
 
 class HTTPBackend(ObjectStoreBackend):
@@ -54,8 +56,13 @@ class HTTPBackend(ObjectStoreBackend):
             if _NO_LISTING.search(str(exc)):
                 raise RemoteError(
                     "list failed: the server does not list directories (no WebDAV PROPFIND); "
-                    "an http remote needs a WebDAV server such as wsgidav, nginx dav or "
-                    "Apache mod_dav", path=self.describe()) from None
+                    "an http remote needs a WebDAV server such as wsgidav, Apache mod_dav "
+                    "or rclone serve webdav", path=self.describe()) from None
+            if _REFUSED.search(str(exc)):
+                raise RemoteError(
+                    "list failed: 403 Forbidden: the server refused a whole-tree listing "
+                    "(PROPFIND with Depth: infinity, which Apache allows only with "
+                    "DavDepthInfinity On)", path=self.describe()) from None
             raise
 
     # -- writing: refused -----------------------------------------------------------------
