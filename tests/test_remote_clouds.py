@@ -241,3 +241,25 @@ def test_gcs_credential_errors_name_what_was_used_or_looked_for(
     assert message.startswith("gs://folio-bucket/x:") and "\n" not in message
     assert "not a key" not in message
     assert "credentials: service account file from GOOGLE_APPLICATION_CREDENTIALS" in message
+
+
+# -- folio remote add: options per scheme --------------------------------------------------------
+def test_remote_add_records_each_schemes_options_and_refuses_others(repo: Repo) -> None:
+    root = repo.root
+    run_folio(root, "remote", "add", "blob", "az://data/team", "--account", "acct01",
+              check=True)
+    run_folio(root, "remote", "add", "gcs", "gs://team-data/x", check=True)
+    run_folio(root, "remote", "add", "web", "https://data.example.com/folio", check=True)
+    remotes = {r["name"]: r for r in folio_json(root, "remote", "list")}
+    assert remotes["blob"]["url"] == "az://data/team"
+    assert remotes["blob"]["options"] == {"account": "acct01"}
+    assert remotes["gcs"]["options"] == remotes["web"]["options"] == {}
+    for args, message in [
+        (("g2", "gs://team-data/x", "--region", "eu"), "unknown option(s) for a gs remote: region"),
+        (("w2", "https://data.example.com/x", "--account", "a1b2c"),
+         "unknown option(s) for an http remote: account"),
+        (("w3", "http://data.example.com/x"), "plain http: set allow_http = true"),
+        (("a2", "az://data/x", "--profile", "p"), "unknown option(s) for an azure remote: profile"),
+    ]:
+        one_line_error(run_folio(root, "remote", "add", *args), message)
+    assert "g2" not in (root / ".folio/config.toml").read_text()

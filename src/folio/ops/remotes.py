@@ -176,7 +176,9 @@ def add_remote(ws: Workspace, name: str, url: str, *, default: bool = False,
             options[key] = True
     # Validate URL and options as use would, minus the profile lookup: that profile may
     # exist only on the machines that push (CI), not on the one that writes the config.
-    open_backend(url, {k: v for k, v in options.items() if k != "profile"}, base=ws.root)
+    s3 = url.lower().startswith("s3://")  # elsewhere `profile` is an unknown option
+    open_backend(url, {k: v for k, v in options.items() if k != "profile" or not s3},
+                 base=ws.root)
     if profile is not None and not profile.strip():
         raise RemoteError("--profile needs a profile name")
     with ws.lock.hold("folio remote add"):
