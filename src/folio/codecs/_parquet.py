@@ -21,7 +21,7 @@ _ARROW_SCHEMA = b"ARROW:schema"
 
 
 def write(table: Any, sink: BinaryIO) -> None:
-    """Write ``table`` as Parquet with pyarrow's defaults, straight into ``sink``.
+    """Write ``table`` as Parquet with :func:`write_options`, straight into ``sink``.
 
     Where pyarrow has it (21 and later), data pages are cut by content (Arrow's
     content-defined chunking), so after a small edit most pages, and so most of the file's
@@ -31,15 +31,47 @@ def write(table: Any, sink: BinaryIO) -> None:
     import pyarrow.parquet as pq
 
     try:
-        pq.write_table(table, SinkWriter(sink), **cdc_options())
+        pq.write_table(table, SinkWriter(sink), **write_options(table))
     except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise CodecError(f"Parquet cannot store this table: {_first_line(exc)}") from exc
 
 
-# Pages of 16-64 KiB (before compression), the size of the store's own chunks: with
-# pyarrow's default 256 KiB-1 MiB pages a 1 % row insert into a 1 M-row table left 14-17 %
-# of the file new, with these 9-10 %, for 0.5 % more file (docs/performance.md).
-_CDC = {"min_chunk_size": 16 * 1024, "max_chunk_size": 64 * 1024, "norm_level": 1}
+# Pages of 16-64 KiB (before compression), the size of the store's own chunks, cut without
+# normalization (level 0: page sizes spread more, but cut points resynchronise sooner after
+# an edit). benchmarks/bench_parquet_cdc.py, 1 M rows, 1 % insert in the middle: pyarrow's
+# default 256 KiB-1 MiB CDC pages left 14.8 % of the events table new, 16-64 KiB level 1
+# 11.4 %, these (with _EDIT_STABLE) 4.2 % (docs/performance.md).
+_CDC = {"min_chunk_size": 16 * 1024, "max_chunk_size": 64 * 1024, "norm_level": 0}
+
+# No dictionary pages: a dictionary numbers values in order of first appearance, so rows
+# inserted before a value's first use renumber it and every later page that holds it changes
+# (half of a 40,000-value column after a middle insert). zstd wins back the size plain pages
+# lose: the files measured 2-26 % smaller than pyarrow's snappy + dictionary defaults.
+# Columns that are dictionaries in Arrow (pandas categoricals) keep theirs: that is how their
+# categories, used or not, are read back.
+_EDIT_STABLE = {"compression": "zstd"}
+
+
+def write_options(table: Any) -> dict[str, Any]:
+    """Every ``write_table`` keyword folio sets for ``table``: edit-stable pages where
+    pyarrow has CDC, pyarrow's defaults where it has not (plain pages gain nothing)."""
+    cdc = cdc_options()
+    if not cdc:
+        return {}
+    return {**cdc, **_EDIT_STABLE, "use_dictionary": _dictionary_columns(table.schema)}
+
+
+def _dictionary_columns(schema: Any) -> list[str] | bool:
+    """Top-level dictionary columns by name; any nested dictionary: all (pyarrow's default)."""
+    import pyarrow as pa
+
+    def nested_dictionary(kind: Any) -> bool:
+        children = [kind.field(i).type for i in range(kind.num_fields)]
+        return any(pa.types.is_dictionary(c) or nested_dictionary(c) for c in children)
+
+    if any(nested_dictionary(field.type) for field in schema):
+        return True
+    return [field.name for field in schema if pa.types.is_dictionary(field.type)]
 
 
 def cdc_options() -> dict[str, Any]:
