@@ -8,7 +8,8 @@ Standalone (pyarrow, pyfastcdc, numpy, pandas; no folio store). Each table is bu
 a block in the middle, given new values in place), both versions are written with the given
 Parquet options and both files cut with FastCDC at the given sizes. Printed per row: the share
 of the new file's bytes in chunks the old file lacks (what the store must add), the new file's
-size, and its growth against pyarrow's plain defaults for the same table.
+size, its growth against pyarrow's plain defaults for the same table, and the seconds to
+write one version and to read the new one (single runs: noisy on a shared machine).
 
 `--grid` (default) samples writer options and store chunk sizes on the events table's insert
 (what benchmarks/bench_chunks.py measures through a bundle) and then runs the most promising
@@ -167,6 +168,9 @@ class Bench:
         old = written(old_table, setting.for_table(old_table))
         new = written(new_table, setting.for_table(new_table))
         seconds = (time.perf_counter() - start) / 2
+        start = time.perf_counter()
+        pq.read_table(pa.BufferReader(new))
+        read = time.perf_counter() - start
         if (name, how) not in self.plain:
             self.plain[name, how] = len(written(new_table, {}))
         share = new_share(old, new, setting.store_avg)
@@ -174,11 +178,12 @@ class Bench:
         mark = "ok" if share <= TARGET else "  "
         size = len(new) / 2**20
         return (f"| {setting.name:<34} | {setting.store_avg // KiB:>3} | {name:<7} | {how:<6} "
-                f"| {share:6.1%} {mark} | {size:7.2f} | {growth:+6.1%} | {seconds:5.2f} |")
+                f"| {share:6.1%} {mark} | {size:7.2f} | {growth:+6.1%} | {seconds:5.2f} "
+                f"| {read:5.2f} |")
 
 
 HEADER = ("| Parquet options                    | avg | table   | edit   | new part  "
-          "| MiB     | vs plain | write s |\n|---|---:|---|---|---:|---:|---:|---:|")
+          "| MiB     | vs plain | write s | read s |\n|---|---:|---|---|---:|---:|---:|---:|---:|")
 
 MAIN = Setting("main: cdc 16/64 n1", cdc(16, 64))
 GRID = [
@@ -223,9 +228,7 @@ def chosen() -> Setting:
     cut = options.get("use_content_defined_chunking", {})
     name = "folio: cdc " + "/".join(str(cut.get(k, 0) // KiB) for k in ("min_chunk_size",
                                                                         "max_chunk_size"))
-    name += f" n{cut.get('norm_level', 0)}" + "".join(  # use_dictionary: dictionary columns
-        f" {k}" if k == "use_dictionary" else f" {k}={v}" for k, v in options.items()
-        if k != "use_content_defined_chunking")
+    name += f" n{cut.get('norm_level', 0)} zstd, floats snappy"
     return Setting(name, options, per_table=_parquet.write_options)
 
 

@@ -64,12 +64,14 @@ def test_one_percent_insert_leaves_most_of_the_file_shared(monkeypatch: pytest.M
 
 
 def test_an_insert_does_not_renumber_a_dictionary() -> None:
-    # 30,000 distinct amounts: a dictionary page would number them by first appearance, and
-    # values first seen in the inserted rows would shift the numbers of the later pages
+    # 40,000 distinct amounts: a dictionary page would number them by first appearance, and
+    # values first seen in the inserted rows would shift the numbers of the later pages.
+    # One column of 1 M rows (8 MB): at 300,000 the share swings 7-39 % with where FastCDC cuts
+    rows = 1_000_000
     rng = np.random.default_rng(4)
-    table = pa.table({"amount": rng.gamma(2.0, 30.0, ROWS).round(2)})
-    extra = pa.table({"amount": rng.gamma(2.0, 30.0, ROWS // 100).round(2)})
-    edited = pa.concat_tables([table.slice(0, ROWS // 2), extra, table.slice(ROWS // 2)])
+    table = pa.table({"amount": rng.gamma(2.0, 30.0, rows).round(2)})
+    extra = pa.table({"amount": rng.gamma(2.0, 30.0, rows // 100).round(2)})
+    edited = pa.concat_tables([table.slice(0, rows // 2), extra, table.slice(rows // 2)])
     folio = _new_share(_written(table), _written(edited))
 
     def with_dictionary(t: pa.Table) -> bytes:
@@ -78,8 +80,8 @@ def test_an_insert_does_not_renumber_a_dictionary() -> None:
         return sink.getvalue()
 
     dictionary = _new_share(with_dictionary(table), with_dictionary(edited))
-    # measured 17 % against 80 %
-    assert folio <= 0.3, folio
+    # measured 8 % against 57 %
+    assert folio <= 0.2, folio
     assert dictionary >= 2 * folio, (dictionary, folio)
 
 

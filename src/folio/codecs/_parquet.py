@@ -40,16 +40,19 @@ def write(table: Any, sink: BinaryIO) -> None:
 # normalization (level 0: page sizes spread more, but cut points resynchronise sooner after
 # an edit). benchmarks/bench_parquet_cdc.py, 1 M rows, 1 % insert in the middle: pyarrow's
 # default 256 KiB-1 MiB CDC pages left 14.8 % of the events table new, 16-64 KiB level 1
-# 11.4 %, these (with _EDIT_STABLE) 4.2 % (docs/performance.md).
+# 11.4 %, these (with the options below) 3.7 % (docs/codecs.md).
 _CDC = {"min_chunk_size": 16 * 1024, "max_chunk_size": 64 * 1024, "norm_level": 0}
 
 # No dictionary pages: a dictionary numbers values in order of first appearance, so rows
 # inserted before a value's first use renumber it and every later page that holds it changes
-# (half of a 40,000-value column after a middle insert). zstd wins back the size plain pages
-# lose: the files measured 2-26 % smaller than pyarrow's snappy + dictionary defaults.
-# Columns that are dictionaries in Arrow (pandas categoricals) keep theirs: that is how their
-# categories, used or not, are read back.
-_EDIT_STABLE = {"compression": "zstd"}
+# (half of a 40,000-value column after a middle insert). Columns that are dictionaries in
+# Arrow (pandas categoricals) keep theirs: that is how their unused categories read back.
+# zstd wins back the size plain pages lose, except on float columns, whose mantissas it
+# barely shrinks yet decodes three times slower than snappy (80 MB of random doubles: 67
+# against 21 ms): those stay snappy. Files measured 2-23 % smaller than pyarrow's defaults,
+# a pandas frame of rounded floats (whose dictionary pays off) 4.6 % larger.
+_DENSE = "snappy"
+_PACKED = "zstd"
 
 
 def write_options(table: Any) -> dict[str, Any]:
@@ -58,7 +61,8 @@ def write_options(table: Any) -> dict[str, Any]:
     cdc = cdc_options()
     if not cdc:
         return {}
-    return {**cdc, **_EDIT_STABLE, "use_dictionary": _dictionary_columns(table.schema)}
+    return {**cdc, "use_dictionary": _dictionary_columns(table.schema),
+            "compression": _compression_by_column(table)}
 
 
 def _dictionary_columns(schema: Any) -> list[str] | bool:
@@ -72,6 +76,20 @@ def _dictionary_columns(schema: Any) -> list[str] | bool:
     if any(nested_dictionary(field.type) for field in schema):
         return True
     return [field.name for field in schema if pa.types.is_dictionary(field.type)]
+
+
+def _compression_by_column(table: Any) -> dict[str, str]:
+    """A codec for every Parquet leaf column (pyarrow leaves unnamed ones uncompressed),
+    by the leaf paths of a zero-row write: nested columns' paths are pyarrow's to name."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    probe = io.BytesIO()
+    pq.write_table(table.slice(0, 0), probe)
+    schema = pq.ParquetFile(pa.BufferReader(probe.getvalue())).schema
+    leaves = (schema.column(i) for i in range(len(schema)))
+    return {leaf.path: _DENSE if leaf.physical_type in ("FLOAT", "DOUBLE") else _PACKED
+            for leaf in leaves}
 
 
 def cdc_options() -> dict[str, Any]:
