@@ -1,7 +1,8 @@
 """How much of a rewritten Parquet file a chunk store finds new after a 1 % edit (issue 17).
 
 Usage: python benchmarks/bench_parquet_cdc.py [--rows 1000000] [--grid | --chosen]
-       [--tables events,wide,strings,pandas] [--edits insert,append,update]
+       [--tables events,wide,strings,pandas] [--edits insert,append,update] [--repeat 1]
+       [--extra "GRID ROW NAME,..."]
 
 Standalone (pyarrow, pyfastcdc, numpy, pandas; no folio store). Each table is built, edited
 (1 % new rows inserted in the middle, 1 % appended, or the float columns of 1 % of the rows,
@@ -9,7 +10,9 @@ a block in the middle, given new values in place), both versions are written wit
 Parquet options and both files cut with FastCDC at the given sizes. Printed per row: the share
 of the new file's bytes in chunks the old file lacks (what the store must add), the new file's
 size, its growth against pyarrow's plain defaults for the same table, and the seconds to
-write one version and to read the new one (single runs: noisy on a shared machine).
+write and to read the new version (fastest of `--repeat`, default 1: noisy on a shared
+machine; `--chosen --repeat 7 --extra "main: cdc 16/64 n1"` compares speed with the former
+options).
 
 `--grid` (default) samples writer options and store chunk sizes on the events table's insert
 (what benchmarks/bench_chunks.py measures through a bundle) and then runs the most promising
@@ -149,8 +152,8 @@ def new_share(old: bytes, new: bytes, avg: int) -> float:
 class Bench:
     """Builds each table once and each (table, edit) pair once; memoises plain sizes."""
 
-    def __init__(self, rows: int) -> None:
-        self.rows = rows
+    def __init__(self, rows: int, repeat: int = 1) -> None:
+        self.rows, self.repeat = rows, repeat
         self.tables: dict[str, pa.Table] = {}
         self.edits: dict[tuple[str, str], pa.Table] = {}
         self.plain: dict[tuple[str, str], int] = {}
@@ -164,13 +167,15 @@ class Bench:
 
     def row(self, setting: Setting, name: str, how: str) -> str:
         old_table, new_table = self.pair(name, how)
-        start = time.perf_counter()
         old = written(old_table, setting.for_table(old_table))
-        new = written(new_table, setting.for_table(new_table))
-        seconds = (time.perf_counter() - start) / 2
-        start = time.perf_counter()
-        pq.read_table(pa.BufferReader(new))
-        read = time.perf_counter() - start
+        new, seconds, read = b"", float("inf"), float("inf")
+        for _ in range(self.repeat):  # fastest of --repeat: the least disturbed by other load
+            start = time.perf_counter()
+            new = written(new_table, setting.for_table(new_table))
+            seconds = min(seconds, time.perf_counter() - start)
+            start = time.perf_counter()
+            pq.read_table(pa.BufferReader(new))
+            read = min(read, time.perf_counter() - start)
         if (name, how) not in self.plain:
             self.plain[name, how] = len(written(new_table, {}))
         share = new_share(old, new, setting.store_avg)
@@ -239,9 +244,10 @@ def main() -> None:
     parser.add_argument("--grid", action="store_true", help="the sampled grid (the default)")
     parser.add_argument("--tables", default=",".join(TABLES))
     parser.add_argument("--edits", default="insert,append,update")
+    parser.add_argument("--repeat", type=int, default=1, help="timed writes and reads per row")
     parser.add_argument("--extra", default="", help="grid rows by name to run on every table")
     args = parser.parse_args()
-    bench = Bench(args.rows)
+    bench = Bench(args.rows, args.repeat)
     tables, edits = args.tables.split(","), args.edits.split(",")
     print(f"pyarrow {pa.__version__}, {args.rows:,} rows, store FastCDC min/avg/max = "
           "avg/4, avg, avg*4\n")
