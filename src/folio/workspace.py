@@ -124,6 +124,7 @@ class Workspace:
         else:
             store = ObjectStore(self.local_dir / "objects", self.local_dir / "tmp")
         layout.check_store(store.root, store.staging, self.root)
+        store.chunk_threshold = lambda: self.config.chunk_threshold
         return store
 
     @cached_property

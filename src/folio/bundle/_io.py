@@ -315,6 +315,27 @@ def read_verified(path: Path, oid: str, *, item: str, label: str, size: int | No
     return buffer
 
 
+def read_object(store: ObjectStore, oid: str, *, item: str, label: str,
+                size: int | None = None) -> bytearray:
+    """:func:`read_verified` of object ``oid`` of ``store``, stored whole or chunked;
+    FileNotFoundError when the store has neither."""
+    if not store.is_chunked(oid):
+        return read_verified(store.path(oid), oid, item=item, label=label, size=size,
+                             base=store.root)
+    stored = store.size(oid)
+    if size is not None and stored != size:
+        raise CorruptObjectError(
+            f"item {item!r} is corrupt: its content has {stored} bytes, the manifest "
+            f"records {size}; run `folio verify`", path=label, expected=oid, got=None)
+    buffer = allocate(stored)
+    with memoryview(buffer) as view, store.open_verified(oid, label) as reader:
+        done = 0
+        while done < stored and (n := reader.readinto(view[done:])):
+            done += n
+        reader.read(1)  # at the end: raises if the bytes do not hash to the id
+    return buffer
+
+
 def read_regular(path: Path) -> bytearray:
     """The bytes of the regular file ``path``, as large as it was when opened.
 

@@ -43,6 +43,7 @@ from folio.revisions import RUN_PREFIX, Side
 if TYPE_CHECKING:
     from folio.git.repo import CommitInfo
     from folio.manifest import Entry, Manifest
+    from folio.objects.store import ObjectStore
     from folio.ops.runs import Run
     from folio.ops.snapshots import SnapshotInfo, TargetSummary
     from folio.remote.base import Backend
@@ -153,6 +154,8 @@ def open_entry(ws: Workspace, entry: Entry, where: str, *, remote: str | None = 
             return ranged
         if not store.has(oid):
             fetch_one(ws, oid, entry.size, where, remote=remote, progress=progress)
+    if store.is_chunked(oid):
+        return VerifiedReader(_ChunkedRaw(store, oid, entry.size, where), entry)
     return VerifiedReader(_VerifiedRaw(store.path(oid), oid, entry.size, where), entry)
 
 
@@ -373,6 +376,34 @@ class _VerifiedRaw(io.RawIOBase):
         if not self.closed:
             os.close(self._fd)
         super().close()
+
+
+class _ChunkedRaw(_VerifiedRaw):
+    """A chunked object in the local store, read from its blocks; hashed as
+    :class:`_VerifiedRaw` hashes."""
+
+    def __init__(self, store: ObjectStore, oid: str, size: int, where: str) -> None:
+        self._setup(oid, size, where)
+        self._file = store.chunks.open(oid, where)
+        if self._file.size != size:
+            self._file.close()
+            raise CorruptObjectError(
+                f"object {oid[:12]} is corrupt (its chunk list holds {self._file.size} bytes, "
+                f"the manifest says {size})", path=where, expected=oid)
+        if size == 0:
+            self._finish()
+
+    def _preadinto(self, view: Any, pos: int) -> int:
+        return self._file.preadinto(memoryview(view).cast("B"), pos)
+
+    def _pread(self, n: int, pos: int) -> bytes:
+        buffer = bytearray(min(n, max(0, self.size - pos)))
+        got = self._preadinto(buffer, pos)
+        return bytes(buffer[:got])
+
+    def close(self) -> None:
+        self._file.close()
+        io.RawIOBase.close(self)
 
 
 class _RemoteRaw(_VerifiedRaw):

@@ -1,0 +1,410 @@
+"""Chunked file objects: a large file split by content-defined chunking (FastCDC), each
+chunk stored once in block objects, the file named by its chunk list.
+
+Layout below the store root (docs/format.md, "Chunk store"):
+- blocks are ordinary objects (``<root>/ab/<rest>``, id = sha256 of the block's bytes),
+  so gc, verify and transfers handle them as they handle any object;
+- ``chunks/lists/ab/<rest>``: the chunk list of file object ``abrest…``;
+- ``chunks/index.sqlite``: the derived chunk index.
+
+Write order (a kill at any instant leaves a store ``folio verify`` finds whole): each
+block is staged, flushed (fdatasync) and renamed into place; then its index rows; the
+list last, staged and renamed, made durable with the command's one syncfs before any
+manifest names the file.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import hashlib
+import os
+import stat
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Protocol
+
+from pyfastcdc import FastCDC
+
+from folio._fs import remove_beneath, write_all
+from folio.errors import CorruptObjectError, MissingObjectError
+from folio.objects.chunklist import INDEX_NAME, Chunk, ChunkIndex, ChunkList
+
+
+class ObjectStore(Protocol):
+    """What the chunk store uses of the object store that holds it (objects/store.py)."""
+
+    root: Path
+
+    def path(self, oid: str) -> Path: ...
+    def has_loose(self, oid: str) -> bool: ...
+    def new_staging_file(self) -> tuple[str, int]: ...
+    def publish(self, tmp: str | Path, oid: str, durable_fd: int | None = None) -> None: ...
+    def touch(self, final: str | Path) -> None: ...
+    def mark_dirty(self) -> None: ...
+
+MIN_CHUNK = 16 << 10
+AVG_CHUNK = 64 << 10  # FastCDC's parameter; its chunks average about MIN + AVG (80 KiB)
+MAX_CHUNK = 256 << 10
+BLOCK_LIMIT = 64 << 20  # bytes of new chunks per block object
+WINDOW = 16 << 20  # read size of the chunking pipeline; memory is a few windows
+DEFAULT_THRESHOLD = 4 << 20
+MIN_THRESHOLD = 64 << 10
+
+
+def new_chunker() -> FastCDC:
+    return FastCDC(AVG_CHUNK, min_size=MIN_CHUNK, max_size=MAX_CHUNK)
+
+
+def _cut(carry: bytes, raw: bytes, eof: bool
+         ) -> tuple[bytes, list[tuple[int, int, bytes]], bytes]:
+    """Cut ``carry + raw`` and hash each chunk; the last chunk is held back (returned as the
+    next carry) unless at EOF, because the window's end is not a cut point.
+
+    Runs on a helper thread: the gear hash and sha256 release the GIL on big buffers.
+    """
+    data = carry + raw if carry else raw
+    view = memoryview(data)
+    cuts = [(c.offset, c.length) for c in new_chunker().cut_buf(data)]
+    if not eof and cuts:
+        last_offset = cuts.pop()[0]
+        tail = data[last_offset:]
+    else:
+        tail = b""
+    return data, [(o, n, hashlib.sha256(view[o:o + n]).digest()) for o, n in cuts], tail
+
+
+class _BlockWriter:
+    """New chunks go into the current staging block; a full one is flushed and named."""
+
+    def __init__(self, store: ObjectStore, index: ChunkIndex) -> None:
+        self._store = store
+        self._index = index
+        self._tmp: str | None = None
+        self._fd = -1
+        self._hash = hashlib.sha256()
+        self._size = 0
+        self._rows: list[tuple[bytes, int, int]] = []  # (digest, offset, length) in it
+        self.named: list[str] = []  # blocks named so far, in order
+
+    def append(self, digest: bytes, data: memoryview) -> tuple[int, int]:
+        """Stage a chunk; returns (block number among this writer's blocks, offset)."""
+        if self._fd >= 0 and self._size + len(data) > BLOCK_LIMIT:
+            self.close_block()
+        if self._fd < 0:
+            self._tmp, self._fd = self._store.new_staging_file()
+            self._hash, self._size, self._rows = hashlib.sha256(), 0, []
+        offset = self._size
+        write_all(self._fd, data)
+        self._hash.update(data)
+        self._size += len(data)
+        self._rows.append((digest, offset, len(data)))
+        return len(self.named), offset
+
+    def close_block(self) -> None:
+        if self._fd < 0:
+            return
+        fd, tmp = self._fd, self._tmp
+        self._fd, self._tmp = -1, None
+        assert tmp is not None
+        try:
+            os.fdatasync(fd)  # before the list names it: a block is big, flush it now
+        finally:
+            os.close(fd)
+        oid = self._hash.hexdigest()
+        self._store.publish(tmp, oid)
+        self.named.append(oid)
+        # rows after the rename: the index never names a block that was not there
+        self._index.add((d, oid, o, n) for d, o, n in self._rows)
+
+    def abort(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        if self._tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._tmp)
+            self._tmp = None
+
+
+class ChunkStore:
+    """The chunk lists and chunk index of one object store."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self._store = store
+        self.top = store.root / "chunks"
+        self.lists_dir = self.top / "lists"
+        self.index = ChunkIndex(self.top / INDEX_NAME, _LazyLists(self))
+
+    # -- lists ----------------------------------------------------------------------------------
+    def list_path(self, oid: str) -> Path:
+        return self.lists_dir / oid[:2] / oid[2:]
+
+    def has(self, oid: str) -> bool:
+        try:
+            return stat.S_ISREG(os.lstat(self.list_path(oid)).st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+
+    def load(self, oid: str, where: str | None = None) -> ChunkList:
+        path = self.list_path(oid)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise MissingObjectError(f"object {oid[:12]} is not in the local store",
+                                     path=where, oids=[oid]) from None
+        with open(fd, "rb") as f:
+            data = f.read()
+        return ChunkList.decode(data, oid, where or str(path))
+
+    def size(self, oid: str) -> int:
+        with open(self.list_path(oid), "rb") as f:
+            return ChunkList.peek_size(f.read(ChunkList.HEAD_SIZE))
+
+    def iter_oids(self) -> Iterator[str]:
+        if not self.lists_dir.is_dir():
+            return
+        for fan in sorted(os.listdir(self.lists_dir)):
+            if len(fan) != 2 or not (self.lists_dir / fan).is_dir():
+                continue
+            for name in os.listdir(self.lists_dir / fan):
+                if len(name) == 62 and not name.startswith("."):
+                    yield fan + name
+
+    def write_list(self, chunk_list: ChunkList) -> None:
+        """Stage and rename the list: the last write of a chunked add."""
+        final = self.list_path(chunk_list.oid)
+        if self.has(chunk_list.oid):
+            self._store.touch(final)
+            return
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp, fd = self._store.new_staging_file()
+        try:
+            try:
+                write_all(fd, chunk_list.encode())
+            finally:
+                os.close(fd)
+            os.replace(tmp, final)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        self._store.mark_dirty()
+
+    def delete(self, oid: str) -> None:
+        remove_beneath(self._store.root, self.list_path(oid))
+
+    def blocks_of(self, oid: str) -> tuple[str, ...]:
+        return self.load(oid).blocks
+
+    # -- reading --------------------------------------------------------------------------------
+    def open(self, oid: str, where: str | None = None) -> ChunkedFile:
+        return ChunkedFile(self._store, self.load(oid, where), where or oid)
+
+    def verify(self, oid: str) -> bool:
+        try:
+            with self.open(oid) as f:
+                h = hashlib.sha256()
+                buf = bytearray(1 << 20)
+                view = memoryview(buf)
+                while n := f.readinto(buf):
+                    h.update(view[:n])
+                return h.hexdigest() == oid
+        except (CorruptObjectError, MissingObjectError, OSError):
+            return False
+
+    # -- writing --------------------------------------------------------------------------------
+    def put(self, fd: int) -> tuple[str, int, ChunkList | None]:
+        """Chunk what ``fd`` yields from where it stands; returns (oid, size, list).
+
+        The list is not yet written (the caller first checks that the file did not change
+        while it was read). Reads and the whole-file sha256 run here; cutting and chunk
+        hashes on a helper thread, one window behind.
+        """
+        whole = hashlib.sha256()
+        writer = _BlockWriter(self._store, self.index)
+        blocks: list[str] = []  # the list's block table
+        block_no: dict[str, int] = {}
+        pending: dict[bytes, tuple[int, int, int]] = {}  # this add's new chunks: list pos
+        chunks: list[Chunk] = []
+        checked_blocks: dict[str, bool] = {}
+        carry = b""
+        size = 0
+        try:
+            with ThreadPoolExecutor(1, thread_name_prefix="folio-cdc") as pool:
+                job: Future[tuple[bytes, list[tuple[int, int, bytes]], bytes]] | None = None
+                eof = False
+                while not eof:
+                    raw = _read_window(fd)
+                    eof = len(raw) < WINDOW
+                    whole.update(raw)
+                    size += len(raw)
+                    if job is not None:
+                        data, cuts, carry = job.result()
+                        self._place(data, cuts, writer, blocks, block_no, pending, chunks,
+                                    checked_blocks)
+                    job = pool.submit(_cut, carry, raw, eof)
+                assert job is not None  # the loop ran at least once
+                data, cuts, carry = job.result()
+                self._place(data, cuts, writer, blocks, block_no, pending, chunks,
+                            checked_blocks)
+            writer.close_block()
+        except BaseException:
+            writer.abort()
+            raise
+        # new blocks got their numbers as writer-local positions: map them into the table
+        mapped: list[Chunk] = []
+        for c in chunks:
+            if c.block < 0:
+                oid = writer.named[-c.block - 1]
+                if oid not in block_no:
+                    block_no[oid] = len(blocks)
+                    blocks.append(oid)
+                c = Chunk(c.digest, block_no[oid], c.offset, c.length)
+            mapped.append(c)
+        oid = whole.hexdigest()
+        return oid, size, ChunkList(oid, size, tuple(blocks), tuple(mapped))
+
+    def _place(self, data: bytes, cuts: list[tuple[int, int, bytes]], writer: _BlockWriter,
+               blocks: list[str], block_no: dict[str, int],
+               pending: dict[bytes, tuple[int, int, int]], chunks: list[Chunk],
+               checked_blocks: dict[str, bool]) -> None:
+        """Reuse each chunk stored before; stage the others in new blocks.
+
+        A new block's number is written as ``-(its position among the new blocks) - 1``
+        until :meth:`put` knows its id."""
+        view = memoryview(data)
+        known = self.index.lookup([d for _, _, d in cuts if d not in pending])
+        for offset, length, digest in cuts:
+            mine = pending.get(digest)
+            if mine is not None:
+                chunks.append(Chunk(digest, mine[0], mine[1], mine[2]))
+                continue
+            found = known.get(digest)
+            if found is not None and found[2] == length and self._usable(found[0],
+                                                                          checked_blocks):
+                block = found[0]
+                if block not in block_no:
+                    block_no[block] = len(blocks)
+                    blocks.append(block)
+                chunks.append(Chunk(digest, block_no[block], found[1], length))
+                continue
+            number, at = writer.append(digest, view[offset:offset + length])
+            pending[digest] = (-number - 1, at, length)
+            chunks.append(Chunk(digest, -number - 1, at, length))
+
+    def _usable(self, block: str, checked: dict[str, bool]) -> bool:
+        """The block an index row names is there; refreshed once per add (gc's grace)."""
+        ok = checked.get(block)
+        if ok is None:
+            ok = checked[block] = self._store.has_loose(block)
+            if ok:
+                self._store.touch(self._store.path(block))
+        return ok
+
+
+def _read_window(fd: int) -> bytes:
+    parts = []
+    want = WINDOW
+    while want:
+        piece = os.read(fd, want)
+        if not piece:
+            break
+        parts.append(piece)
+        want -= len(piece)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+class _LazyLists:
+    """Every readable list, for rebuilding the index (read only when it is needed)."""
+
+    def __init__(self, chunks: ChunkStore) -> None:
+        self._chunks = chunks
+
+    def __iter__(self) -> Iterator[ChunkList]:
+        for oid in self._chunks.iter_oids():
+            with contextlib.suppress(CorruptObjectError, MissingObjectError, OSError):
+                yield self._chunks.load(oid)
+
+
+class ChunkedFile:
+    """Sequential and positional reads of a chunked object, block by block (not verified:
+    the store's readers hash what it yields)."""
+
+    def __init__(self, store: ObjectStore, chunk_list: ChunkList, where: str) -> None:
+        self._store = store
+        self.list = chunk_list
+        self.size = chunk_list.size
+        self._where = where
+        self._fds: dict[int, int] = {}
+        self._pos = 0
+        # extents: consecutive chunks contiguous in one block are read as one
+        self._starts: list[int] = []
+        self._extents: list[tuple[int, int, int]] = []  # (block number, offset, length)
+        pos = 0
+        for c in chunk_list.chunks:
+            if self._extents:
+                b, o, n = self._extents[-1]
+                if b == c.block and o + n == c.offset:
+                    self._extents[-1] = (b, o, n + c.length)
+                    pos += c.length
+                    continue
+            self._starts.append(pos)
+            self._extents.append((c.block, c.offset, c.length))
+            pos += c.length
+
+    def _block_fd(self, number: int) -> int:
+        fd = self._fds.get(number)
+        if fd is None:
+            block = self.list.blocks[number]
+            try:
+                fd = os.open(self._store.path(block), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except (FileNotFoundError, OSError):
+                raise MissingObjectError(
+                    f"block {block[:12]} of chunked object {self.list.oid[:12]} is missing; "
+                    "`folio verify --repair` fetches it", path=self._where,
+                    oids=[block]) from None
+            self._fds[number] = fd
+        return fd
+
+    def preadinto(self, view: memoryview, pos: int) -> int:
+        """Fill ``view`` from ``pos`` (less only at the end); the one place bytes come from."""
+        done = 0
+        i = bisect.bisect_right(self._starts, pos) - 1
+        while done < len(view) and pos < self.size and i < len(self._extents):
+            block, offset, length = self._extents[i]
+            inside = pos - self._starts[i]
+            want = min(length - inside, len(view) - done)
+            n = os.preadv(self._block_fd(block), [view[done:done + want]], offset + inside)
+            if n < want:
+                raise CorruptObjectError(
+                    f"block {self.list.blocks[block][:12]} of chunked object "
+                    f"{self.list.oid[:12]} is truncated", path=self._where,
+                    expected=self.list.oid)
+            done += n
+            pos += n
+            i += 1
+        return done
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        n = self.preadinto(memoryview(buffer).cast("B"), self._pos)
+        self._pos += n
+        return n
+
+    def read(self, size: int = -1) -> bytes:
+        want = self.size - self._pos if size is None or size < 0 else size
+        buf = bytearray(max(0, min(want, self.size - self._pos)))
+        n = self.readinto(buf)
+        return bytes(buf[:n])
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    def __enter__(self) -> ChunkedFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
