@@ -95,6 +95,7 @@ class ChunkList:
         return int(_HEAD.unpack_from(head)[4])
 
     HEAD_SIZE = _HEAD.size
+    CHUNK_SIZE = _CHUNK.size
 
 
 class ChunkIndex:

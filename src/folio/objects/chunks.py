@@ -20,7 +20,7 @@ import contextlib
 import hashlib
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
@@ -215,7 +215,7 @@ class ChunkStore:
             return False
 
     # -- writing --------------------------------------------------------------------------------
-    def put(self, fd: int) -> tuple[str, int, ChunkList | None]:
+    def put(self, fd: int) -> tuple[str, int, ChunkList]:
         """Chunk what ``fd`` yields from where it stands; returns (oid, size, list).
 
         The list is not yet written (the caller first checks that the file did not change
@@ -223,12 +223,7 @@ class ChunkStore:
         hashes on a helper thread, one window behind.
         """
         whole = hashlib.sha256()
-        writer = _BlockWriter(self._store, self.index)
-        blocks: list[str] = []  # the list's block table
-        block_no: dict[str, int] = {}
-        pending: dict[bytes, tuple[int, int, int]] = {}  # this add's new chunks: list pos
-        chunks: list[Chunk] = []
-        checked_blocks: dict[str, bool] = {}
+        builder = self.builder()
         carry = b""
         size = 0
         try:
@@ -242,63 +237,107 @@ class ChunkStore:
                     size += len(raw)
                     if job is not None:
                         data, cuts, carry = job.result()
-                        self._place(data, cuts, writer, blocks, block_no, pending, chunks,
-                                    checked_blocks)
+                        builder.add_cuts(data, cuts)
                     job = pool.submit(_cut, carry, raw, eof)
                 assert job is not None  # the loop ran at least once
                 data, cuts, carry = job.result()
-                self._place(data, cuts, writer, blocks, block_no, pending, chunks,
-                            checked_blocks)
-            writer.close_block()
+                builder.add_cuts(data, cuts)
+            oid = whole.hexdigest()
+            return oid, size, builder.finish(oid, size)
         except BaseException:
-            writer.abort()
+            builder.abort()
             raise
-        # new blocks got their numbers as writer-local positions: map them into the table
-        mapped: list[Chunk] = []
-        for c in chunks:
-            if c.block < 0:
-                oid = writer.named[-c.block - 1]
-                if oid not in block_no:
-                    block_no[oid] = len(blocks)
-                    blocks.append(oid)
-                c = Chunk(c.digest, block_no[oid], c.offset, c.length)
-            mapped.append(c)
-        oid = whole.hexdigest()
-        return oid, size, ChunkList(oid, size, tuple(blocks), tuple(mapped))
 
-    def _place(self, data: bytes, cuts: list[tuple[int, int, bytes]], writer: _BlockWriter,
-               blocks: list[str], block_no: dict[str, int],
-               pending: dict[bytes, tuple[int, int, int]], chunks: list[Chunk],
-               checked_blocks: dict[str, bool]) -> None:
-        """Reuse each chunk stored before; stage the others in new blocks.
+    def builder(self) -> ListBuilder:
+        return ListBuilder(self._store, self.index)
 
-        A new block's number is written as ``-(its position among the new blocks) - 1``
-        until :meth:`put` knows its id."""
+    def usable(self, digests: Iterable[bytes]) -> dict[bytes, tuple[str, int, int]]:
+        """The chunks among ``digests`` stored here, in blocks that are present."""
+        found = self.index.lookup(list(dict.fromkeys(digests)))
+        present: dict[str, bool] = {}
+        for block in {b for b, _, _ in found.values()}:
+            present[block] = self._store.has_loose(block)
+        return {d: loc for d, loc in found.items() if present[loc[0]]}
+
+    def read_chunk(self, digest: bytes) -> bytes | None:
+        """One chunk's bytes from its block (checked by the caller), or None if gone."""
+        found = self.usable([digest]).get(digest)
+        if found is None:
+            return None
+        block, offset, length = found
+        try:
+            fd = os.open(self._store.path(block), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            return os.pread(fd, length, offset)
+        finally:
+            os.close(fd)
+
+
+class ListBuilder:
+    """Builds one file's chunk list from its chunks in order: a chunk stored before is
+    referenced where it is, a new one is staged into a new block. Used by chunked add and
+    by pulls of chunked objects."""
+
+    def __init__(self, store: ObjectStore, index: ChunkIndex) -> None:
+        self._store = store
+        self._index = index
+        self._writer = _BlockWriter(store, index)
+        self._blocks: list[str] = []  # the list's block table, known blocks first
+        self._block_no: dict[str, int] = {}
+        # chunks staged by this build: where they went (block as -(new block pos) - 1)
+        self._pending: dict[bytes, tuple[int, int, int]] = {}
+        self._chunks: list[Chunk] = []
+        self._checked: dict[str, bool] = {}
+
+    def add_cuts(self, data: bytes, cuts: list[tuple[int, int, bytes]]) -> None:
         view = memoryview(data)
-        known = self.index.lookup([d for _, _, d in cuts if d not in pending])
-        for offset, length, digest in cuts:
-            mine = pending.get(digest)
+        self.add_all([(d, view[o:o + n]) for o, n, d in cuts])
+
+    def add_all(self, pieces: list[tuple[bytes, memoryview]]) -> None:
+        """Place chunks (digest, bytes) in order; one index lookup for all of them."""
+        known = self._index.lookup([d for d, _ in pieces if d not in self._pending])
+        for digest, view in pieces:
+            length = len(view)
+            mine = self._pending.get(digest)
             if mine is not None:
-                chunks.append(Chunk(digest, mine[0], mine[1], mine[2]))
+                self._chunks.append(Chunk(digest, *mine))
                 continue
             found = known.get(digest)
-            if found is not None and found[2] == length and self._usable(found[0],
-                                                                          checked_blocks):
-                block = found[0]
-                if block not in block_no:
-                    block_no[block] = len(blocks)
-                    blocks.append(block)
-                chunks.append(Chunk(digest, block_no[block], found[1], length))
+            if found is not None and found[2] == length and self._usable(found[0]):
+                self._chunks.append(Chunk(digest, self._number(found[0]), found[1], length))
                 continue
-            number, at = writer.append(digest, view[offset:offset + length])
-            pending[digest] = (-number - 1, at, length)
-            chunks.append(Chunk(digest, -number - 1, at, length))
+            number, at = self._writer.append(digest, view)
+            self._pending[digest] = (-number - 1, at, length)
+            self._chunks.append(Chunk(digest, -number - 1, at, length))
 
-    def _usable(self, block: str, checked: dict[str, bool]) -> bool:
-        """The block an index row names is there; refreshed once per add (gc's grace)."""
-        ok = checked.get(block)
+    def finish(self, oid: str, size: int) -> ChunkList:
+        """Close the last block; the list, new blocks numbered after the known ones."""
+        self._writer.close_block()
+        chunks = []
+        for c in self._chunks:
+            if c.block < 0:
+                c = Chunk(c.digest, self._number(self._writer.named[-c.block - 1]), c.offset,
+                          c.length)
+            chunks.append(c)
+        return ChunkList(oid, size, tuple(self._blocks), tuple(chunks))
+
+    def abort(self) -> None:
+        self._writer.abort()
+
+    def _number(self, block: str) -> int:
+        number = self._block_no.get(block)
+        if number is None:
+            number = self._block_no[block] = len(self._blocks)
+            self._blocks.append(block)
+        return number
+
+    def _usable(self, block: str) -> bool:
+        """The block an index row names is there; refreshed once per build (gc's grace)."""
+        ok = self._checked.get(block)
         if ok is None:
-            ok = checked[block] = self._store.has_loose(block)
+            ok = self._checked[block] = self._store.has_loose(block)
             if ok:
                 self._store.touch(self._store.path(block))
         return ok

@@ -373,9 +373,9 @@ class ObjectStore:
             with open(fd, "rb", buffering=0, closefd=False) as f:
                 if _rehash(f) != (oid, size):
                     return None
-        if _present(self.path(oid)):  # already stored whole (an older folio, or expanded)
+        if _present(self.path(oid)):  # stored whole: an older folio, expanded, or one block
             self._touch(self.path(oid))
-        elif chunk_list is not None:
+        else:
             self.chunks.write_list(chunk_list)
         return oid, size
 

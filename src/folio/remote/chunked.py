@@ -1,0 +1,249 @@
+"""Chunked objects on remotes (remote layout 2, docs/format.md "Remote chunk lists").
+
+A chunked object travels as its chunk list, at ``lists/<ab>/<rest>``, and its blocks, which
+are ordinary objects (loose or in packs, as the plan puts them). Push sends only the blocks
+the remote lacks and the list last, after them, so a list is never visible before the
+bytes it names. Pull fetches the list, reuses every chunk the local chunk index knows, and
+reads only the other chunks, by byte ranges of the remote's blocks; each chunk is checked
+against its sha256 and the whole file against its id before the local list is written.
+
+The hooks in remote/transfer.py are :func:`plan_push` / :func:`push_lists` and
+:func:`pull_chunked`; a remote without ``lists/`` (layout 1) costs one empty listing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from folio.errors import CorruptObjectError, MissingObjectError, OversizeError
+from folio.objects.chunklist import ChunkList
+from folio.objects.chunks import MIN_CHUNK
+from folio.objects.store import ObjectStore, is_oid
+from folio.remote.base import Backend, loose_key, pack_key
+from folio.remote.catalog import Catalog, read_all
+
+LISTS_DIR = "lists"
+RUN_MAX = 16 << 20  # bytes per range request (a run of adjacent missing chunks)
+
+
+def list_key(oid: str) -> str:
+    return f"{LISTS_DIR}/{oid[:2]}/{oid[2:]}"
+
+
+def remote_lists(backend: Backend) -> dict[str, int]:
+    """file oid -> list size, for every chunk list on the remote (one listing)."""
+    found: dict[str, int] = {}
+    for key, size in backend.list(LISTS_DIR + "/"):
+        parts = key.split("/")
+        if len(parts) == 3 and parts[0] == LISTS_DIR and is_oid(parts[1] + parts[2]):
+            found[parts[1] + parts[2]] = size
+    return found
+
+
+def list_limit(size: int) -> int:
+    """The most bytes a sound list of a ``size``-byte file can have (bounds the download)."""
+    most_chunks = size // MIN_CHUNK + 2
+    return ChunkList.HEAD_SIZE + most_chunks * (32 + ChunkList.CHUNK_SIZE) + 32
+
+
+# -- push -----------------------------------------------------------------------------------------
+@dataclass
+class PushPlan:
+    oids: list[str]  # what the ordinary push sends: other objects, and the blocks needed
+    lists: list[str]  # chunked objects whose list goes once those are sent
+    skipped: int = 0
+    skipped_bytes: int = 0
+
+
+def plan_push(store: ObjectStore, backend: Backend, wanted: list[str],
+              catalog: Catalog) -> PushPlan:
+    """Replace each chunked object the remote lacks by the blocks of it the remote lacks."""
+    chunked = [o for o in wanted if store.is_chunked(o)]
+    if not chunked:
+        return PushPlan(wanted, [])
+    there = remote_lists(backend)
+    plan = PushPlan([o for o in wanted if o not in set(chunked)], [])
+    for oid in chunked:
+        if oid in there or oid in catalog:
+            plan.skipped += 1
+            plan.skipped_bytes += store.size(oid)
+            continue
+        plan.lists.append(oid)
+        plan.oids += (b for b in store.chunks.blocks_of(oid) if b not in catalog)
+    plan.oids = list(dict.fromkeys(plan.oids))
+    return plan
+
+
+def push_lists(store: ObjectStore, backend: Backend, oids: Iterable[str]) -> tuple[int, int]:
+    """Upload each list (after its blocks); returns (lists, bytes)."""
+    count = sent = 0
+    for oid in oids:
+        data = store.chunks.list_path(oid).read_bytes()
+        ChunkList.decode(data, oid, str(store.chunks.list_path(oid)))  # never send a bad one
+        backend.put_bytes(list_key(oid), data)
+        count += 1
+        sent += len(data)
+    return count, sent
+
+
+# -- pull -----------------------------------------------------------------------------------------
+@dataclass
+class PullStats:
+    objects: int = 0
+    fetched_bytes: int = 0  # list and chunk bytes that came over the wire
+    reused_bytes: int = 0  # chunk bytes found in the local store
+    requests: int = 0
+
+
+def pull_chunked(store: ObjectStore, backend: Backend, need: list[str], catalog: Catalog,
+                 sizes: dict[str, int]) -> tuple[list[str], PullStats]:
+    """Fetch every object of ``need`` that the remote holds as a chunk list; returns the
+    objects still needed (neither in the catalog nor listed) and what moved."""
+    stats = PullStats()
+    absent = [o for o in need if o not in catalog]
+    if not absent:
+        return [], stats
+    there = remote_lists(backend)
+    still = []
+    for oid in absent:
+        if oid not in there:
+            still.append(oid)
+            continue
+        pull_one(store, backend, oid, catalog, sizes.get(oid), stats)
+    return still, stats
+
+
+def pull_one(store: ObjectStore, backend: Backend, oid: str, catalog: Catalog,
+             expected: int | None, stats: PullStats) -> None:
+    where = f"{backend.describe()}/{list_key(oid)}"
+    limit = list_limit(expected) if expected is not None else 64 << 20
+    data = read_all(backend, list_key(oid), limit)
+    stats.requests += 1
+    stats.fetched_bytes += len(data)
+    remote = ChunkList.decode(data, oid, where)
+    if expected is not None and remote.size != expected:
+        message = (f"object {oid} on remote {backend.describe()} is {remote.size} bytes but "
+                   f"its manifest entry says {expected}; it was not fetched")
+        raise (OversizeError(message, path=where) if remote.size > expected
+               else CorruptObjectError(message, path=where, expected=oid))
+    local = store.chunks.usable(c.digest for c in remote.chunks)
+    whole = hashlib.sha256()
+    builder = store.chunks.builder()
+    try:
+        for run in _runs(remote, local):
+            pieces = list(_read_run(store, backend, catalog, remote, run, stats, where))
+            for _, view in pieces:
+                whole.update(view)
+            builder.add_all(pieces)
+        got = whole.hexdigest()
+        if got != oid:
+            raise CorruptObjectError(
+                f"object {oid} on remote {backend.describe()} is corrupt (its chunks "
+                f"reassemble to {got[:12]}); it was not stored", path=where, expected=oid,
+                got=got)
+        built = builder.finish(oid, remote.size)
+        if not store.has_loose(oid):  # (an all-new file of one block is that block)
+            store.chunks.write_list(built)
+    except BaseException:
+        builder.abort()
+        raise
+    stats.objects += 1
+
+
+@dataclass
+class _Run:
+    """Adjacent chunks read with one request: from one remote block, or from local blocks."""
+
+    local: bool
+    block: str  # the remote block (unused for local runs)
+    first: int  # chunk positions [first, last)
+    last: int
+    start: int  # byte range in the remote block
+    end: int
+
+
+def _runs(remote: ChunkList, local: dict[bytes, tuple[str, int, int]]) -> Iterator[_Run]:
+    run: _Run | None = None
+    for i, c in enumerate(remote.chunks):
+        is_local = c.digest in local
+        block = remote.blocks[c.block]
+        joins = (run is not None and run.local == is_local and (
+            is_local or (run.block == block and run.end == c.offset
+                         and run.end - run.start + c.length <= RUN_MAX)))
+        if run is not None and joins:
+            run.last = i + 1
+            run.end += c.length
+            continue
+        if run is not None:
+            yield run
+        run = _Run(is_local, block, i, i + 1, c.offset, c.offset + c.length)
+    if run is not None:
+        yield run
+
+
+def _read_run(store: ObjectStore, backend: Backend, catalog: Catalog, remote: ChunkList,
+              run: _Run, stats: PullStats, where: str) -> Iterator[tuple[bytes, memoryview]]:
+    chunks = remote.chunks[run.first:run.last]
+    if run.local:
+        for c in chunks:
+            mine = store.chunks.read_chunk(c.digest)
+            if mine is None:  # gone since it was looked up: the chunk must come from afar
+                got = _fetch(backend, catalog, remote.blocks[c.block], c.offset,
+                             c.offset + c.length, where)
+                stats.requests += 1
+                stats.fetched_bytes += len(got)
+            else:
+                got = mine
+                stats.reused_bytes += len(got)
+            yield c.digest, _checked(memoryview(got), c.digest, where)
+        return
+    ranged = memoryview(_fetch(backend, catalog, run.block, run.start, run.end, where))
+    stats.requests += 1
+    stats.fetched_bytes += len(ranged)
+    if len(ranged) != run.end - run.start:
+        raise CorruptObjectError(f"block {run.block[:12]} on remote {backend.describe()} is "
+                                 "shorter than its chunk list says", path=where)
+    for c in chunks:
+        yield c.digest, _checked(ranged[c.offset - run.start:c.offset - run.start + c.length],
+                                 c.digest, where)
+
+
+def _fetch(backend: Backend, catalog: Catalog, block: str, start: int, end: int,
+           where: str) -> bytes | memoryview:
+    if block in catalog.loose:
+        return backend.get_range(loose_key(block), start, end)
+    slot = catalog.packed.get(block)
+    if slot is None:
+        raise MissingObjectError(f"block {block[:12]} named by a chunk list is not on remote "
+                                 f"{backend.describe()}", path=where, oids=[block])
+    if end > slot.length:
+        raise CorruptObjectError(f"block {block[:12]} on remote {backend.describe()} is "
+                                 "shorter than its chunk list says", path=where)
+    return backend.get_range(pack_key(slot.pack_id), slot.offset + start, slot.offset + end)
+
+
+def _checked(view: memoryview, digest: bytes, where: str) -> memoryview:
+    got = hashlib.sha256(view).digest()
+    if got != digest:
+        raise CorruptObjectError(f"a chunk ({digest.hex()[:12]}) arrived corrupt (it hashes "
+                                 f"to {got.hex()[:12]}); nothing was stored", path=where)
+    return view
+
+
+def lists_of(store: ObjectStore, backend: Backend, oids: Iterable[str]) -> dict[str, ChunkList]:
+    """The chunk lists the remote holds for ``oids`` (read locally where this store has
+    the same list, else fetched): what remote gc keeps besides the objects themselves."""
+    there = remote_lists(backend)
+    found: dict[str, ChunkList] = {}
+    for oid in oids:
+        if oid not in there:
+            continue
+        if store.chunks.has(oid):
+            found[oid] = store.chunks.load(oid)
+        else:
+            found[oid] = ChunkList.decode(read_all(backend, list_key(oid), there[oid] + 1),
+                                          oid, f"{backend.describe()}/{list_key(oid)}")
+    return found
+
