@@ -373,10 +373,10 @@ class ObjectStore:
             with open(fd, "rb", buffering=0, closefd=False) as f:
                 if _rehash(f) != (oid, size):
                     return None
-        if _present(self.path(oid)):  # stored whole: an older folio, expanded, or one block
-            self._touch(self.path(oid))
-        else:
-            self.chunks.write_list(chunk_list)
+        # Written even when the file is stored whole too (an all-new file of up to 64 MiB
+        # is one block whose id is its own): the list is what lets a later version, here
+        # or in a clone that pulls both, share its chunks.
+        self.chunks.write_list(chunk_list)
         return oid, size
 
     def _put_large(self, f: FileIO, before: os.stat_result) -> tuple[str, int] | None:

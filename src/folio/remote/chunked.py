@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from folio.errors import CorruptObjectError, MissingObjectError, OversizeError
 from folio.objects.chunklist import ChunkList
-from folio.objects.chunks import MIN_CHUNK
+from folio.objects.chunks import MIN_CHUNK, MIN_THRESHOLD
 from folio.objects.store import ObjectStore, is_oid
 from folio.remote.base import Backend, loose_key, pack_key
 from folio.remote.catalog import Catalog, read_all
@@ -35,11 +35,46 @@ def list_key(oid: str) -> str:
 def remote_lists(backend: Backend) -> dict[str, int]:
     """file oid -> list size, for every chunk list on the remote (one listing)."""
     found: dict[str, int] = {}
-    for key, size in backend.list(LISTS_DIR + "/"):
+    for key, size in backend.list(LISTS_DIR):
         parts = key.split("/")
         if len(parts) == 3 and parts[0] == LISTS_DIR and is_oid(parts[1] + parts[2]):
             found[parts[1] + parts[2]] = size
     return found
+
+
+def listed(backend: Backend, oids: Iterable[str]) -> set[str]:
+    """Which of ``oids`` the remote holds as chunk lists."""
+    there = remote_lists(backend)
+    return {o for o in oids if o in there}
+
+
+def gc_plan(store: ObjectStore, backend: Backend, keep: set[str],
+            dated: dict[str, tuple[int, float]], cutoff: float
+            ) -> tuple[set[str], list[tuple[str, int]], int]:
+    """For remote gc: (blocks that kept lists name, list keys to delete, young lists). A
+    list stays if its object is kept or it is younger than ``cutoff``; a list that cannot
+    be read keeps nothing (it is not deleted either: left for a human)."""
+    blocks: set[str] = set()
+    dead: list[tuple[str, int]] = []
+    young = 0
+    for key, (size, mtime) in sorted(dated.items()):
+        parts = key.split("/")
+        if len(parts) != 3 or parts[0] != LISTS_DIR or not is_oid(parts[1] + parts[2]):
+            continue
+        oid = parts[1] + parts[2]
+        if oid not in keep and mtime <= cutoff:
+            dead.append((key, size))
+            continue
+        young += oid not in keep
+        try:
+            if store.chunks.has(oid):
+                blocks.update(store.chunks.load(oid).blocks)
+            else:
+                blocks.update(ChunkList.decode(read_all(backend, key, size + 1), oid,
+                                               f"{backend.describe()}/{key}").blocks)
+        except (CorruptObjectError, MissingObjectError, OSError):
+            continue
+    return blocks, dead, young
 
 
 def list_limit(size: int) -> int:
@@ -60,16 +95,17 @@ class PushPlan:
 def plan_push(store: ObjectStore, backend: Backend, wanted: list[str],
               catalog: Catalog) -> PushPlan:
     """Replace each chunked object the remote lacks by the blocks of it the remote lacks."""
-    chunked = [o for o in wanted if store.is_chunked(o)]
+    chunked = [o for o in wanted if store.chunks.has(o)]
     if not chunked:
         return PushPlan(wanted, [])
     there = remote_lists(backend)
     plan = PushPlan([o for o in wanted if o not in set(chunked)], [])
     for oid in chunked:
-        if oid in there or oid in catalog:
+        if oid in there:
             plan.skipped += 1
             plan.skipped_bytes += store.size(oid)
             continue
+        # (held whole there, by an older folio: the list still goes, so clones share chunks)
         plan.lists.append(oid)
         plan.oids += (b for b in store.chunks.blocks_of(oid) if b not in catalog)
     plan.oids = list(dict.fromkeys(plan.oids))
@@ -99,20 +135,23 @@ class PullStats:
 
 def pull_chunked(store: ObjectStore, backend: Backend, need: list[str], catalog: Catalog,
                  sizes: dict[str, int]) -> tuple[list[str], PullStats]:
-    """Fetch every object of ``need`` that the remote holds as a chunk list; returns the
-    objects still needed (neither in the catalog nor listed) and what moved."""
+    """Fetch every object of ``need`` that the remote holds as a chunk list (even if it
+    holds it whole as well); returns the objects it holds neither way, and what moved."""
     stats = PullStats()
-    absent = [o for o in need if o not in catalog]
-    if not absent:
-        return [], stats
-    there = remote_lists(backend)
-    still = []
-    for oid in absent:
-        if oid not in there:
-            still.append(oid)
-            continue
-        pull_one(store, backend, oid, catalog, sizes.get(oid), stats)
-    return still, stats
+    # Only an object of at least MIN_THRESHOLD can have a list: smaller ones (most of a
+    # pull of many files) cost no listing of lists/.
+    maybe = [o for o in need if o not in catalog
+             or sizes.get(o, _catalog_size(catalog, o)) >= MIN_THRESHOLD]
+    there = remote_lists(backend) if maybe else {}
+    for oid in maybe:
+        if oid in there:
+            pull_one(store, backend, oid, catalog, sizes.get(oid), stats)
+    return [o for o in need if o not in catalog and o not in there], stats
+
+
+def _catalog_size(catalog: Catalog, oid: str) -> int:
+    slot = catalog.packed.get(oid)
+    return catalog.loose.get(oid, slot.length if slot is not None else 0)
 
 
 def pull_one(store: ObjectStore, backend: Backend, oid: str, catalog: Catalog,
@@ -143,9 +182,7 @@ def pull_one(store: ObjectStore, backend: Backend, oid: str, catalog: Catalog,
                 f"object {oid} on remote {backend.describe()} is corrupt (its chunks "
                 f"reassemble to {got[:12]}); it was not stored", path=where, expected=oid,
                 got=got)
-        built = builder.finish(oid, remote.size)
-        if not store.has_loose(oid):  # (an all-new file of one block is that block)
-            store.chunks.write_list(built)
+        store.chunks.write_list(builder.finish(oid, remote.size))
     except BaseException:
         builder.abort()
         raise
@@ -230,20 +267,4 @@ def _checked(view: memoryview, digest: bytes, where: str) -> memoryview:
         raise CorruptObjectError(f"a chunk ({digest.hex()[:12]}) arrived corrupt (it hashes "
                                  f"to {got.hex()[:12]}); nothing was stored", path=where)
     return view
-
-
-def lists_of(store: ObjectStore, backend: Backend, oids: Iterable[str]) -> dict[str, ChunkList]:
-    """The chunk lists the remote holds for ``oids`` (read locally where this store has
-    the same list, else fetched): what remote gc keeps besides the objects themselves."""
-    there = remote_lists(backend)
-    found: dict[str, ChunkList] = {}
-    for oid in oids:
-        if oid not in there:
-            continue
-        if store.chunks.has(oid):
-            found[oid] = store.chunks.load(oid)
-        else:
-            found[oid] = ChunkList.decode(read_all(backend, list_key(oid), there[oid] + 1),
-                                          oid, f"{backend.describe()}/{list_key(oid)}")
-    return found
 
