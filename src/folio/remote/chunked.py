@@ -14,7 +14,7 @@ The hooks in remote/transfer.py are :func:`plan_push` / :func:`push_lists` and
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from folio.errors import CorruptObjectError, MissingObjectError, OversizeError
@@ -133,20 +133,41 @@ class PullStats:
     requests: int = 0
 
 
-def pull_chunked(store: ObjectStore, backend: Backend, need: list[str], catalog: Catalog,
-                 sizes: dict[str, int]) -> tuple[list[str], PullStats]:
-    """Fetch every object of ``need`` that the remote holds as a chunk list (even if it
-    holds it whole as well); returns the objects it holds neither way, and what moved."""
-    stats = PullStats()
+@dataclass
+class Listed:
+    """A chunk list read from the remote, checked, waiting for its chunks."""
+
+    list: ChunkList
+    where: str
+    list_bytes: int
+
+
+def plan_pull(store: ObjectStore, backend: Backend, need: list[str], catalog: Catalog,
+              sizes: Mapping[str, int]) -> tuple[list[Listed], list[str]]:
+    """The chunk lists (read and size-checked before any chunk moves) of the objects of
+    ``need`` that the remote holds as lists, even if it holds them whole too; and the
+    objects it holds neither way."""
     # Only an object of at least MIN_THRESHOLD can have a list: smaller ones (most of a
     # pull of many files) cost no listing of lists/.
     maybe = [o for o in need if o not in catalog
              or sizes.get(o, _catalog_size(catalog, o)) >= MIN_THRESHOLD]
     there = remote_lists(backend) if maybe else {}
+    found = []
     for oid in maybe:
-        if oid in there:
-            pull_one(store, backend, oid, catalog, sizes.get(oid), stats)
-    return [o for o in need if o not in catalog and o not in there], stats
+        if oid not in there:
+            continue
+        where = f"{backend.describe()}/{list_key(oid)}"
+        expected = sizes.get(oid)
+        data = read_all(backend, list_key(oid),
+                        list_limit(expected) if expected is not None else there[oid])
+        remote = ChunkList.decode(data, oid, where)
+        if expected is not None and remote.size != expected:
+            message = (f"object {oid} on remote {backend.describe()} is {remote.size} bytes "
+                       f"but its manifest entry says {expected}; it was not fetched")
+            raise (OversizeError(message, path=where) if remote.size > expected
+                   else CorruptObjectError(message, path=where, expected=oid))
+        found.append(Listed(remote, where, len(data)))
+    return found, [o for o in need if o not in catalog and o not in there]
 
 
 def _catalog_size(catalog: Catalog, oid: str) -> int:
@@ -154,28 +175,25 @@ def _catalog_size(catalog: Catalog, oid: str) -> int:
     return catalog.loose.get(oid, slot.length if slot is not None else 0)
 
 
-def pull_one(store: ObjectStore, backend: Backend, oid: str, catalog: Catalog,
-             expected: int | None, stats: PullStats) -> None:
-    where = f"{backend.describe()}/{list_key(oid)}"
-    limit = list_limit(expected) if expected is not None else 64 << 20
-    data = read_all(backend, list_key(oid), limit)
-    stats.requests += 1
-    stats.fetched_bytes += len(data)
-    remote = ChunkList.decode(data, oid, where)
-    if expected is not None and remote.size != expected:
-        message = (f"object {oid} on remote {backend.describe()} is {remote.size} bytes but "
-                   f"its manifest entry says {expected}; it was not fetched")
-        raise (OversizeError(message, path=where) if remote.size > expected
-               else CorruptObjectError(message, path=where, expected=oid))
+def pull_one(store: ObjectStore, backend: Backend, listed: Listed, catalog: Catalog,
+             tick: Callable[[int], None]) -> PullStats:
+    """Reassemble one object from local chunks and ranges of the remote's blocks; its list
+    is written only once the whole file hashed to its id. ``tick(n)``: n more bytes of the
+    file are done (fetched or found here); it raises to cancel."""
+    remote, where = listed.list, listed.where
+    oid = remote.oid
+    stats = PullStats(requests=1, fetched_bytes=listed.list_bytes)
     local = store.chunks.usable(c.digest for c in remote.chunks)
     whole = hashlib.sha256()
     builder = store.chunks.builder()
     try:
         for run in _runs(remote, local):
+            tick(0)
             pieces = list(_read_run(store, backend, catalog, remote, run, stats, where))
             for _, view in pieces:
                 whole.update(view)
             builder.add_all(pieces)
+            tick(sum(len(view) for _, view in pieces))
         got = whole.hexdigest()
         if got != oid:
             raise CorruptObjectError(
@@ -186,7 +204,8 @@ def pull_one(store: ObjectStore, backend: Backend, oid: str, catalog: Catalog,
     except BaseException:
         builder.abort()
         raise
-    stats.objects += 1
+    stats.objects = 1
+    return stats
 
 
 @dataclass

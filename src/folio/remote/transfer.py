@@ -194,14 +194,17 @@ def pull(store: ObjectStore, backend: Backend, oids: Iterable[str], *, jobs: int
         store.sync()
         return stats
     catalog = load_catalog(backend, cache_dir, jobs)
-    try:  # objects the remote holds as chunk lists (remote/chunked.py)
-        missing, got = chunked.pull_chunked(store, backend, need, catalog, dict(sizes))
-    finally:
-        store.sync()
-    stats.add(TransferStats(moved=got.objects, moved_bytes=got.fetched_bytes,
-                            requests=got.requests))
-    need = [o for o in need if not store.has(o)]
+    # objects the remote holds as chunk lists (remote/chunked.py): their lists now
+    try:
+        listed, missing = chunked.plan_pull(store, backend, need, catalog, sizes)
+    except KeyboardInterrupt:
+        raise Interrupted("0 objects were fetched, rerun to finish") from None
+    as_lists = {item.list.oid for item in listed}
+    need = [o for o in need if o not in as_lists]
     tasks: list[tuple[int, Task]] = [
+        (item.list.size, _task(_pull_chunked, store, backend, item, catalog))
+        for item in listed]
+    tasks += [
         (size, _task(_pull_loose, store, backend, oid, size, sizes.get(oid)))
              for oid in need if (size := catalog.loose.get(oid)) is not None]
     packed = [(o, catalog.packed[o]) for o in need if o in catalog.packed
@@ -238,6 +241,12 @@ def _pull_loose(store: ObjectStore, backend: Backend, oid: str, size: int,
     finally:
         reader.close()
     return TransferStats(moved=1, moved_bytes=size, requests=1)
+
+
+def _pull_chunked(store: ObjectStore, backend: Backend, listed: chunked.Listed,
+                  catalog: Catalog, tick: Tick = _no_tick) -> TransferStats:
+    got = chunked.pull_one(store, backend, listed, catalog, tick)
+    return TransferStats(moved=1, moved_bytes=got.fetched_bytes, requests=got.requests)
 
 
 def _check_size(backend: Backend, oid: str, where: str, size: int,
