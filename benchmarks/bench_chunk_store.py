@@ -11,6 +11,7 @@ memory is the child's maximum RSS (getrusage). Prints one markdown table.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import resource
 import shutil
@@ -66,6 +67,45 @@ def du(path: Path) -> int:
                               check=True).stdout.split()[0])
 
 
+class Remote:
+    """A directory remote and a second store (another clone's), through the Python API."""
+
+    def __init__(self, work: Path, repo: Path, first: str) -> None:
+        from folio.objects.store import ObjectStore
+        from folio.remote import open_backend, pull, push
+        from folio.repo import Repo
+
+        self.dir = work / "remote"
+        shutil.rmtree(self.dir, ignore_errors=True)
+        shutil.rmtree(work / "clone", ignore_errors=True)
+        self.work = work
+        self.repo = Repo(repo)
+        self.backend = open_backend(f"file://{self.dir}")
+        self.clone = ObjectStore(work / "clone" / "objects", work / "clone" / "tmp")
+        self.push, self.pull = push, pull
+        self.push(self.repo.store, self.backend, [first], cache_dir=work / "cache-a")
+        self.pull(self.clone, self.backend, [first], cache_dir=work / "cache-b")
+
+    def second_version(self, oid: str) -> list[tuple[str, str]]:
+        before = du(self.dir)
+        start = time.perf_counter()
+        pushed = self.push(self.repo.store, self.backend, [oid], cache_dir=self.work / "cache-a")
+        push_s = time.perf_counter() - start
+        grown = du(self.dir) - before
+        clone_before = du(self.clone.root)
+        start = time.perf_counter()
+        pulled = self.pull(self.clone, self.backend, [oid], cache_dir=self.work / "cache-b")
+        pull_s = time.perf_counter() - start
+        assert self.clone.verify(oid)
+        return [
+            ("push of the new version: remote growth", f"{grown / MiB:.2f} MiB "
+             f"({pushed.moved_bytes / MiB:.2f} MiB sent, {pushed.requests} uploads, "
+             f"{push_s:.2f} s)"),
+            ("pull of it into a store holding the old one", f"{pulled.moved_bytes / MiB:.2f} MiB "
+             f"fetched in {pulled.requests} requests, store +"
+             f"{(du(self.clone.root) - clone_before) / MiB:.2f} MiB ({pull_s:.2f} s)")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size-mib", type=int, default=1024)
@@ -94,8 +134,10 @@ def main() -> None:
                      f"{min(times):.2f} s (peak RSS {max(peaks)} MiB)"))
     ratio = best["4MiB"] / best[0]
     rows.append(("chunked / whole-file add", f"{ratio:.2f}x"))
-    # the repo now holds the chunked version: overwrite 1 MiB in the middle, add again
+    # the repo now holds the chunked version: push it to a directory remote, pull it into
+    # a second store, then overwrite 1 MiB in the middle, add, push and pull again
     repo = work / "repo"
+    remote = Remote(work, repo, hashlib.sha256(data.read_bytes()).hexdigest())
     target = repo / "big.bin"
     os.unlink(target)
     shutil.copyfile(data, target)
@@ -107,6 +149,7 @@ def main() -> None:
     elapsed, _ = run([*FOLIO, "add", "big.bin"], repo)
     rows.append(("store growth after a 1 MiB overwrite, then add",
                  f"{(du(store) - before) / MiB:.2f} MiB ({elapsed:.2f} s)"))
+    rows += remote.second_version(hashlib.sha256(target.read_bytes()).hexdigest())
     checkout_times, cp_times = [], []
     for _ in range(args.repeat):
         os.unlink(target)

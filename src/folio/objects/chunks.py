@@ -259,20 +259,49 @@ class ChunkStore:
             present[block] = self._store.has_loose(block)
         return {d: loc for d, loc in found.items() if present[loc[0]]}
 
-    def read_chunk(self, digest: bytes) -> bytes | None:
-        """One chunk's bytes from its block (checked by the caller), or None if gone."""
-        found = self.usable([digest]).get(digest)
-        if found is None:
-            return None
-        block, offset, length = found
-        try:
-            fd = os.open(self._store.path(block), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError:
-            return None
-        try:
-            return os.pread(fd, length, offset)
-        finally:
+    def blocks(self) -> BlockReader:
+        return BlockReader(self._store)
+
+
+class BlockReader:
+    """Positional reads of block objects, each block opened once (close when done)."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self._store = store
+        self._fds: dict[str, int] = {}
+
+    def fd(self, block: str, owner: str = "", where: str | None = None) -> int:
+        fd = self._fds.get(block)
+        if fd is None:
+            try:
+                fd = os.open(self._store.path(block),
+                             os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except OSError:
+                of = f" of chunked object {owner[:12]}" if owner else ""
+                raise MissingObjectError(
+                    f"block {block[:12]}{of} is missing; `folio verify --repair` fetches it",
+                    path=where, oids=[block]) from None
+            self._fds[block] = fd
+        return fd
+
+    def read(self, block: str, offset: int, length: int) -> bytes:
+        """Exactly ``length`` bytes at ``offset``; MissingObjectError or a short read
+        (CorruptObjectError) otherwise."""
+        data = os.pread(self.fd(block), length, offset)
+        if len(data) != length:
+            raise CorruptObjectError(f"block {block[:12]} is truncated", expected=block)
+        return data
+
+    def close(self) -> None:
+        for fd in self._fds.values():
             os.close(fd)
+        self._fds.clear()
+
+    def __enter__(self) -> BlockReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class ListBuilder:
@@ -376,7 +405,7 @@ class ChunkedFile:
         self.list = chunk_list
         self.size = chunk_list.size
         self._where = where
-        self._fds: dict[int, int] = {}
+        self._blocks = BlockReader(store)
         self._pos = 0
         # extents: consecutive chunks contiguous in one block are read as one
         self._starts: list[int] = []
@@ -393,20 +422,6 @@ class ChunkedFile:
             self._extents.append((c.block, c.offset, c.length))
             pos += c.length
 
-    def _block_fd(self, number: int) -> int:
-        fd = self._fds.get(number)
-        if fd is None:
-            block = self.list.blocks[number]
-            try:
-                fd = os.open(self._store.path(block), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            except (FileNotFoundError, OSError):
-                raise MissingObjectError(
-                    f"block {block[:12]} of chunked object {self.list.oid[:12]} is missing; "
-                    "`folio verify --repair` fetches it", path=self._where,
-                    oids=[block]) from None
-            self._fds[number] = fd
-        return fd
-
     def preadinto(self, view: memoryview, pos: int) -> int:
         """Fill ``view`` from ``pos`` (less only at the end); the one place bytes come from."""
         done = 0
@@ -415,7 +430,8 @@ class ChunkedFile:
             block, offset, length = self._extents[i]
             inside = pos - self._starts[i]
             want = min(length - inside, len(view) - done)
-            n = os.preadv(self._block_fd(block), [view[done:done + want]], offset + inside)
+            fd = self._blocks.fd(self.list.blocks[block], self.list.oid, self._where)
+            n = os.preadv(fd, [view[done:done + want]], offset + inside)
             if n < want:
                 raise CorruptObjectError(
                     f"block {self.list.blocks[block][:12]} of chunked object "
@@ -438,9 +454,7 @@ class ChunkedFile:
         return bytes(buf[:n])
 
     def close(self) -> None:
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds.clear()
+        self._blocks.close()
 
     def __enter__(self) -> ChunkedFile:
         return self

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from folio.errors import CorruptObjectError, MissingObjectError, OversizeError
 from folio.objects.chunklist import ChunkList
-from folio.objects.chunks import MIN_CHUNK, MIN_THRESHOLD
+from folio.objects.chunks import MIN_CHUNK, MIN_THRESHOLD, BlockReader
 from folio.objects.store import ObjectStore, is_oid
 from folio.remote.base import Backend, loose_key, pack_key
 from folio.remote.catalog import Catalog, read_all
@@ -186,10 +186,12 @@ def pull_one(store: ObjectStore, backend: Backend, listed: Listed, catalog: Cata
     local = store.chunks.usable(c.digest for c in remote.chunks)
     whole = hashlib.sha256()
     builder = store.chunks.builder()
+    blocks = store.chunks.blocks()
     try:
         for run in _runs(remote, local):
             tick(0)
-            pieces = list(_read_run(store, backend, catalog, remote, run, stats, where))
+            pieces = list(_read_run(backend, catalog, remote, run, local, blocks, stats,
+                                    where))
             for _, view in pieces:
                 whole.update(view)
             builder.add_all(pieces)
@@ -204,13 +206,16 @@ def pull_one(store: ObjectStore, backend: Backend, listed: Listed, catalog: Cata
     except BaseException:
         builder.abort()
         raise
+    finally:
+        blocks.close()
     stats.objects = 1
     return stats
 
 
 @dataclass
 class _Run:
-    """Adjacent chunks read with one request: from one remote block, or from local blocks."""
+    """Adjacent chunks read together (at most RUN_MAX bytes): from one remote block with
+    one request, or from the local store."""
 
     local: bool
     block: str  # the remote block (unused for local runs)
@@ -218,6 +223,7 @@ class _Run:
     last: int
     start: int  # byte range in the remote block
     end: int
+    size: int
 
 
 def _runs(remote: ChunkList, local: dict[bytes, tuple[str, int, int]]) -> Iterator[_Run]:
@@ -225,35 +231,49 @@ def _runs(remote: ChunkList, local: dict[bytes, tuple[str, int, int]]) -> Iterat
     for i, c in enumerate(remote.chunks):
         is_local = c.digest in local
         block = remote.blocks[c.block]
-        joins = (run is not None and run.local == is_local and (
-            is_local or (run.block == block and run.end == c.offset
-                         and run.end - run.start + c.length <= RUN_MAX)))
+        joins = (run is not None and run.local == is_local
+                 and run.size + c.length <= RUN_MAX
+                 and (is_local or (run.block == block and run.end == c.offset)))
         if run is not None and joins:
             run.last = i + 1
             run.end += c.length
+            run.size += c.length
             continue
         if run is not None:
             yield run
-        run = _Run(is_local, block, i, i + 1, c.offset, c.offset + c.length)
+        run = _Run(is_local, block, i, i + 1, c.offset, c.offset + c.length, c.length)
     if run is not None:
         yield run
 
 
-def _read_run(store: ObjectStore, backend: Backend, catalog: Catalog, remote: ChunkList,
-              run: _Run, stats: PullStats, where: str) -> Iterator[tuple[bytes, memoryview]]:
+def _read_run(backend: Backend, catalog: Catalog, remote: ChunkList, run: _Run,
+              local: dict[bytes, tuple[str, int, int]], blocks: BlockReader,
+              stats: PullStats, where: str) -> Iterator[tuple[bytes, memoryview]]:
     chunks = remote.chunks[run.first:run.last]
     if run.local:
-        for c in chunks:
-            mine = store.chunks.read_chunk(c.digest)
-            if mine is None:  # gone since it was looked up: the chunk must come from afar
-                got = _fetch(backend, catalog, remote.blocks[c.block], c.offset,
-                             c.offset + c.length, where)
-                stats.requests += 1
-                stats.fetched_bytes += len(got)
+        # neighbours stored side by side here are read with one pread
+        i = 0
+        while i < len(chunks):
+            block, offset, _ = local[chunks[i].digest]
+            j, end = i + 1, offset + chunks[i].length
+            while j < len(chunks) and local[chunks[j].digest][:2] == (block, end):
+                end += chunks[j].length
+                j += 1
+            try:
+                data = memoryview(blocks.read(block, offset, end - offset))
+            except (MissingObjectError, CorruptObjectError):  # gone since: fetch instead
+                data = memoryview(b"".join(bytes(_fetch(
+                    backend, catalog, remote.blocks[c.block], c.offset, c.offset + c.length,
+                    where)) for c in chunks[i:j]))
+                stats.requests += j - i
+                stats.fetched_bytes += len(data)
             else:
-                got = mine
-                stats.reused_bytes += len(got)
-            yield c.digest, _checked(memoryview(got), c.digest, where)
+                stats.reused_bytes += len(data)
+            at = 0
+            for c in chunks[i:j]:
+                yield c.digest, _checked(data[at:at + c.length], c.digest, where)
+                at += c.length
+            i = j
         return
     ranged = memoryview(_fetch(backend, catalog, run.block, run.start, run.end, where))
     stats.requests += 1
