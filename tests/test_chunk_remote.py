@@ -230,3 +230,22 @@ def test_remote_gc_keeps_kept_lists_and_drops_dead_ones(git_repo: Path, tmp_path
     fresh = make_store(tmp_path / "fresh")
     pull(fresh, open_backend(f"file://{remote_dir}"), [sha(v2)], cache_dir=tmp_path / "c3")
     assert fresh.read_bytes(sha(v2)) == v2
+
+
+def test_pull_fetches_chunks_whose_local_copy_is_damaged(tmp_path: Path) -> None:
+    src = make_store(tmp_path / "a")
+    v1, v2 = versions()
+    o1, o2 = put(src, tmp_path, v1), put(src, tmp_path, v2)
+    backend = open_backend(f"file://{tmp_path}/remote")
+    push(src, backend, [o1, o2], cache_dir=tmp_path / "c")
+    clone = make_store(tmp_path / "b")
+    pull(clone, backend, [o1], cache_dir=tmp_path / "c2")
+    for block in clone.chunks.load(o1).blocks:  # every local chunk of v1 goes bad
+        target = clone.path(block)
+        raw = bytearray(target.read_bytes())
+        for at in range(0, len(raw), 50_000):
+            raw[at] ^= 1
+        target.chmod(0o644)
+        target.write_bytes(bytes(raw))
+    pull(clone, backend, [o2], cache_dir=tmp_path / "c2")
+    assert clone.read_bytes(o2) == v2

@@ -355,6 +355,10 @@ class ListBuilder:
     def abort(self) -> None:
         self._writer.abort()
 
+    def distrust(self, block: str) -> None:
+        """Never reference ``block`` (found damaged): its chunks are stored anew."""
+        self._checked[block] = False
+
     def _number(self, block: str) -> int:
         number = self._block_no.get(block)
         if number is None:

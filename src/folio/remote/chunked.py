@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from folio.errors import CorruptObjectError, MissingObjectError, OversizeError
-from folio.objects.chunklist import ChunkList
+from folio.objects.chunklist import Chunk, ChunkList
 from folio.objects.chunks import MIN_CHUNK, MIN_THRESHOLD, BlockReader
 from folio.objects.store import ObjectStore, is_oid
 from folio.remote.base import Backend, loose_key, pack_key
@@ -190,8 +190,11 @@ def pull_one(store: ObjectStore, backend: Backend, listed: Listed, catalog: Cata
     try:
         for run in _runs(remote, local):
             tick(0)
+            bad: set[str] = set()
             pieces = list(_read_run(backend, catalog, remote, run, local, blocks, stats,
-                                    where))
+                                    where, bad))
+            for block in bad:  # what it held was fetched: store that, not references to it
+                builder.distrust(block)
             for _, view in pieces:
                 whole.update(view)
             builder.add_all(pieces)
@@ -248,7 +251,10 @@ def _runs(remote: ChunkList, local: dict[bytes, tuple[str, int, int]]) -> Iterat
 
 def _read_run(backend: Backend, catalog: Catalog, remote: ChunkList, run: _Run,
               local: dict[bytes, tuple[str, int, int]], blocks: BlockReader,
-              stats: PullStats, where: str) -> Iterator[tuple[bytes, memoryview]]:
+              stats: PullStats, where: str, bad: set[str]
+              ) -> Iterator[tuple[bytes, memoryview]]:
+    """The run's chunks, each checked; local blocks found missing or damaged go to
+    ``bad`` (their chunks are fetched instead)."""
     chunks = remote.chunks[run.first:run.last]
     if run.local:
         # neighbours stored side by side here are read with one pread
@@ -260,18 +266,20 @@ def _read_run(backend: Backend, catalog: Catalog, remote: ChunkList, run: _Run,
                 end += chunks[j].length
                 j += 1
             try:
-                data = memoryview(blocks.read(block, offset, end - offset))
-            except (MissingObjectError, CorruptObjectError):  # gone since: fetch instead
-                data = memoryview(b"".join(bytes(_fetch(
+                data = _check_all(memoryview(blocks.read(block, offset, end - offset)),
+                                  chunks[i:j], where)  # a damaged local block: fetch
+            except (MissingObjectError, CorruptObjectError):  # gone or bad: fetch instead
+                bad.add(block)
+                data = _check_all(memoryview(b"".join(bytes(_fetch(
                     backend, catalog, remote.blocks[c.block], c.offset, c.offset + c.length,
-                    where)) for c in chunks[i:j]))
+                    where)) for c in chunks[i:j])), chunks[i:j], where)
                 stats.requests += j - i
                 stats.fetched_bytes += len(data)
             else:
                 stats.reused_bytes += len(data)
             at = 0
-            for c in chunks[i:j]:
-                yield c.digest, _checked(data[at:at + c.length], c.digest, where)
+            for c in chunks[i:j]:  # every piece was checked above
+                yield c.digest, data[at:at + c.length]
                 at += c.length
             i = j
         return
@@ -298,6 +306,15 @@ def _fetch(backend: Backend, catalog: Catalog, block: str, start: int, end: int,
         raise CorruptObjectError(f"block {block[:12]} on remote {backend.describe()} is "
                                  "shorter than its chunk list says", path=where)
     return backend.get_range(pack_key(slot.pack_id), slot.offset + start, slot.offset + end)
+
+
+def _check_all(data: memoryview, chunks: Iterable[Chunk], where: str) -> memoryview:
+    """``data``, the chunks' bytes back to back, each checked against its sha256."""
+    at = 0
+    for c in chunks:
+        _checked(data[at:at + c.length], c.digest, where)
+        at += c.length
+    return data
 
 
 def _checked(view: memoryview, digest: bytes, where: str) -> memoryview:
