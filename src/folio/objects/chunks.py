@@ -76,7 +76,12 @@ def _cut(carry: bytes, raw: bytes, eof: bool
 
 
 class _BlockWriter:
-    """New chunks go into the current staging block; a full one is flushed and named."""
+    """New chunks go into the current staging block; a full one is flushed and named.
+
+    Writing and hashing a block's bytes run on a thread of their own, one batch (a
+    window's new chunks) behind the caller, so the block's sha256 costs no time on the
+    reading thread; at most two batches are held in memory.
+    """
 
     def __init__(self, store: ObjectStore, index: ChunkIndex) -> None:
         self._store = store
@@ -86,6 +91,9 @@ class _BlockWriter:
         self._hash = hashlib.sha256()
         self._size = 0
         self._rows: list[tuple[bytes, int, int]] = []  # (digest, offset, length) in it
+        self._batch: list[memoryview] = []
+        self._pool: ThreadPoolExecutor | None = None
+        self._running: Future[None] | None = None
         self.named: list[str] = []  # blocks named so far, in order
 
     def append(self, digest: bytes, data: memoryview) -> tuple[int, int]:
@@ -96,15 +104,31 @@ class _BlockWriter:
             self._tmp, self._fd = self._store.new_staging_file()
             self._hash, self._size, self._rows = hashlib.sha256(), 0, []
         offset = self._size
-        write_all(self._fd, data)
-        self._hash.update(data)
+        self._batch.append(data)
         self._size += len(data)
         self._rows.append((digest, offset, len(data)))
         return len(self.named), offset
 
+    def flush(self) -> None:
+        """Hand the staged chunks to the writing thread (after the batch before them)."""
+        if not self._batch:
+            return
+        self._wait()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="folio-block")
+        self._running = self._pool.submit(_write_hashing, self._fd, self._hash, self._batch)
+        self._batch = []
+
+    def _wait(self) -> None:
+        running, self._running = self._running, None
+        if running is not None:
+            running.result()
+
     def close_block(self) -> None:
         if self._fd < 0:
             return
+        self.flush()
+        self._wait()
         fd, tmp = self._fd, self._tmp
         self._fd, self._tmp = -1, None
         assert tmp is not None
@@ -118,7 +142,17 @@ class _BlockWriter:
         # rows after the rename: the index never names a block that was not there
         self._index.add((d, oid, o, n) for d, o, n in self._rows)
 
+    def finish(self) -> None:
+        try:
+            self.close_block()
+        finally:
+            self._shutdown()
+
     def abort(self) -> None:
+        self._batch = []
+        with contextlib.suppress(Exception):
+            self._wait()
+        self._shutdown()
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
@@ -126,6 +160,17 @@ class _BlockWriter:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._tmp)
             self._tmp = None
+
+    def _shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+
+def _write_hashing(fd: int, digest: hashlib._Hash, pieces: list[memoryview]) -> None:
+    for piece in pieces:
+        write_all(fd, piece)
+        digest.update(piece)
 
 
 class ChunkStore:
@@ -340,10 +385,11 @@ class ListBuilder:
             number, at = self._writer.append(digest, view)
             self._pending[digest] = (-number - 1, at, length)
             self._chunks.append(Chunk(digest, -number - 1, at, length))
+        self._writer.flush()
 
     def finish(self, oid: str, size: int) -> ChunkList:
         """Close the last block; the list, new blocks numbered after the known ones."""
-        self._writer.close_block()
+        self._writer.finish()
         chunks = []
         for c in self._chunks:
             if c.block < 0:
