@@ -48,7 +48,7 @@ MIN_CHUNK = 16 << 10
 AVG_CHUNK = 64 << 10  # FastCDC's parameter; its chunks average about MIN + AVG (80 KiB)
 MAX_CHUNK = 256 << 10
 BLOCK_LIMIT = 64 << 20  # bytes of new chunks per block object
-WINDOW = 16 << 20  # read size of the chunking pipeline; memory is a few windows
+WINDOW = 8 << 20  # read size of the chunking pipeline; memory is a few windows
 DEFAULT_THRESHOLD = 4 << 20
 MIN_THRESHOLD = 64 << 10
 
