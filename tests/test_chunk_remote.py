@@ -219,6 +219,7 @@ def test_remote_gc_keeps_kept_lists_and_drops_dead_ones(git_repo: Path, tmp_path
     assert (remote_dir / list_key(sha(v1))).exists() and (remote_dir / list_key(sha(v2))).exists()
     result = repo.gc_remote("origin", grace=0)
     assert result.lists == [] and (remote_dir / list_key(sha(v1))).exists()
+    assert result.false_records == []  # the push record names chunked files: not false
     for block in (*l1.blocks, *l2.blocks):
         assert (remote_dir / loose_key(block)).exists() or remote_has(
             open_backend(f"file://{remote_dir}"), [block])

@@ -106,8 +106,10 @@ def remote_gc(ws: Workspace, remote: str | None, *, dry_run: bool = False,
         # A listed record was written after its objects were visible, so one naming an
         # absent object is false (another gc took it meanwhile): it goes, or pushes would
         # trust it and never send that object again.
+        listed = chunked.listed_keys(dated)  # chunked objects are there as their lists
         result.false_records = sorted(
-            key for key, ids in young_records if any(o not in catalog for o in ids))
+            key for key, ids in young_records
+            if any(o not in catalog and o not in listed for o in ids))
 
         def old(key: str) -> bool:
             if dated[key][1] > cutoff:

@@ -34,12 +34,28 @@ def list_key(oid: str) -> str:
 
 def remote_lists(backend: Backend) -> dict[str, int]:
     """file oid -> list size, for every chunk list on the remote (one listing)."""
+    return listed_keys(backend.list(LISTS_DIR))
+
+
+def listed_keys(listing: Iterable[tuple[str, int]] | Mapping[str, tuple[int, float]]
+                ) -> dict[str, int]:
+    """file oid -> list size, from a listing of ``(key, size)`` or ``key -> (size, mtime)``."""
+    pairs = ((k, v[0]) for k, v in listing.items()) if isinstance(listing, Mapping) \
+        else listing
     found: dict[str, int] = {}
-    for key, size in backend.list(LISTS_DIR):
-        parts = key.split("/")
-        if len(parts) == 3 and parts[0] == LISTS_DIR and is_oid(parts[1] + parts[2]):
-            found[parts[1] + parts[2]] = size
+    for key, size in pairs:
+        oid = list_oid(key)
+        if oid is not None:
+            found[oid] = size
     return found
+
+
+def list_oid(key: str) -> str | None:
+    """The file id a ``lists/ab/<rest>`` key names, or None for any other key."""
+    parts = key.split("/")
+    if len(parts) == 3 and parts[0] == LISTS_DIR and is_oid(parts[1] + parts[2]):
+        return parts[1] + parts[2]
+    return None
 
 
 def listed(backend: Backend, oids: Iterable[str]) -> set[str]:
@@ -58,10 +74,9 @@ def gc_plan(store: ObjectStore, backend: Backend, keep: set[str],
     dead: list[tuple[str, int]] = []
     young = 0
     for key, (size, mtime) in sorted(dated.items()):
-        parts = key.split("/")
-        if len(parts) != 3 or parts[0] != LISTS_DIR or not is_oid(parts[1] + parts[2]):
+        oid = list_oid(key)
+        if oid is None:
             continue
-        oid = parts[1] + parts[2]
         if oid not in keep and mtime <= cutoff:
             dead.append((key, size))
             continue
