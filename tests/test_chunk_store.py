@@ -274,3 +274,20 @@ def test_kill_during_chunked_add_leaves_a_whole_store(tmp_path: Path) -> None:
         oid = sha((root / "big.bin").read_bytes())
         assert clone.store.read_bytes(oid) == (root / "big.bin").read_bytes()
     assert landed >= 2, "the kills should land while the add runs"
+
+
+def test_a_list_whose_block_is_gone_is_not_stored_and_a_re_add_mends_it(repo: Repo) -> None:
+    data = repeating(6 * MiB, 19)
+    path = write(repo.root / "big.bin", data)
+    repo.add(["big.bin"])
+    store = repo.store
+    block = store.chunks.load(sha(data)).blocks[0]
+    os.unlink(store.path(block))  # as if a gc took it under a lock-free writer
+    assert not store.has(sha(data)) and store.is_chunked(sha(data))
+    result = repo.verify()
+    assert sha(data) in result.corrupt or sha(data) in result.missing
+    store.chunks.index.forget_blocks([block])
+    os.utime(path, ns=(0, 0))
+    write(path, data)
+    repo.add(["big.bin"])
+    assert store.has(sha(data)) and store.read_bytes(sha(data)) == data

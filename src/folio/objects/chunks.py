@@ -192,6 +192,16 @@ class ChunkStore:
         except (FileNotFoundError, NotADirectoryError):
             return False
 
+    def complete(self, oid: str) -> bool:
+        """The list is there, sound, and every block it names is there (not rehashed)."""
+        if not self.has(oid):
+            return False
+        try:
+            blocks = self.load(oid).blocks
+        except (CorruptObjectError, MissingObjectError, OSError):
+            return False
+        return all(self._store.has_loose(b) for b in blocks)
+
     def load(self, oid: str, where: str | None = None) -> ChunkList:
         path = self.list_path(oid)
         try:
@@ -220,9 +230,10 @@ class ChunkStore:
     def write_list(self, chunk_list: ChunkList) -> None:
         """Stage and rename the list: the last write of a chunked add."""
         final = self.list_path(chunk_list.oid)
-        if self.has(chunk_list.oid):
+        if self.complete(chunk_list.oid):
             self._store.touch(final)
             return
+        # (a list whose blocks are gone or damaged is replaced by this sound one)
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp, fd = self._store.new_staging_file()
         try:

@@ -154,8 +154,10 @@ class ObjectStore:
 
     def has(self, oid: str) -> bool:
         """True if the object is there as a regular file (a link in its place is not it),
-        loose or as a chunk list."""
-        return _present(self.path(oid)) or self.chunks.has(oid)
+        or as a chunk list whose blocks are all there: a writer that checks, holding the
+        lock, that what its manifest names is stored (bundles) must not trust a list whose
+        blocks a gc took."""
+        return _present(self.path(oid)) or self.chunks.complete(oid)
 
     def has_loose(self, oid: str) -> bool:
         """True if the object is there as one whole file (what ``path`` names)."""
