@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import sqlite3
 import struct
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlite3
 
 from folio.errors import CorruptObjectError
 
@@ -112,6 +115,8 @@ class ChunkIndex:
         self._lists = lists
 
     def _db(self) -> sqlite3.Connection:
+        import sqlite3  # on first use: most commands never open the index
+
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
             fresh = not self.path.exists()
