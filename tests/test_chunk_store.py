@@ -304,3 +304,19 @@ def test_windowed_cuts_equal_one_cut_of_the_whole_file(repo: Repo, size: int) ->
     listed = repo.store.chunks.load(sha(data))
     assert [c.length for c in listed.chunks] == [c.length for c in new_chunker().cut_buf(data)]
     assert repo.store.read_bytes(sha(data)) == data
+
+
+def test_a_big_bundle_item_is_stored_chunked(repo: Repo) -> None:
+    bundle = repo.folio("exp")
+    first = repeating(6 * MiB, 22)
+    bundle.add_data("blob", first)  # bytes: written through the bundle's own staging
+    entry_oid = sha(first)
+    assert repo.store.is_chunked(entry_oid)
+    assert bundle.get_data("blob") == first
+    second = bytearray(first)
+    second[MiB:MiB + 1000] = noise(1000, 23)
+    before = store_bytes(repo)
+    bundle.add_data("blob", bytes(second), overwrite=True)
+    assert store_bytes(repo) - before < MiB  # a small edit of a big item stores little
+    assert bundle.get_data("blob") == bytes(second)
+    assert repo.verify().ok

@@ -104,7 +104,7 @@ class Stager:
             finally:
                 self.sink.close()
             with _write_errors():
-                self._store.publish(self._obj_tmp, oid, durable_fd=self._fds[1])
+                self._store.publish_item(self._obj_tmp, oid, size, durable_fd=self._fds[1])
         except BaseException:
             self.abort()
             raise

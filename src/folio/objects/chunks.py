@@ -25,7 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from folio._fs import remove_beneath, write_all
+from folio._fs import fsync_dir, remove_beneath, write_all
 from folio.errors import CorruptObjectError, MissingObjectError
 from folio.objects.chunklist import INDEX_NAME, Chunk, ChunkIndex, ChunkList
 
@@ -142,6 +142,7 @@ class _BlockWriter:
             os.close(fd)
         oid = self._hash.hexdigest()
         self._store.publish(tmp, oid)
+        fsync_dir(self._store.path(oid).parent)  # one per 64 MiB: durable without a syncfs
         self.named.append(oid)
         # rows after the rename: the index never names a block that was not there
         self._index.add((d, oid, o, n) for d, o, n in self._rows)
@@ -231,8 +232,9 @@ class ChunkStore:
                 if len(name) == 62 and not name.startswith("."):
                     yield fan + name
 
-    def write_list(self, chunk_list: ChunkList) -> None:
-        """Stage and rename the list: the last write of a chunked add."""
+    def write_list(self, chunk_list: ChunkList, *, durable: bool = False) -> None:
+        """Stage and rename the list: the last write of a chunked add. ``durable``: fsync
+        it and its directory here (a bundle's writes do not wait for the command's syncfs)."""
         final = self.list_path(chunk_list.oid)
         if self.complete(chunk_list.oid):
             self._store.touch(final)
@@ -243,6 +245,8 @@ class ChunkStore:
         try:
             try:
                 write_all(fd, chunk_list.encode())
+                if durable:
+                    os.fdatasync(fd)
             finally:
                 os.close(fd)
             os.replace(tmp, final)
@@ -250,7 +254,10 @@ class ChunkStore:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
-        self._store.mark_dirty()
+        if durable:
+            fsync_dir(final.parent)
+        else:
+            self._store.mark_dirty()
 
     def delete(self, oid: str) -> None:
         remove_beneath(self._store.root, self.list_path(oid))
@@ -275,8 +282,9 @@ class ChunkStore:
             return False
 
     # -- writing --------------------------------------------------------------------------------
-    def put(self, fd: int) -> tuple[str, int, ChunkList]:
-        """Chunk what ``fd`` yields from where it stands; returns (oid, size, list).
+    def put(self, fd: int, *, close: bool = False) -> tuple[str, int, ChunkList]:
+        """Chunk what ``fd`` yields from where it stands (closing it after, with ``close``);
+        returns (oid, size, list).
 
         The list is not yet written (the caller first checks that the file did not change
         while it was read). Reads and the whole-file sha256 run here; cutting and chunk
@@ -307,6 +315,9 @@ class ChunkStore:
         except BaseException:
             builder.abort()
             raise
+        finally:
+            if close:
+                os.close(fd)
 
     def builder(self) -> ListBuilder:
         return ListBuilder(self._store, self.index)

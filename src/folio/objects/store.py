@@ -283,6 +283,26 @@ class ObjectStore:
         """Something was renamed into the store: the next :meth:`sync` must flush."""
         self._dirty = True
 
+    def publish_item(self, tmp: str | Path, oid: str, size: int, durable_fd: int) -> None:
+        """:meth:`publish` with ``durable_fd`` for a staged file of ``size`` bytes hashing to
+        ``oid`` (a bundle item), chunked instead when it is at least ``chunk_threshold``:
+        every way into the store chunks alike. The staging file goes either way."""
+        threshold = self.chunk_threshold
+        limit = threshold() if callable(threshold) else threshold
+        if not 0 < limit <= size or _present(self.path(oid)):
+            self.publish(tmp, oid, durable_fd)
+            return
+        try:
+            got, _, chunk_list = self.chunks.put(os.open(tmp, os.O_RDONLY | os.O_CLOEXEC),
+                                                 close=True)
+            if got != oid:  # written and hashed by the caller a moment ago: a bug or a disk
+                raise CorruptObjectError(
+                    f"staged bytes hash to {got[:12]}, not {oid[:12]}", path=str(tmp),
+                    expected=oid, got=got)
+            self.chunks.write_list(chunk_list, durable=True)  # blocks are flushed already
+        finally:
+            remove_readonly(tmp)
+
     def _touch(self, final: str | Path) -> None:
         # Refresh mtime so gc's grace period protects an object that is referenced anew.
         with contextlib.suppress(OSError):
