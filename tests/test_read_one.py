@@ -26,6 +26,7 @@ from folio import manifest as mf
 from folio import revisions
 from folio.errors import ManifestError, PathError, ShardMissingError
 from folio.manifest import Entry, Manifest
+from folio.paths import is_within
 from folio.repo import Repo
 from folio.revisions import ManifestTree, parse_tree
 
@@ -126,6 +127,13 @@ def test_locate_answers_as_the_full_parse_reading_only_what_can_hold_the_path(
         if isinstance(got, Entry):  # found: its target's main file and one shard at most
             assert len(counted.read) <= 2, (path, counted.read)
             assert len(set(counted.read)) == len(counted.read)
+        # `folio ls REV PATH`: the entries at or below it, from the same files
+        counted = Counting(files)
+        listed = ManifestTree(counted, "v1:").under([path])
+        assert sorted((t, p) for t, m in listed.items() for p in m.entries) == sorted(
+            (t, p) for t, m in full.items() for p in m.entries
+            if is_within(m.location(p), path)), path
+        assert set(counted.read) <= allowed, (path, counted.read)
 
 
 def test_a_mapping_of_every_target_is_the_full_parse() -> None:
@@ -191,8 +199,8 @@ def test_a_missing_unrelated_shard_blob_does_not_stop_reading_one_file(repo: Rep
     with pytest.raises(ShardMissingError, match=f"v1:data/big.folio:3: shard {main.refs[1].name}"):
         parse_tree(repo.git.tree_files(repo.git.resolve_commit("refs/folio/snapshots/v1"), ""),
                    "v1:")  # the full parse
-    first = main.refs[0].last
-    assert first is not None
+    names = sorted(f"f{i:02}.txt" for i in range(40))
+    first = names[names.index(str(main.refs[1].last)) + 1]  # in shard 2, after the missing one
     assert repo.read_bytes(f"data/big/{first}", "v1") == \
         (root / f"data/big/{first}").read_bytes()
     assert repo.read_bytes("data/small.txt", "v1") == b"small\n"
@@ -206,6 +214,8 @@ def test_a_missing_unrelated_shard_blob_does_not_stop_reading_one_file(repo: Rep
     fs = fsspec.filesystem("folio", repo=str(root))
     assert fs.info(f"v1/data/big/{first}")["size"] == len(proc.stdout)
     assert fs.cat_file(f"v1/data/big/{first}") == proc.stdout
+    rows = repo.ls([str(root / f"data/big/{first}"), str(root / "data/small.txt")], rev="v1")
+    assert [m.location(e.path) for m, e in rows] == [f"data/big/{first}", "data/small.txt"]
     inside = main.refs[1].last
     with pytest.raises(ShardMissingError, match=f"shard {main.refs[1].name} is missing"):
         repo.read_bytes(f"data/big/{inside}", "v1")  # the one shard that holds it

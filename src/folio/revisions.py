@@ -233,6 +233,33 @@ class ManifestTree(Mapping[str, Manifest]):
         below = [t for t in self._mains if t.startswith(path + "/")]
         return any(not self._empty(t) for t in below)
 
+    def under(self, paths: Iterable[str]) -> dict[str, Manifest]:
+        """The targets with entries at or below repo-relative ``paths``, each holding only
+        those entries (a target a path covers comes whole), reading of a sharded target
+        that a path lies inside only the shards whose range can hold them."""
+        out: dict[str, Manifest] = {}
+        for path in paths:
+            for target in self._mains:
+                if is_within(target, path):
+                    out[target] = self[target]
+                elif is_within(path, target):
+                    part = self._entries_at_or_below(target, path[len(target) + 1:])
+                    if part:
+                        kept = out.setdefault(target, Manifest(target, "dir"))
+                        kept.entries.update(part)
+        return dict(sorted(out.items()))
+
+    def _entries_at_or_below(self, target: str, rel: str) -> dict[str, Entry]:
+        """The entries of directory target ``target`` at or below its relative ``rel``."""
+        found = self._main(target)
+        if isinstance(found, mf.ShardedManifest):
+            entry = found.entry(rel)
+            below = found.entries_under([rel + "/"])
+            return {rel: entry, **below} if entry is not None else below
+        if found.kind == "file":
+            return {}
+        return {p: e for p, e in found.entries.items() if is_within(p, rel)}
+
     def _locate_in(self, target: str, path: str) -> Entry | bool:
         """:meth:`locate` inside the one target at or above ``path``."""
         found = self._main(target)

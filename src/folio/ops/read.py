@@ -538,10 +538,14 @@ class VerifiedReader(io.BufferedReader):
 # -- listing a version --------------------------------------------------------------------------
 def ls(ws: Workspace, rev: str, paths: Sequence[str | os.PathLike[str]] | None = None,
        cwd: Path | None = None) -> list[tuple[Manifest, Entry]]:
-    """Entries of version ``rev`` at or below ``paths`` (which need not exist here)."""
-    side = resolve(ws, rev)
+    """Entries of version ``rev`` at or below ``paths`` (which need not exist here):
+    only the targets, and of a sharded one the shards, that can hold them are read."""
+    side = resolve(ws, rev, lazy=True)
     wanted = ws.scope(paths, cwd) if paths else None
-    rows = [(m, e) for _, m in sorted(side.manifests.items()) for e in m.sorted_entries()
+    manifests = side.manifests
+    if wanted is not None and isinstance(manifests, revisions.ManifestTree):
+        manifests = manifests.under(wanted)
+    rows = [(m, e) for _, m in sorted(manifests.items()) for e in m.sorted_entries()
             if wanted is None or any(is_within(m.location(e.path), w) for w in wanted)]
     for w in wanted or ():
         if not any(is_within(m.location(e.path), w) for m, e in rows):
