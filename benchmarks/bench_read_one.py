@@ -10,7 +10,9 @@ it: about 1,000 entries a shard), taken as snapshot v1. Timed, each the median o
 - `Repo.open(PATH, rev="v1").read()` in a warm process,
 - `fsspec.filesystem("folio").cat_file("v1/PATH")` on a new filesystem each time (so no
   cached manifests), in a warm process.
-PATH is a file in the middle of the target. With --before REV (say the commit this branch
+Each figure is wall time and, in brackets, CPU time (user + system: of the child
+process for `folio cat`), since on a shared machine wall time also counts waiting for a
+core. PATH is a file in the middle of the target. With --before REV (say the commit this branch
 started from), the same three are timed with REV's `src/` (exported by `git archive` into
 the workdir), on the same repository, and both columns are printed.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -39,12 +42,13 @@ import fsspec
 from folio.repo import Repo
 root, path, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3])
 def median(fn):
-    times = []
+    wall, cpu = [], []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, used = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - used)
+    return statistics.median(wall), statistics.median(cpu)
 repo = Repo(root)
 def open_read():
     with Repo(root).open(path, rev="v1") as f:
@@ -84,16 +88,24 @@ def make_repo(root: Path, files: int) -> str:
     return f"data/big/d{middle % 100:02}/f{middle:06}.txt"
 
 
-def measure(root: Path, path: str, repeat: int, src: Path) -> dict[str, float]:
-    cat = []
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(root: Path, path: str, repeat: int, src: Path) -> dict[str, tuple[float, float]]:
+    """(wall, cpu) seconds, medians, of each way of reading ``path``."""
+    wall, cpu = [], []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, used = time.perf_counter(), children_cpu()
         out = run(root, sys.executable, "-m", "folio.cli", "cat", f"v1:{path}", src=src)
-        cat.append(time.perf_counter() - start)
+        wall.append(time.perf_counter() - start)
+        cpu.append(children_cpu() - used)
         assert out.startswith("file "), out
     warm = json.loads(run(root, sys.executable, "-c", CHILD, str(root), path, str(repeat),
                           src=src))
-    return {"cat": statistics.median(cat), **warm}
+    return {"cat": (statistics.median(wall), statistics.median(cpu)),
+            **{k: (v[0], v[1]) for k, v in warm.items()}}
 
 
 def export_src(rev: str, into: Path) -> Path:
@@ -125,8 +137,9 @@ def main() -> None:
     for key, label in (("cat", "`folio cat v1:PATH` (new process)"),
                        ("open", "`Repo.open(PATH, rev=\"v1\").read()`"),
                        ("fsspec", "`fs.cat_file(\"v1/PATH\")`, new filesystem")):
-        print(f"| {label} | " + " | ".join(f"{columns[n][key] * 1000:.1f} ms"
-                                            for n in names) + " |")
+        print(f"| {label} | " + " | ".join(
+            f"{columns[n][key][0] * 1000:.1f} ms ({columns[n][key][1] * 1000:.1f} ms CPU)"
+            for n in names) + " |")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.conftest import git, write
 from tests.shards import small_shards
+from tests.test_shard_format import v1_files
 
 from folio import manifest as mf
 from folio import revisions
@@ -54,10 +55,11 @@ class Counting(Mapping[str, bytes]):
         return len(self.files)
 
 
-def encode(manifests: list[Manifest]) -> dict[str, bytes]:
+def encode(manifests: list[Manifest], legacy: bool = False) -> dict[str, bytes]:
+    """The manifests' files; ``legacy``: directory targets in format 1's sharded layout."""
     files: dict[str, bytes] = {}
     for m in manifests:
-        files.update(mf.dump(m))
+        files.update(v1_files(m) if legacy and m.kind == "dir" else mf.dump(m))
     return files
 
 
@@ -93,9 +95,10 @@ def queries(manifests: list[Manifest], files: Mapping[str, bytes], extra: list[s
             out.update("/".join(parts[:i]) for i in range(1, len(parts)))
         view = mf.ShardedManifest.read(files[mf.manifest_relpath(m.target)], "", None)
         for ref in view.refs if view is not None else ():
-            if ref.last is not None:
-                out.update({f"{m.target}/{ref.last}", f"{m.target}/{ref.last}0",
-                            f"{m.target}/{ref.last}/a"})
+            for bound in (ref.last, ref.first):  # format 2 cuts after a path, 1 before one
+                if bound is not None:
+                    out.update({f"{m.target}/{bound}", f"{m.target}/{bound}0",
+                                f"{m.target}/{bound}/a"})
     return {q for q in out if q and not q.endswith("/")}
 
 
@@ -107,11 +110,11 @@ def own_files(files: Mapping[str, bytes], target: str) -> set[str]:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(trees(), st.lists(REL_PATHS.map(lambda p: "t/" + p), max_size=5))
+@given(trees(), st.lists(REL_PATHS.map(lambda p: "t/" + p), max_size=5), st.booleans())
 def test_locate_answers_as_the_full_parse_reading_only_what_can_hold_the_path(
-        manifests: list[Manifest], extra: list[str]) -> None:
+        manifests: list[Manifest], extra: list[str], legacy: bool) -> None:
     with small_shards():
-        files = encode(manifests)
+        files = encode(manifests, legacy)
     full = parse_tree(files, "v1:")
     for path in sorted(queries(manifests, files, extra)):
         counted = Counting(files)

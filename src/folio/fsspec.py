@@ -110,8 +110,7 @@ class FolioFileSystem(AbstractFileSystem):  # type: ignore[misc]
         cached = self._files.get(key)
         if cached is not None:
             return ws, *cached
-        with _not_found(self.join(rev, "")):
-            side = read.version(ws, rev)
+        ws, side = self.side(rev)
         table = {m.location(e.path): e for m in side.manifests.values()
                  for e in m.entries.values()}
         if side.kind in _IMMUTABLE:
