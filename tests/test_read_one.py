@@ -252,3 +252,20 @@ def test_only_the_needed_blobs_are_read_from_git(repo: Repo, monkeypatch: pytest
     git(root, "commit", "-q", "-m", "data")
     assert repo.read_bytes("data/other/x.txt", "HEAD") == b"x\n"
     assert read == ["data/other.folio"]
+    read.clear()
+
+    import fsspec
+
+    fs = fsspec.filesystem("folio", repo=str(root), skip_instance_cache=True)
+    assert fs.find("v1/data/other") == ["v1/data/other/x.txt"]  # a listing below a path
+    assert read == ["data/other.folio"]
+    read.clear()
+    assert fs.info("v1/data/big/f17.txt")["size"] == 3
+    assert len(read) == 2 and read[0] == "data/big.folio"
+    read.clear()
+    assert fs.isdir("v1/data/big") and not fs.exists("v1/data/big/f17.txt/x")
+    shards = [r for r in read if r.startswith("data/big.folio.d/")]
+    assert set(read) - set(shards) == {"data/big.folio"} and len(shards) <= 3
+    listed = fs.ls("v1/data/big", detail=False)
+    assert listed == [f"v1/data/big/f{i:02}.txt" for i in range(60)]
+    assert fs.find("v1") == [*listed, "v1/data/other/x.txt"]

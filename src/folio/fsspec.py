@@ -148,6 +148,19 @@ class FolioFileSystem(AbstractFileSystem):  # type: ignore[misc]
             return ws, side, bool(side.manifests)
         return ws, side, revisions.locate(side.manifests, rel)
 
+    def table_at(self, rev: str | None, rel: str
+                 ) -> tuple[Workspace, Side, dict[str, Entry]]:
+        """:meth:`files`, or, while it holds no table for ``rev``, the entries at or below
+        ``rel`` alone: of a revision, read from the targets and shards that can hold them."""
+        ws = self.workspace()
+        if rel and (ws.root, rev or WORKING) not in self._files:
+            ws, side = self.side(rev, rel)
+            if isinstance(side.manifests, revisions.ManifestTree):
+                return ws, side, {m.location(e.path): e
+                                  for m in side.manifests.under([rel]).values()
+                                  for e in m.entries.values()}
+        return self.files(rev)
+
     def invalidate_cache(self, path: str | None = None) -> None:
         self._files.clear()
         self._sides.clear()
@@ -165,9 +178,9 @@ class FolioFileSystem(AbstractFileSystem):  # type: ignore[misc]
     def _below(self, path: str, maxdepth: int | None = None, withdirs: bool = False
                ) -> tuple[dict[str, dict[str, Any]], bool]:
         """Everything below ``path`` up to ``maxdepth`` levels, and whether ``path`` is a
-        file: one pass over the version's entries, whatever the depth."""
+        file: one pass over the version's entries at or below it, whatever the depth."""
         rev, rel = self.split(self._strip_protocol(path))
-        _, side, table = self.files(rev)
+        _, side, table = self.table_at(rev, rel)
         if rel in table:
             return {rel: self._file_info(rev, rel, table[rel])}, True
         prefix = rel + "/" if rel else ""
