@@ -269,3 +269,26 @@ def test_only_the_needed_blobs_are_read_from_git(repo: Repo, monkeypatch: pytest
     listed = fs.ls("v1/data/big", detail=False)
     assert listed == [f"v1/data/big/f{i:02}.txt" for i in range(60)]
     assert fs.find("v1") == [*listed, "v1/data/other/x.txt"]
+
+
+def test_cli_messages_of_a_sharded_snapshot_are_unchanged(repo: Repo) -> None:
+    """`folio cat` of a directory, of a path inside a file's name, of a missing file: the
+    one-line errors the full parse gave."""
+    root = repo.root
+    sharded_snapshot(repo, {f"data/big/d{i % 3}/f{i:02}.txt": f"{i}\n" for i in range(40)},
+                     ["data/big"])
+    cases = {
+        "v1:data/big": "v1:data/big: is a directory in snapshot v1; `folio ls` lists it",
+        "v1:data/big/d1": "v1:data/big/d1: is a directory in snapshot v1; `folio ls` lists it",
+        "v1:data": "v1:data: is a directory in snapshot v1; `folio ls` lists it",
+        "v1:data/big/d1/nope.txt": "v1:data/big/d1/nope.txt: no manifest of snapshot v1 "
+                                   "names this path",
+        "v1:data/big/d1/f01.txt/x": "v1:data/big/d1/f01.txt/x: no manifest of snapshot v1 "
+                                    "names this path",
+        "v1:other": "v1:other: no manifest of snapshot v1 names this path",
+    }
+    for spec, message in cases.items():
+        proc = subprocess.run([sys.executable, "-m", "folio.cli", "cat", spec], cwd=root,
+                              capture_output=True, text=True)
+        assert proc.returncode == 1 and proc.stderr == f"folio: error: {message}\n", \
+            (spec, proc.stderr)
