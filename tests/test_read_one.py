@@ -25,7 +25,7 @@ from tests.test_shard_format import v1_files
 
 from folio import manifest as mf
 from folio import revisions
-from folio.errors import ManifestError, PathError, ShardMissingError
+from folio.errors import FolioError, ManifestError, PathError, ShardMissingError
 from folio.manifest import Entry, Manifest
 from folio.paths import is_within
 from folio.repo import Repo
@@ -292,3 +292,31 @@ def test_cli_messages_of_a_sharded_snapshot_are_unchanged(repo: Repo) -> None:
                               capture_output=True, text=True)
         assert proc.returncode == 1 and proc.stderr == f"folio: error: {message}\n", \
             (spec, proc.stderr)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(REL_PATHS, min_size=1, max_size=30, unique=True), st.data())
+def test_a_damaged_manifest_file_gives_the_answer_or_a_one_line_error(
+        paths: list[str], data: st.DataObject) -> None:
+    """One file of the tree truncated or with a byte changed: a lookup gives what the full
+    parse gives when that still parses, and otherwise an answer or a FolioError of one line
+    (never another exception): it checks what it reads as the full parse does."""
+    with small_shards():
+        files = encode([dir_manifest("t", paths)])
+    victim = data.draw(st.sampled_from(sorted(files)))
+    body = files[victim]
+    cut = data.draw(st.integers(0, len(body) - 1))
+    files[victim] = body[:cut] if data.draw(st.booleans()) else \
+        body[:cut] + bytes([body[cut] ^ data.draw(st.integers(1, 255))]) + body[cut + 1:]
+    try:
+        full: dict[str, Manifest] | None = parse_tree(files, "v1:")
+    except FolioError:
+        full = None
+    for path in ["t", "nope", *(f"t/{p}" for p in paths), *(f"t/{p}/x" for p in paths)]:
+        try:
+            got = ManifestTree(files, "v1:").locate(path)
+        except FolioError as exc:
+            assert full is None and "\n" not in str(exc), (path, str(exc))
+            continue
+        if full is not None:
+            assert got == revisions.locate(full, path), path
