@@ -226,6 +226,11 @@ def test_a_missing_unrelated_shard_blob_does_not_stop_reading_one_file(repo: Rep
         repo.read_bytes("data", "v1")
     with pytest.raises(PathError, match="no manifest of snapshot v1 names this path"):
         repo.read_bytes("data/nowhere.txt", "v1")
+    small = git(root, "rev-parse", "refs/folio/snapshots/v1:data/small.txt.folio")
+    loose_object(root, small.stdout.strip()).unlink()  # a main file's blob gone too
+    with pytest.raises(ManifestError, match=re.escape(
+            "v1:data/small.txt.folio: cannot be read: its blob is missing from git's objects")):
+        repo.read_bytes("data/small.txt", "v1")
 
 
 def test_only_the_needed_blobs_are_read_from_git(repo: Repo, monkeypatch: pytest.MonkeyPatch

@@ -291,8 +291,12 @@ class ManifestTree(Mapping[str, Manifest]):
         if manifest is not None:
             return manifest
         rel = self._mains[target]
-        found = mf.parse_main(self._files[rel], self._source + rel, self._files.__getitem__,
-                              target)
+        try:
+            data = self._files[rel]
+        except KeyError:  # named by the tree, absent from git's objects (a broken clone)
+            raise ManifestError("cannot be read: its blob is missing from git's objects",
+                                path=self._source + rel) from None
+        found = mf.parse_main(data, self._source + rel, self._files.__getitem__, target)
         if isinstance(found, Manifest):
             self._parsed[target] = found
         return found
