@@ -143,11 +143,12 @@ class Workspace:
 
         return GitRepo(self.root)
 
-    def resolve(self, spec: str) -> Side:
-        """The manifests a tag, ``run:<id>`` or git revision names (docs/snapshots.md)."""
+    def resolve(self, spec: str, *, lazy: bool = False) -> Side:
+        """The manifests a tag, ``run:<id>`` or git revision names (docs/snapshots.md);
+        ``lazy``: each parsed only when read (:class:`folio.revisions.ManifestTree`)."""
         from folio import revisions
 
-        return revisions.resolve(self.git, spec)
+        return revisions.resolve(self.git, spec, lazy=lazy)
 
     def display(self, path: Path) -> str:
         """``path`` as messages show it: relative to the work tree's root."""
