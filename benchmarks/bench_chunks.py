@@ -199,6 +199,15 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def folio_tool(env: dict[str, str], folio_cmd: str | None) -> peers.Folio:
+    """folio under test; ``--src`` (``env['PYTHONPATH']``) stays first on its path even when
+    this interpreter has no folio and peers.Folio falls back to this checkout's src."""
+    tool = peers.Folio(env, folio_cmd)
+    if "PYTHONPATH" in env and folio_cmd is None:
+        tool.env["PYTHONPATH"] = env["PYTHONPATH"]
+    return tool
+
+
 def store_root(tool: peers.Folio, repo: Path) -> Path:
     """Where the store under test keeps its bytes (``Repo.store.root``)."""
     code = "from folio.repo import Repo; print(Repo('.').store.root)"
@@ -260,12 +269,12 @@ def git_clone_or_pull(src: str, clone: Path, version: int, env: dict[str, str]) 
 def edit_folio(workdir: Path, env: dict[str, str], source: Path, server: CountingServer,
                timeout: float, folio_cmd: str | None, rep: Report) -> EditRow:
     row = EditRow("folio")
-    tool = peers.Folio(env, folio_cmd)
+    tool = folio_tool(env, folio_cmd)
     if tool.unavailable:
         row.note = tool.unavailable
         return row
     fenv = tool.env
-    rep.facts.append(f"folio: {tool.version()}")
+    rep.facts.append(f"folio: {tool.version()}; PYTHONPATH={fenv.get('PYTHONPATH', '')}")
     repo = fresh_dir(workdir, "edit-folio")
     clone = workdir / "runs" / "edit-folio-clone"
     run_checked(["git", "init", "-q", "-b", "main"], repo, fenv)
@@ -451,7 +460,7 @@ def table_insert(workdir: Path, env: dict[str, str], rows: int, timeout: float,
                  folio_cmd: str | None, rep: Report) -> None:
     import json
 
-    tool = peers.Folio(env, folio_cmd)
+    tool = folio_tool(env, folio_cmd)
     if tool.unavailable:
         rep.table = {"error": tool.unavailable}
         return
@@ -476,7 +485,7 @@ def table_insert(workdir: Path, env: dict[str, str], rows: int, timeout: float,
 # -- 3. add of a very big file: chunked against whole-file ----------------------------------------
 def big_add(workdir: Path, env: dict[str, str], gib: float, timeout: float,
             folio_cmd: str | None, rep: Report) -> None:
-    tool = peers.Folio(env, folio_cmd)
+    tool = folio_tool(env, folio_cmd)
     if tool.unavailable:
         rep.notes.append(f"big add: {tool.unavailable}")
         return
