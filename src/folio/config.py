@@ -278,6 +278,26 @@ class Config:
         return value
 
     @property
+    def chunk_threshold(self) -> int:
+        """``core.chunk_threshold``: files of at least this many bytes are stored chunked
+        (docs/concepts.md); ``0`` or ``"off"`` never chunks. Below 64 KiB (FastCDC's chunks
+        average 80 KiB) is refused."""
+        from folio.objects.chunks import DEFAULT_THRESHOLD, MIN_THRESHOLD
+        from folio.units import parse_size
+
+        value = self.get("core", "chunk_threshold", DEFAULT_THRESHOLD)
+        if isinstance(value, str) and value.strip().lower() == "off":
+            return 0
+        try:
+            size = parse_size(value)
+        except ValueError as exc:
+            raise ConfigError(f"core.chunk_threshold: {exc}", path=self.path) from None
+        if 0 < size < MIN_THRESHOLD:
+            raise ConfigError(f"core.chunk_threshold must be 0, \"off\" or at least 64KiB, "
+                              f"not {value!r}", path=self.path)
+        return size
+
+    @property
     def summaries(self) -> bool:
         """``add.summaries``: record table and array summaries in manifest entries
         (docs/format.md 4.3); on unless set to false."""

@@ -21,6 +21,7 @@ from urllib.parse import quote, unquote
 
 from fsspec import AbstractFileSystem
 
+from folio import revisions
 from folio.errors import NotARepositoryError, PathError, UnknownRevisionError
 from folio.git.discover import find_worktree
 from folio.manifest import Entry
@@ -55,6 +56,7 @@ class FolioFileSystem(AbstractFileSystem):  # type: ignore[misc]
         self._workspaces: dict[Path, Workspace] = {}
         self._sources: dict[Path, read.RemoteObjects] = {}
         self._files: dict[tuple[Path, str], tuple[Side, dict[str, Entry]]] = {}
+        self._sides: dict[tuple[Path, str], Side] = {}  # snapshots and runs, read lazily
 
     # -- paths ------------------------------------------------------------------------------
     @classmethod
@@ -108,16 +110,60 @@ class FolioFileSystem(AbstractFileSystem):  # type: ignore[misc]
         cached = self._files.get(key)
         if cached is not None:
             return ws, *cached
-        with _not_found(self.join(rev, "")):
-            side = read.version(ws, rev)
+        ws, side = self.side(rev)
         table = {m.location(e.path): e for m in side.manifests.values()
                  for e in m.entries.values()}
         if side.kind in _IMMUTABLE:
             self._files[key] = (side, table)
         return ws, side, table
 
+    def side(self, rev: str | None, near: str | None = None) -> tuple[Workspace, Side]:
+        """Version ``rev`` with its manifests read lazily, so one path costs the manifest
+        files that can hold it; cached as :meth:`files` caches. Of the working manifests,
+        only the targets at or above ``near`` (as :func:`folio.ops.read.version`)."""
+        ws = self.workspace()
+        key = (ws.root, rev or WORKING)
+        cached = self._files.get(key)
+        side = cached[0] if cached is not None else self._sides.get(key)
+        if side is None:
+            with _not_found(self.join(rev, "")):
+                side = read.version(ws, rev, near)
+            if side.kind in _IMMUTABLE:
+                self._sides[key] = side
+        return ws, side
+
+    def locate(self, rev: str | None, rel: str) -> tuple[Workspace, Side, Entry | bool]:
+        """The entry at ``rel`` in ``rev``, else whether it is a directory: from the table
+        when :meth:`files` holds one, else reading only what can hold ``rel``."""
+        ws = self.workspace()
+        cached = self._files.get((ws.root, rev or WORKING))
+        if cached is not None:
+            side, table = cached
+            entry = table.get(rel)
+            prefix = rel + "/" if rel else ""
+            return ws, side, entry if entry is not None else \
+                any(loc.startswith(prefix) for loc in table)
+        ws, side = self.side(rev, rel or None)
+        if not rel:
+            return ws, side, bool(side.manifests)
+        return ws, side, revisions.locate(side.manifests, rel)
+
+    def table_at(self, rev: str | None, rel: str
+                 ) -> tuple[Workspace, Side, dict[str, Entry]]:
+        """:meth:`files`, or, while it holds no table for ``rev``, the entries at or below
+        ``rel`` alone: of a revision, read from the targets and shards that can hold them."""
+        ws = self.workspace()
+        if rel and (ws.root, rev or WORKING) not in self._files:
+            ws, side = self.side(rev, rel)
+            if isinstance(side.manifests, revisions.ManifestTree):
+                return ws, side, {m.location(e.path): e
+                                  for m in side.manifests.under([rel]).values()
+                                  for e in m.entries.values()}
+        return self.files(rev)
+
     def invalidate_cache(self, path: str | None = None) -> None:
         self._files.clear()
+        self._sides.clear()
         super().invalidate_cache(path)
 
     # -- listing ----------------------------------------------------------------------------
@@ -132,9 +178,9 @@ class FolioFileSystem(AbstractFileSystem):  # type: ignore[misc]
     def _below(self, path: str, maxdepth: int | None = None, withdirs: bool = False
                ) -> tuple[dict[str, dict[str, Any]], bool]:
         """Everything below ``path`` up to ``maxdepth`` levels, and whether ``path`` is a
-        file: one pass over the version's entries, whatever the depth."""
+        file: one pass over the version's entries at or below it, whatever the depth."""
         rev, rel = self.split(self._strip_protocol(path))
-        _, side, table = self.files(rev)
+        _, side, table = self.table_at(rev, rel)
         if rel in table:
             return {rel: self._file_info(rev, rel, table[rel])}, True
         prefix = rel + "/" if rel else ""
@@ -176,12 +222,10 @@ class FolioFileSystem(AbstractFileSystem):  # type: ignore[misc]
 
     def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
         rev, rel = self.split(self._strip_protocol(path))
-        _, side, table = self.files(rev)
-        entry = table.get(rel)
-        if entry is not None:
-            return self._file_info(rev, rel, entry)
-        prefix = rel + "/" if rel else ""
-        if any(loc.startswith(prefix) for loc in table) or not rel:
+        _, side, found = self.locate(rev, rel)
+        if not isinstance(found, bool):
+            return self._file_info(rev, rel, found)
+        if found or not rel:
             return self._dir_info(rev, rel)
         raise FileNotFoundError(f"folio://{self.join(rev, rel)}: no manifest of "
                                 f"{side.label} names this path")
@@ -196,7 +240,7 @@ class FolioFileSystem(AbstractFileSystem):  # type: ignore[misc]
         they can change at any moment."""
         rev, _ = self.split(self._strip_protocol(path))
         self.info(path)  # FileNotFoundError for what is not there
-        ws, side, _ = self.files(rev)
+        ws, side = self.side(rev)
         if side.commit is None:
             return datetime.now(timezone.utc)
         return datetime.fromtimestamp(ws.git.read_commit(side.commit).time, timezone.utc)
@@ -210,14 +254,14 @@ class FolioFileSystem(AbstractFileSystem):  # type: ignore[misc]
                                   "read-only; write the working file and `folio add` it")
         rev, rel = self.split(self._strip_protocol(path))
         where = read.spec_label(rev, rel)
-        ws, side, _ = self.files(rev)
-        entry = read.find_entry(side.manifests, rel)
-        if entry is None:
-            if self.info(path)["type"] == "directory":
+        ws, side, found = self.locate(rev, rel)
+        if isinstance(found, bool):
+            if found or not rel:
                 raise IsADirectoryError(f"folio://{self.join(rev, rel)}: is a directory "
                                         f"in {side.label}")
-            raise FileNotFoundError(f"folio://{self.join(rev, rel)}")  # info raised first
-        return read.open_entry(ws, entry, where, remote=self.remote, source=self.source(ws))
+            raise FileNotFoundError(f"folio://{self.join(rev, rel)}: no manifest of "
+                                    f"{side.label} names this path")
+        return read.open_entry(ws, found, where, remote=self.remote, source=self.source(ws))
 
     # read-only: every writing method says so in one line
     def _refuse(self, *args: Any, **kwargs: Any) -> None:

@@ -602,6 +602,12 @@ def _v2_refs(lines: Iterable[tuple[int, dict[str, Any]]], source: str) -> list[S
     return refs
 
 
+def _refs(lines: Iterable[tuple[int, dict[str, Any]]], source: str, version: int
+          ) -> list[ShardRef]:
+    """A sharded main file's index lines, as its format version writes them."""
+    return _v1_refs(lines, source) if version == FORMAT_VERSION else _v2_refs(lines, source)
+
+
 def _shard_source(source: str, target: str, shard_path: str) -> str:
     """How errors name a shard: its path beside the main file ``source`` names."""
     main_rel = manifest_relpath(target)
@@ -665,23 +671,30 @@ def parse(data: bytes, source: str, read_shard: Callable[[str], bytes] | None = 
 
     Every error names ``source`` (or the shard) and the line.
     """
-    lines, kind, target, sharded, _ = _main_header(data, source, expected_target)
+    found = parse_main(data, source, read_shard, expected_target)
+    if isinstance(found, Manifest):
+        return found
+    if read_shard is None:
+        raise ManifestError("sharded manifest but no shards available", path=source)
+    return found.manifest()
+
+
+def parse_main(data: bytes, source: str, read_shard: Callable[[str], bytes] | None = None,
+               expected_target: str | None = None) -> Manifest | ShardedManifest:
+    """:func:`parse`, except that a sharded manifest comes as its lazy view (its index
+    checked, no shard read yet): one pass over the main file either way."""
+    lines, kind, target, sharded, version = _main_header(data, source, expected_target)
+    if sharded:
+        return ShardedManifest(target, _refs(lines, source, version), source, read_shard,
+                               version)
     manifest = Manifest(target=target, kind=kind)
+    _entries(lines, source, manifest.entries, None)
     if kind == "file":
-        _entries(lines, source, manifest.entries, None)
         name = target.rsplit("/", 1)[-1]
         if list(manifest.entries) != [name]:
             raise ManifestError(f"a file target must have exactly one entry, named {name!r}",
                                 path=source, line=2)
-        return manifest
-    if not sharded:
-        _entries(lines, source, manifest.entries, None)
-        return manifest
-    if read_shard is None:
-        raise ManifestError("sharded manifest but no shards available", path=source)
-    view = ShardedManifest.read(data, source, read_shard, expected_target)
-    assert view is not None
-    return view.manifest()
+    return manifest
 
 
 def read_lockfree(read_main: Callable[[], bytes], use: Callable[[bytes], T],
@@ -761,8 +774,7 @@ class ShardedManifest:
         lines, kind, target, sharded, version = _main_header(data, source, expected_target)
         if kind != "dir" or not sharded:
             return None
-        refs = _v1_refs(lines, source) if version == FORMAT_VERSION else _v2_refs(lines, source)
-        return cls(target, refs, source, read_shard, version)
+        return cls(target, _refs(lines, source, version), source, read_shard, version)
 
     @property
     def total_files(self) -> int:
@@ -887,6 +899,15 @@ class ShardedManifest:
                 previous = next(reversed(entries))
             manifest.entries.update(entries)
         return manifest
+
+    def entry(self, path: str) -> Entry | None:
+        """The entry at ``path``, reading only the one shard whose range holds it."""
+        return self._shard(self._shard_of(path)).get(path) if self.refs else None
+
+    def is_empty(self) -> bool:
+        """Whether no shard holds an entry, reading shard headers only until one does
+        (format 1: the index's counts)."""
+        return not any(self._count(i)[0] for i in range(len(self.refs)))
 
     def entries_under(self, prefixes: Sequence[str]) -> dict[str, Entry]:
         """Every entry whose path starts with one of ``prefixes`` (directory prefixes end

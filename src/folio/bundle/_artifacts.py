@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
 from folio.bundle import _typed
-from folio.bundle._io import read_verified, stage
+from folio.bundle._io import read_object, stage
 from folio.bundle._meta import build_meta
 from folio.bundle._names import REFERENCE_TYPE, check_name, meta_of
 from folio.bundle._view import FolioCore, FolioView
@@ -147,8 +147,7 @@ class Artifacts(FolioCore):
         store = self.repo.store
         label = f"{self.target}/{entry.path}"
         try:  # verify before placing: a corrupt object must not become the working file
-            read_verified(store.path(entry.sha256), entry.sha256, item=name, label=label,
-                          size=entry.size, base=store.root)
+            read_object(store, entry.sha256, item=name, label=label, size=entry.size)
         except FileNotFoundError:
             raise store.missing([entry.sha256], label) from None
         work.parent.mkdir(parents=True, exist_ok=True)

@@ -104,7 +104,7 @@ class Stager:
             finally:
                 self.sink.close()
             with _write_errors():
-                self._store.publish(self._obj_tmp, oid, durable_fd=self._fds[1])
+                self._store.publish_item(self._obj_tmp, oid, size, durable_fd=self._fds[1])
         except BaseException:
             self.abort()
             raise
@@ -312,6 +312,27 @@ def read_verified(path: Path, oid: str, *, item: str, label: str, size: int | No
         raise CorruptObjectError(
             f"item {item!r} is corrupt: object {oid[:12]} holds bytes that hash to "
             f"{got_oid[:12]}; run `folio verify`", path=label, expected=oid, got=got_oid)
+    return buffer
+
+
+def read_object(store: ObjectStore, oid: str, *, item: str, label: str,
+                size: int | None = None) -> bytearray:
+    """:func:`read_verified` of object ``oid`` of ``store``, stored whole or chunked;
+    FileNotFoundError when the store has neither."""
+    if not store.is_chunked(oid):
+        return read_verified(store.path(oid), oid, item=item, label=label, size=size,
+                             base=store.root)
+    stored = store.size(oid)
+    if size is not None and stored != size:
+        raise CorruptObjectError(
+            f"item {item!r} is corrupt: its content has {stored} bytes, the manifest "
+            f"records {size}; run `folio verify`", path=label, expected=oid, got=None)
+    buffer = allocate(stored)
+    with memoryview(buffer) as view, store.open_verified(oid, label) as reader:
+        done = 0
+        while done < stored and (n := reader.readinto(view[done:])):
+            done += n
+        reader.read(1)  # at the end: raises if the bytes do not hash to the id
     return buffer
 
 

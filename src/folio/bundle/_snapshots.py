@@ -16,7 +16,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from folio.bundle._io import read_verified
+from folio.bundle._io import read_object
 from folio.bundle._meta import BundleWarning
 from folio.bundle._names import NameIndex
 from folio.bundle._view import FolioCore
@@ -199,9 +199,9 @@ class Snapshots(FolioCore):
         sides = []
         for entry, oid in ((old, old.sha256), (new, new.sha256)):
             try:  # from the store, verified; not the working file (either side may be old)
-                sides.append(bytes(read_verified(
-                    store.path(oid), oid, item=name,
-                    label=f"{self.target}/{entry.path}", size=entry.size, base=store.root)))
+                sides.append(bytes(read_object(
+                    store, oid, item=name, label=f"{self.target}/{entry.path}",
+                    size=entry.size)))
             except FileNotFoundError:
                 return {"kind": "not comparable", "reason": "content not in the local store"}
         found = diffdetail.detail(new.path, sides[0], sides[1])

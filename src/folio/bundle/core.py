@@ -40,7 +40,7 @@ from folio.bundle._artifacts import Artifacts
 from folio.bundle._changes import Changes
 from folio.bundle._handles import ItemPath
 from folio.bundle._info import ItemInfo
-from folio.bundle._io import Staged, read_verified, stage
+from folio.bundle._io import Staged, read_object, read_verified, stage
 from folio.bundle._items import DataAccessor
 from folio.bundle._lineage import check_external, lineage_fields
 from folio.bundle._meta import BundleWarning, build_meta, check_user_metadata, keep_created
@@ -660,8 +660,7 @@ class Folio(TypedItems, Changes, Snapshots, PlainValues, Artifacts, MutableMappi
             self._warn_if_edited(work, entry, label)
         store = self.repo.store
         try:
-            return read_verified(store.path(entry.sha256), entry.sha256, item=name,
-                                 label=label, size=entry.size, base=store.root)
+            return read_object(store, entry.sha256, item=name, label=label, size=entry.size)
         except FileNotFoundError:
             pass
         # Not in this store (a --no-copy entry, or not pulled yet): the working file will do

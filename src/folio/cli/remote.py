@@ -385,7 +385,7 @@ def verify(remote: str | None, repair: bool, jobs: int | None, as_json: bool) ->
         emit_json(result.to_json())
     else:
         for oid in result.corrupt:
-            click.echo(f"corrupt: {oid} ({repo.store.path(oid)})")
+            click.echo(f"corrupt: {oid} ({repo.store.describe(oid)})")
         for oid, where in result.missing.items():
             click.echo(f"missing: {oid} (named by {where})")
         for oid, where in result.not_on_remote.items():

@@ -200,6 +200,12 @@ class GitRepo:
             return {}
         return dict(_blobs(tree, "", None, None))
 
+    def tree_files(self, commit: str, prefix: str = MANIFESTS_PREFIX) -> TreeFiles:
+        """:meth:`read_tree_files` read lazily: every blob's path at once (from the trees
+        alone), its bytes only when asked for, so a reader of one manifest reads one."""
+        tree = _subtree(self._commit(commit).tree, prefix)
+        return TreeFiles(self._repo, {} if tree is None else dict(_blob_ids(tree, "")))
+
     def read_file(self, commit: str, path: str) -> bytes | None:
         """The bytes of file ``path`` in ``commit``'s tree; None if it has no such file."""
         try:
@@ -641,6 +647,37 @@ def _blobs(
                     continue
                 seen_blobs.add(entry.id)
             yield path, entry.data  # type: ignore[attr-defined]
+
+
+def _blob_ids(tree: pygit2.Tree, base: str) -> Iterator[tuple[str, pygit2.Oid]]:
+    """(path, blob id) of the blobs below ``tree``; no blob is read."""
+    for entry in tree:
+        path = f"{base}{entry.name}"
+        if entry.type_str == "tree":
+            yield from _blob_ids(entry, path + "/")  # type: ignore[arg-type]
+        elif entry.type_str == "blob":  # gitlinks (submodules) have no bytes here
+            yield path, entry.id
+
+
+class TreeFiles(Mapping[str, bytes]):
+    """The blobs below one tree by relative path: the paths known, the bytes read from the
+    object database on each lookup (nothing is kept: the caller parses what it reads)."""
+
+    def __init__(self, repo: pygit2.Repository, ids: dict[str, pygit2.Oid]) -> None:
+        self._repo = repo
+        self._ids = ids
+
+    def __getitem__(self, path: str) -> bytes:
+        return self._repo[self._ids[path]].data  # type: ignore[attr-defined]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._ids
 
 
 def _remote(remote: str) -> str:

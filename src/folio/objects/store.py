@@ -8,6 +8,10 @@ Invariants (docs/format.md, "Object store"):
   concurrent ``gc`` (which spares young objects) from deleting it under a new reference.
 - Durable before named: callers run :meth:`ObjectStore.sync` (one syncfs) before any
   manifest or ref names the objects they put.
+- A file of at least ``chunk_threshold`` bytes is stored chunked (objects/chunks.py): its
+  bytes in block objects, its id naming a chunk list. ``has``, ``size``, ``open_verified``,
+  ``read_bytes``, ``verify``, ``iter_oids`` and ``delete`` take either kind; ``path`` is
+  the loose file only (see :meth:`ObjectStore.expand` for callers that need one).
 """
 
 from __future__ import annotations
@@ -21,10 +25,11 @@ import re
 import stat
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import cached_property
 from io import FileIO
 from pathlib import Path
-from typing import TypeGuard
+from typing import Protocol, TypeGuard
 
 from folio._fs import (
     fsync_dir,
@@ -45,6 +50,7 @@ from folio.errors import (
     UnsafeLinkError,
 )
 from folio.hashing import Readable, hash_stream
+from folio.objects.chunks import DEFAULT_THRESHOLD, ChunkStore
 
 OID_PATTERN = re.compile(r"[0-9a-f]{64}\Z")
 EARLY_FLUSH = 64 << 20  # objects this big are flushed as soon as written
@@ -62,6 +68,12 @@ def is_oid(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and OID_PATTERN.match(value) is not None
 
 
+class _Source(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+    def readinto(self, buffer: bytearray | memoryview, /) -> int | None: ...
+    def close(self) -> None: ...
+
+
 class VerifyingReader:
     """A read-only file object that hashes what it reads and fails at EOF on a mismatch.
 
@@ -69,8 +81,9 @@ class VerifyingReader:
     use :meth:`ObjectStore.read_bytes` instead.
     """
 
-    def __init__(self, path: Path, oid: str, label: str) -> None:
-        self._file = open(_open_object(path), "rb")  # noqa: SIM115 - closed by close()
+    def __init__(self, source: Path | _Source, oid: str, label: str) -> None:
+        self._file: _Source = (open(_open_object(source), "rb")  # noqa: SIM115 - close()
+                               if isinstance(source, Path) else source)
         self._hash = hashlib.sha256()
         self._oid = oid
         self._label = label
@@ -124,6 +137,14 @@ class ObjectStore:
         self._made_dirs: set[str] = set()
         self._thread = threading.local()  # .staging: this thread's staging directory
         self._dirty = False
+        # bytes from which put_file chunks, 0 never; a callable is asked at each put
+        # (Workspace passes its config's, so a bad setting fails the add, not every command)
+        self.chunk_threshold: int | Callable[[], int] = DEFAULT_THRESHOLD
+
+    @cached_property
+    def chunks(self) -> ChunkStore:
+        """The chunk lists and index below ``root`` (made on first use)."""
+        return ChunkStore(self)
 
     # -- naming ---------------------------------------------------------------------------
     def path(self, oid: str) -> Path:
@@ -132,14 +153,44 @@ class ObjectStore:
         return self.root / oid[:2] / oid[2:]
 
     def has(self, oid: str) -> bool:
-        """True if the object is there as a regular file (a link in its place is not it)."""
+        """True if the object is there as a regular file (a link in its place is not it),
+        or as a chunk list whose blocks are all there: a writer that checks, holding the
+        lock, that what its manifest names is stored (bundles) must not trust a list whose
+        blocks a gc took."""
+        return _present(self.path(oid)) or self.chunks.complete(oid)
+
+    def has_loose(self, oid: str) -> bool:
+        """True if the object is there as one whole file (what ``path`` names)."""
         return _present(self.path(oid))
 
+    def is_chunked(self, oid: str) -> bool:
+        """Stored as a chunk list only: no whole file at ``path``."""
+        return not _present(self.path(oid)) and self.chunks.has(oid)
+
     def size(self, oid: str) -> int:
-        return os.lstat(self.path(oid)).st_size
+        try:
+            return os.lstat(self.path(oid)).st_size
+        except FileNotFoundError:
+            if not self.chunks.has(oid):
+                raise
+            return self.chunks.size(oid)
+
+    def describe(self, oid: str) -> str:
+        """Where the object lives, for messages: its file, or its chunk list."""
+        if self.is_chunked(oid):
+            return f"chunked, list {self.chunks.list_path(oid)}"
+        return str(self.path(oid))
+
 
     def iter_oids(self) -> Iterator[str]:
-        """Every object id present (ignores staging and foreign files)."""
+        """Every object id present, loose or chunked (ignores staging and foreign files)."""
+        yield from self.iter_loose()
+        for oid in self.chunks.iter_oids():
+            if is_oid(oid) and not _present(self.path(oid)):
+                yield oid
+
+    def iter_loose(self) -> Iterator[str]:
+        """Every object stored as one file (block objects among them)."""
         if not self.root.is_dir():
             return
         with os.scandir(self.root) as top:
@@ -174,6 +225,10 @@ class ObjectStore:
             make_real_dirs(str(self.staging), directory)
             self._thread.staging = directory
         return directory
+
+    def new_staging_file(self) -> tuple[str, int]:
+        """A fresh read-only staging file (path, descriptor open for writing)."""
+        return self._new_staging_file()
 
     def _new_staging_file(self) -> tuple[str, int]:
         directory = self._staging_dir()
@@ -219,6 +274,34 @@ class ObjectStore:
         os.fdatasync(durable_fd)
         _replace(tmp, final)  # a concurrent writer of the same object: identical bytes
         fsync_dir(Path(final).parent)
+
+    def touch(self, final: str | Path) -> None:
+        """Refresh an existing file's mtime (gc's grace) and sync it before naming it."""
+        self._touch(final)
+
+    def mark_dirty(self) -> None:
+        """Something was renamed into the store: the next :meth:`sync` must flush."""
+        self._dirty = True
+
+    def publish_item(self, tmp: str | Path, oid: str, size: int, durable_fd: int) -> None:
+        """:meth:`publish` with ``durable_fd`` for a staged file of ``size`` bytes hashing to
+        ``oid`` (a bundle item), chunked instead when it is at least ``chunk_threshold``:
+        every way into the store chunks alike. The staging file goes either way."""
+        threshold = self.chunk_threshold
+        limit = threshold() if callable(threshold) else threshold
+        if not 0 < limit <= size or _present(self.path(oid)):
+            self.publish(tmp, oid, durable_fd)
+            return
+        try:
+            got, _, chunk_list = self.chunks.put(os.open(tmp, os.O_RDONLY | os.O_CLOEXEC),
+                                                 close=True)
+            if got != oid:  # written and hashed by the caller a moment ago: a bug or a disk
+                raise CorruptObjectError(
+                    f"staged bytes hash to {got[:12]}, not {oid[:12]}", path=str(tmp),
+                    expected=oid, got=got)
+            self.chunks.write_list(chunk_list, durable=True)  # blocks are flushed already
+        finally:
+            remove_readonly(tmp)
 
     def _touch(self, final: str | Path) -> None:
         # Refresh mtime so gc's grace period protects an object that is referenced anew.
@@ -274,6 +357,11 @@ class ObjectStore:
         fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
         try:
             before = os.fstat(fd)
+            threshold = self.chunk_threshold
+            if store_copy and 0 < (threshold() if callable(threshold) else threshold
+                                   ) <= before.st_size:
+                result = self._put_chunked(fd, before)
+                return None if result is None else (*result, before)
             if before.st_size <= SMALL_FILE:
                 # os-level calls: for many small files the io stack costs more than the I/O
                 data = os.read(fd, before.st_size + 1)
@@ -296,6 +384,22 @@ class ObjectStore:
                 return None if result is None else (*result, before)
         finally:
             os.close(fd)
+
+    def _put_chunked(self, fd: int, before: os.stat_result) -> tuple[str, int] | None:
+        """Store a big file as chunks; None if it changed while read (blocks already
+        stored stay for gc: their chunks are sound, only no list names them)."""
+        oid, size, chunk_list = self.chunks.put(fd)
+        if not _unchanged(before, os.fstat(fd), size):
+            return None
+        if _recent(before):
+            with open(fd, "rb", buffering=0, closefd=False) as f:
+                if _rehash(f) != (oid, size):
+                    return None
+        # Written even when the file is stored whole too (an all-new file of up to 64 MiB
+        # is one block whose id is its own): the list is what lets a later version, here
+        # or in a clone that pulls both, share its chunks.
+        self.chunks.write_list(chunk_list)
+        return oid, size
 
     def _put_large(self, f: FileIO, before: os.stat_result) -> tuple[str, int] | None:
         src_fd = f.fileno()
@@ -330,8 +434,12 @@ class ObjectStore:
         Used for downloads: a mismatch raises CorruptObjectError and nothing enters the store.
         """
         if self.has(expected_oid):
-            self._touch(self.path(expected_oid))
+            self._touch(self.path(expected_oid) if self.has_loose(expected_oid)
+                        else self.chunks.list_path(expected_oid))
             return
+        self._stage_verified(reader, expected_oid, label)
+
+    def _stage_verified(self, reader: Readable, expected_oid: str, label: str | None) -> None:
         tmp, fd = self._new_staging_file()
         try:
             try:
@@ -360,7 +468,9 @@ class ObjectStore:
         try:
             return VerifyingReader(path, oid, label or str(path))
         except FileNotFoundError:
-            raise self.missing([oid], label) from None
+            if not self.chunks.has(oid):
+                raise self.missing([oid], label) from None
+        return VerifyingReader(self.chunks.open(oid, label), oid, label or oid)
 
     def read_bytes(self, oid: str, label: str | None = None) -> bytes:
         """All bytes of an object, checked against its id in the same pass."""
@@ -374,7 +484,9 @@ class ObjectStore:
         try:
             with open(_open_object(self.path(oid)), "rb", buffering=0) as f:
                 got, _ = hash_stream(f)
-        except (FileNotFoundError, UnsafeLinkError):  # a link in its place is no object
+        except FileNotFoundError:
+            return self.chunks.verify(oid)
+        except UnsafeLinkError:  # a link in its place is no object
             return False
         return got == oid
 
@@ -390,7 +502,18 @@ class ObjectStore:
             path=label, oids=oids)
 
     def delete(self, oid: str) -> None:
+        """Remove the object, whole file and chunk list (its blocks are objects of their own)."""
         remove_beneath(self.root, self.path(oid))
+        if self.chunks.has(oid):
+            self.chunks.delete(oid)
+
+    def expand(self, oid: str, label: str | None = None) -> Path:
+        """The object as one loose file (reassembled, verified) for callers that need a
+        path: hardlink and symlink checkouts. The whole file then stays beside the list."""
+        if not _present(self.path(oid)):
+            with self.open_verified(oid, label) as reader:
+                self._stage_verified(reader, oid, label)
+        return self.path(oid)
 
 
 def _present(path: str | Path) -> bool:

@@ -134,7 +134,7 @@ def checkout(ws: Workspace, rev: str | None = None,
 
 def checkout_side(ws: Workspace, side: Side, paths: Sequence[str] | None, *, force: bool,
                   link: str | None, progress: Progress = NULL, jobs: int | None = None,
-                  previous: dict[str, Manifest] | None = None) -> CheckoutResult:
+                  previous: Mapping[str, Manifest] | None = None) -> CheckoutResult:
     """Make the data (at or below ``paths``, repo-relative) match ``side``'s manifests.
 
     ``previous``: the manifests git replaced (a git checkout or merge already moved
@@ -277,7 +277,7 @@ def _record_synced(ws: Workspace, final: dict[str, Manifest], paths: Sequence[st
 
 # -- which manifests --------------------------------------------------------------------------
 
-def plan_manifests(current: dict[str, Manifest], wanted: dict[str, Manifest],
+def plan_manifests(current: Mapping[str, Manifest], wanted: Mapping[str, Manifest],
                    paths: Sequence[str] | None, label: str) -> dict[str, Manifest | None]:
     """The manifests to write (None: remove the target), for every target checkout touches.
 
@@ -313,7 +313,7 @@ def plan_manifests(current: dict[str, Manifest], wanted: dict[str, Manifest],
     return out
 
 
-def _check_paths_match(current: dict[str, Manifest], wanted: dict[str, Manifest],
+def _check_paths_match(current: Mapping[str, Manifest], wanted: Mapping[str, Manifest],
                        paths: Sequence[str], label: str) -> None:
     for path in paths:
         if any(is_within(t, path) for t in (*current, *wanted)):

@@ -18,7 +18,7 @@ import os
 import re
 import shlex
 import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -240,7 +240,7 @@ def _sized(path: Path, entry: Entry) -> Path | None:
 
 # -- comparing ------------------------------------------------------------------------------
 
-def compare(a: dict[str, Manifest], b: dict[str, Manifest],
+def compare(a: Mapping[str, Manifest], b: Mapping[str, Manifest],
             paths: Sequence[str] | None = None) -> list[TargetDiff]:
     """Changes from ``a`` to ``b`` per target (only targets that changed), sorted by path."""
     old, new = _locations(a, paths), _locations(b, paths)
@@ -277,7 +277,7 @@ def compare(a: dict[str, Manifest], b: dict[str, Manifest],
     return _group(changes, a, b, paths)
 
 
-def _locations(side: dict[str, Manifest],
+def _locations(side: Mapping[str, Manifest],
                paths: Sequence[str] | None) -> dict[str, tuple[str, Entry]]:
     out = {}
     for target, manifest in side.items():
@@ -294,9 +294,9 @@ def _differs(a: Entry, b: Entry) -> bool:
     return a.sha256 != b.sha256 or a.executable != b.executable
 
 
-def _group(changes: list[FileChange], a: dict[str, Manifest], b: dict[str, Manifest],
+def _group(changes: list[FileChange], a: Mapping[str, Manifest], b: Mapping[str, Manifest],
            paths: Sequence[str] | None) -> list[TargetDiff]:
-    def total(side: dict[str, Manifest], target: str) -> int:
+    def total(side: Mapping[str, Manifest], target: str) -> int:
         m = side.get(target)
         if m is None:
             return 0

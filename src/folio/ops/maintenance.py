@@ -34,6 +34,7 @@ from folio.ops import roots
 from folio.progress import NULL, Progress
 
 if TYPE_CHECKING:
+    from folio.objects.store import ObjectStore
     from folio.workspace import Workspace
 
 DEFAULT_GRACE = 86400.0  # one day
@@ -106,22 +107,22 @@ def gc(ws: Workspace, *, dry_run: bool = False, grace: str | float = DEFAULT_GRA
     with ws.lock.hold("folio gc"):
         keep = roots.gc_roots(ws)
         cutoff = (time.time() if now is None else now) - seconds
-        for oid in store.iter_oids():
+        # Chunk lists first: every list that stays keeps the blocks it names.
+        keep |= _sweep_lists(store, keep, cutoff, dry_run, result)
+        deleted_blocks = []
+        for oid in store.iter_loose():
             path = store.path(oid)
             try:
                 st = os.stat(path)
             except FileNotFoundError:
                 continue
-            if oid in keep:
-                result.kept += 1
-                result.kept_bytes += st.st_size
-            elif st.st_mtime > cutoff:
-                result.young += 1
-                result.young_bytes += st.st_size
-            else:
+            if _count(result, oid in keep, st, cutoff):
                 if not dry_run:
-                    store.delete(oid)
+                    remove_beneath(store.root, path)
+                    deleted_blocks.append(oid)
                 result.removed.append((oid, st.st_size))
+        if deleted_blocks and store.chunks.index.path.exists():
+            store.chunks.index.forget_blocks(deleted_blocks)
         # A staging file may belong to a writer at work (object writes take no lock): even
         # with --grace 0, only files untouched for an hour are debris.
         temp_cutoff = min(cutoff, (time.time() if now is None else now) - TEMP_MIN_AGE)
@@ -130,6 +131,39 @@ def gc(ws: Workspace, *, dry_run: bool = False, grace: str | float = DEFAULT_GRA
                 continue
             result.temp_files.append((os.path.relpath(path, ws.root), size))
     return result
+
+
+def _count(result: GcResult, reachable: bool, st: os.stat_result, cutoff: float) -> bool:
+    """Count one stored file as kept or young; True if it is to go."""
+    if reachable:
+        result.kept += 1
+        result.kept_bytes += st.st_size
+    elif st.st_mtime > cutoff:
+        result.young += 1
+        result.young_bytes += st.st_size
+    else:
+        return True
+    return False
+
+
+def _sweep_lists(store: ObjectStore, keep: set[str], cutoff: float, dry_run: bool,
+                 result: GcResult) -> set[str]:
+    """Delete unreachable old chunk lists; return the blocks the others name. A list that
+    cannot be read keeps nothing: `folio verify` reports its object as corrupt."""
+    blocks: set[str] = set()
+    for oid in store.chunks.iter_oids():
+        try:
+            st = os.lstat(store.chunks.list_path(oid))
+        except FileNotFoundError:
+            continue
+        if _count(result, oid in keep, st, cutoff):
+            if not dry_run:
+                store.chunks.delete(oid)
+            result.removed.append((oid, st.st_size))
+            continue
+        with contextlib.suppress(FolioError, OSError):
+            blocks.update(store.chunks.blocks_of(oid))
+    return blocks
 
 
 def _stale_temp_files(ws: Workspace, cutoff: float) -> list[tuple[Path, Path, int]]:

@@ -17,13 +17,14 @@ import os
 import stat
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from folio import revisions
 from folio.errors import (
     CorruptObjectError,
     FolioError,
@@ -43,6 +44,7 @@ from folio.revisions import RUN_PREFIX, Side
 if TYPE_CHECKING:
     from folio.git.repo import CommitInfo
     from folio.manifest import Entry, Manifest
+    from folio.objects.store import ObjectStore
     from folio.ops.runs import Run
     from folio.ops.snapshots import SnapshotInfo, TargetSummary
     from folio.remote.base import Backend
@@ -81,22 +83,23 @@ def spec_label(rev: str | None, path: str) -> str:
     return f"{rev}:{path}" if rev is not None else path
 
 
-def resolve(ws: Workspace, rev: str) -> Side:
-    """``ws.resolve(rev)``; a name unknown here is looked for in the git remote's
+def resolve(ws: Workspace, rev: str, *, lazy: bool = False) -> Side:
+    """``ws.resolve(rev, lazy=lazy)``; a name unknown here is looked for in the git remote's
     ``refs/folio/*`` first, as ``folio pull`` does, so a fresh clone reads ``v1:PATH``."""
     try:
-        return ws.resolve(rev)
+        return ws.resolve(rev, lazy=lazy)
     except UnknownRevisionError:
         from folio.ops.transfer import resolve_version
 
-        return resolve_version(ws, rev)[0]
+        return resolve_version(ws, rev, lazy=lazy)[0]
 
 
 def version(ws: Workspace, rev: str | None, near: str | None = None) -> Side:
-    """The manifests ``rev`` names, or the working manifests when ``rev`` is None (only the
-    target holding ``near`` then, so reading one file parses one manifest)."""
+    """The manifests ``rev`` names, each parsed only when read (so reading one file of a
+    revision reads the manifest files that can hold it: :meth:`ManifestTree.locate`), or
+    the working manifests when ``rev`` is None (only the target holding ``near`` then)."""
     if rev is not None:
-        return resolve(ws, rev)
+        return resolve(ws, rev, lazy=True)
     targets = ws.targets()
     if near is not None:
         targets = [t for t in targets if is_within(near, t) or is_within(t, near)]
@@ -107,24 +110,13 @@ def locate(ws: Workspace, rev: str | None, path: str) -> tuple[Entry, Side]:
     """The entry at repo-relative ``path`` in version ``rev`` (None: the working manifests)."""
     path = validate_relpath(path)
     side = version(ws, rev, path)
-    entry = find_entry(side.manifests, path)
-    if entry is not None:
-        return entry, side
+    found = revisions.locate(side.manifests, path)
+    if not isinstance(found, bool):
+        return found, side
     where = spec_label(rev, path)
-    if any(is_within(m.location(p), path) for m in side.manifests.values() for p in m.entries):
+    if found:
         raise PathError(f"is a directory in {side.label}; `folio ls` lists it", path=where)
     raise PathError(f"no manifest of {side.label} names this path", path=where)
-
-
-def find_entry(manifests: Mapping[str, Manifest], path: str) -> Entry | None:
-    """The entry whose location is ``path``, looked up in the one target that can hold it."""
-    for target, manifest in manifests.items():
-        if manifest.kind == "file":
-            if target == path:
-                return next(iter(manifest.entries.values()), None)
-        elif path.startswith(target + "/"):
-            return manifest.entries.get(path[len(target) + 1:])
-    return None
 
 
 # -- opening ------------------------------------------------------------------------------------
@@ -153,6 +145,8 @@ def open_entry(ws: Workspace, entry: Entry, where: str, *, remote: str | None = 
             return ranged
         if not store.has(oid):
             fetch_one(ws, oid, entry.size, where, remote=remote, progress=progress)
+    if store.is_chunked(oid):
+        return VerifiedReader(_ChunkedRaw(store, oid, entry.size, where), entry)
     return VerifiedReader(_VerifiedRaw(store.path(oid), oid, entry.size, where), entry)
 
 
@@ -375,6 +369,34 @@ class _VerifiedRaw(io.RawIOBase):
         super().close()
 
 
+class _ChunkedRaw(_VerifiedRaw):
+    """A chunked object in the local store, read from its blocks; hashed as
+    :class:`_VerifiedRaw` hashes."""
+
+    def __init__(self, store: ObjectStore, oid: str, size: int, where: str) -> None:
+        self._setup(oid, size, where)
+        self._file = store.chunks.open(oid, where)
+        if self._file.size != size:
+            self._file.close()
+            raise CorruptObjectError(
+                f"object {oid[:12]} is corrupt (its chunk list holds {self._file.size} bytes, "
+                f"the manifest says {size})", path=where, expected=oid)
+        if size == 0:
+            self._finish()
+
+    def _preadinto(self, view: Any, pos: int) -> int:
+        return self._file.preadinto(memoryview(view).cast("B"), pos)
+
+    def _pread(self, n: int, pos: int) -> bytes:
+        buffer = bytearray(min(n, max(0, self.size - pos)))
+        got = self._preadinto(buffer, pos)
+        return bytes(buffer[:got])
+
+    def close(self) -> None:
+        self._file.close()
+        io.RawIOBase.close(self)
+
+
 class _RemoteRaw(_VerifiedRaw):
     """A loose object on a remote, read by byte ranges (one request per raw read), hashed
     as :class:`_VerifiedRaw` hashes: a read from byte 0 to the end is verified, a range
@@ -547,10 +569,14 @@ class VerifiedReader(io.BufferedReader):
 # -- listing a version --------------------------------------------------------------------------
 def ls(ws: Workspace, rev: str, paths: Sequence[str | os.PathLike[str]] | None = None,
        cwd: Path | None = None) -> list[tuple[Manifest, Entry]]:
-    """Entries of version ``rev`` at or below ``paths`` (which need not exist here)."""
-    side = resolve(ws, rev)
+    """Entries of version ``rev`` at or below ``paths`` (which need not exist here):
+    only the targets, and of a sharded one the shards, that can hold them are read."""
+    side = resolve(ws, rev, lazy=True)
     wanted = ws.scope(paths, cwd) if paths else None
-    rows = [(m, e) for _, m in sorted(side.manifests.items()) for e in m.sorted_entries()
+    manifests = side.manifests
+    if wanted is not None and isinstance(manifests, revisions.ManifestTree):
+        manifests = manifests.under(wanted)
+    rows = [(m, e) for _, m in sorted(manifests.items()) for e in m.sorted_entries()
             if wanted is None or any(is_within(m.location(e.path), w) for w in wanted)]
     for w in wanted or ():
         if not any(is_within(m.location(e.path), w) for m, e in rows):

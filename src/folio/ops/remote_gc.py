@@ -24,7 +24,7 @@ from folio.objects.store import is_oid
 from folio.ops import roots
 from folio.ops.maintenance import parse_duration
 from folio.ops.remotes import DEFAULT_JOBS, cache_dir, open_remote
-from folio.remote import records
+from folio.remote import chunked, records
 from folio.remote.base import PACK_DIR, idx_key, loose_key, pack_key
 from folio.remote.catalog import load_catalog, read_all
 
@@ -45,6 +45,7 @@ class RemoteGcResult:
     loose: list[tuple[str, int]] = field(default_factory=list)  # (oid, size) removed
     packs: list[tuple[str, int]] = field(default_factory=list)  # wholly dead packs removed
     debris: list[tuple[str, int]] = field(default_factory=list)  # orphan pack parts removed
+    lists: list[tuple[str, int]] = field(default_factory=list)  # chunk lists removed (key, size)
     partial: list[tuple[str, int, int, int]] = field(default_factory=list)  # id, live, all, size
     kept: int = 0  # live objects
     young: int = 0  # dead keys within the grace period
@@ -52,7 +53,7 @@ class RemoteGcResult:
 
     @property
     def freed_bytes(self) -> int:
-        return sum(s for _, s in self.loose + self.packs + self.debris)
+        return sum(s for _, s in self.loose + self.packs + self.debris + self.lists)
 
     def to_json(self) -> dict[str, Any]:
         return {"remote": self.remote, "url": self.url, "dry_run": self.dry_run,
@@ -61,6 +62,7 @@ class RemoteGcResult:
                 "loose": [{"oid": o, "size": s} for o, s in self.loose],
                 "packs": [{"pack": p, "size": s} for p, s in self.packs],
                 "debris": [{"key": k, "size": s} for k, s in self.debris],
+                "lists": [{"key": k, "size": s} for k, s in self.lists],
                 "partial_packs": [{"pack": p, "live": lv, "objects": n, "size": s}
                                   for p, lv, n, s in self.partial],
                 "kept": self.kept, "young": self.young, "young_bytes": self.young_bytes,
@@ -104,8 +106,10 @@ def remote_gc(ws: Workspace, remote: str | None, *, dry_run: bool = False,
         # A listed record was written after its objects were visible, so one naming an
         # absent object is false (another gc took it meanwhile): it goes, or pushes would
         # trust it and never send that object again.
+        listed = chunked.listed_keys(dated)  # chunked objects are there as their lists
         result.false_records = sorted(
-            key for key, ids in young_records if any(o not in catalog for o in ids))
+            key for key, ids in young_records
+            if any(o not in catalog and o not in listed for o in ids))
 
         def old(key: str) -> bool:
             if dated[key][1] > cutoff:
@@ -114,6 +118,12 @@ def remote_gc(ws: Workspace, remote: str | None, *, dry_run: bool = False,
                 return False
             return True
 
+        # chunk lists: a kept one keeps its blocks; an old unreached one goes
+        blocks, dead_lists, young_lists = chunked.gc_plan(ws.store, backend, keep, dated,
+                                                          cutoff)
+        keep |= blocks
+        result.young += young_lists
+        result.lists = dead_lists
         dead_packs: list[str] = []
         for pack_id, members in sorted(catalog.pack_members.items()):
             live = sum(1 for o in members if o in keep)
@@ -144,6 +154,8 @@ def remote_gc(ws: Workspace, remote: str | None, *, dry_run: bool = False,
         result.records = sorted(old_records)
         if not dry_run:
             _delete(backend, result.records + result.false_records, jobs)
+            # a dead list before the blocks only it names: no list ever names a lost block
+            _delete(backend, [k for k, _ in result.lists], jobs)
             _delete(backend, [idx_key(p) for p in dead_packs], jobs)
             _delete(backend, [pack_key(p) for p in dead_packs], jobs)
             _delete(backend, [loose_key(o) for o, _ in result.loose], jobs)

@@ -240,14 +240,16 @@ def has_folio_refs(ws: Workspace) -> bool:
 
 def resolve_version(ws: Workspace, rev: str, git_remote: str | None = None,
                     sync: RefSync | None = None,
-                    may_fetch: bool = True) -> tuple[Side, RefSync | None]:
-    """``ws.resolve(rev)``; if unknown, bring the git remote's ``refs/folio/*`` and retry.
+                    may_fetch: bool = True, lazy: bool = False
+                    ) -> tuple[Side, RefSync | None]:
+    """``ws.resolve(rev, lazy=lazy)``; if unknown, bring the git remote's ``refs/folio/*``
+    and retry.
 
     ``sync``: refs already brought (not asked again). Returns the side and the sync that
     happened, if any.
     """
     try:
-        return ws.resolve(rev), sync
+        return ws.resolve(rev, lazy=lazy), sync
     except UnknownRevisionError as exc:
         if sync is None and may_fetch:
             sync = sync_refs(ws, git_remote)
@@ -255,7 +257,7 @@ def resolve_version(ws: Workspace, rev: str, git_remote: str | None = None,
             raise
         if sync.error is None:
             try:
-                return ws.resolve(rev), sync
+                return ws.resolve(rev, lazy=lazy), sync
             except UnknownRevisionError:
                 pass
         why = (f"; fetching refs/folio/* from git remote {sync.remote} failed: {sync.error}"

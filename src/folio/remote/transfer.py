@@ -41,6 +41,7 @@ from folio.errors import (
 from folio.hashing import EMPTY_SHA256
 from folio.objects.store import ObjectStore, VerifyingReader, is_oid
 from folio.progress import NULL, Progress
+from folio.remote import chunked
 from folio.remote.base import Backend, Reader, idx_key, loose_key, pack_key
 from folio.remote.catalog import Catalog, Slot, load_catalog, remember_index
 from folio.remote.packfile import build_pack, discard
@@ -97,6 +98,10 @@ def push(store: ObjectStore, backend: Backend, oids: Iterable[str], *, jobs: int
         raise store.missing(absent)
     catalog = load_catalog(backend, cache_dir, jobs)
     stats = TransferStats()
+    # chunked objects go as the blocks the remote lacks, then their lists (remote/chunked.py)
+    plan = chunked.plan_push(store, backend, wanted, catalog)
+    wanted = plan.oids
+    stats.skipped, stats.skipped_bytes = plan.skipped, plan.skipped_bytes
     small: list[tuple[str, int]] = []
     large: list[tuple[str, int]] = []
     for oid in wanted:
@@ -113,6 +118,8 @@ def push(store: ObjectStore, backend: Backend, oids: Iterable[str], *, jobs: int
         tasks.append((sum(sizes[o] for o in group),
                       _task(_push_pack, store, backend, group, cache_dir)))
     _run(tasks, jobs, progress, "push", stats, "sent")
+    lists, list_bytes = chunked.push_lists(store, backend, plan.lists)  # after their blocks
+    stats.add(TransferStats(moved=lists, moved_bytes=list_bytes, requests=lists))
     return stats
 
 
@@ -187,8 +194,17 @@ def pull(store: ObjectStore, backend: Backend, oids: Iterable[str], *, jobs: int
         store.sync()
         return stats
     catalog = load_catalog(backend, cache_dir, jobs)
-    missing = [o for o in need if o not in catalog]
+    # objects the remote holds as chunk lists (remote/chunked.py): their lists now
+    try:
+        listed, missing = chunked.plan_pull(store, backend, need, catalog, sizes)
+    except KeyboardInterrupt:
+        raise Interrupted("0 objects were fetched, rerun to finish") from None
+    as_lists = {item.list.oid for item in listed}
+    need = [o for o in need if o not in as_lists]
     tasks: list[tuple[int, Task]] = [
+        (item.list.size, _task(_pull_chunked, store, backend, item, catalog))
+        for item in listed]
+    tasks += [
         (size, _task(_pull_loose, store, backend, oid, size, sizes.get(oid)))
              for oid in need if (size := catalog.loose.get(oid)) is not None]
     packed = [(o, catalog.packed[o]) for o in need if o in catalog.packed
@@ -225,6 +241,12 @@ def _pull_loose(store: ObjectStore, backend: Backend, oid: str, size: int,
     finally:
         reader.close()
     return TransferStats(moved=1, moved_bytes=size, requests=1)
+
+
+def _pull_chunked(store: ObjectStore, backend: Backend, listed: chunked.Listed,
+                  catalog: Catalog, tick: Tick = _no_tick) -> TransferStats:
+    got = chunked.pull_one(store, backend, listed, catalog, tick)
+    return TransferStats(moved=1, moved_bytes=got.fetched_bytes, requests=got.requests)
 
 
 def _check_size(backend: Backend, oid: str, where: str, size: int,
@@ -305,8 +327,12 @@ def _missing_error(backend: Backend, catalog: Catalog, missing: list[str]) -> Ob
 # -- single objects and queries -----------------------------------------------------------
 def remote_has(backend: Backend, oids: Iterable[str], *, cache_dir: Path | None = None,
                jobs: int = 8) -> set[str]:
-    """Which of ``oids`` the remote holds (one listing plus cached indexes)."""
-    return load_catalog(backend, cache_dir, jobs).present(_unique(oids))
+    """Which of ``oids`` the remote holds (one listing plus cached indexes; chunked
+    objects, held as chunk lists, in one more)."""
+    wanted = _unique(oids)
+    found = load_catalog(backend, cache_dir, jobs).present(wanted)
+    rest = [o for o in wanted if o not in found]
+    return found | (chunked.listed(backend, rest) if rest else set())
 
 
 def fetch_object(backend: Backend, oid: str, store: ObjectStore, *,

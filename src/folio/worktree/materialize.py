@@ -110,6 +110,14 @@ def materialize(store: ObjectStore, oid: str, dest: Path, mode: LinkMode, *,
         raise store.missing([oid], str(dest))
     if executable and mode in (LinkMode.HARDLINK, LinkMode.SYMLINK):
         mode = LinkMode.COPY
+    if store.is_chunked(oid):
+        # No one file holds a chunked object's bytes: reflink and auto copy them from
+        # the blocks (streaming, verified); hardlink and symlink need a file to share, so
+        # the object is first expanded into a loose one (docs/concepts.md, "Chunking").
+        if mode in (LinkMode.HARDLINK, LinkMode.SYMLINK):
+            store.expand(oid, str(dest))
+        else:
+            mode = LinkMode.COPY
     if mode is LinkMode.AUTO:
         mode = LinkMode.REFLINK if _auto_reflink(src, dest) else LinkMode.COPY
     if verify and mode in (LinkMode.HARDLINK, LinkMode.SYMLINK):

@@ -1,0 +1,190 @@
+"""The chunk list of a chunked file object, and the chunk index that finds chunks again.
+
+A chunked file object keeps its id (the sha256 of the whole file); its bytes live in
+block objects (ordinary store objects holding concatenated chunks) and its chunk list
+says, chunk by chunk, which block holds it where (docs/format.md, "Chunk store").
+
+The list is binary, because a 1 GiB file has about 13,000 chunks: 44 bytes a chunk
+keeps its list near 0.6 MiB, where one text line a chunk would be three times that.
+The index (sqlite3, derived from the lists, rebuilt when lost or unreadable) maps a
+chunk's sha256 to where one copy of it is stored, so an add stores each chunk once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import struct
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlite3
+
+from folio.errors import CorruptObjectError
+
+MAGIC = b"FOLIOCL\n"
+VERSION = 1
+_HEAD = struct.Struct(">8sHIIQ32s")  # magic, version, blocks, chunks, file size, file oid
+_CHUNK = struct.Struct(">32sIII")  # chunk sha256, block number, offset in block, length
+_DIGEST = 32
+INDEX_NAME = "index.sqlite"
+_LOOKUP_BATCH = 500  # sqlite's default limit on bound parameters is 999
+
+
+@dataclass(frozen=True)
+class Chunk:
+    digest: bytes  # sha256 of the chunk's bytes
+    block: int  # position in ChunkList.blocks
+    offset: int  # in the block
+    length: int
+
+
+@dataclass(frozen=True)
+class ChunkList:
+    """Which bytes of which blocks, in order, make up the file ``oid`` of ``size`` bytes."""
+
+    oid: str
+    size: int
+    blocks: tuple[str, ...]
+    chunks: tuple[Chunk, ...]
+
+    def encode(self) -> bytes:
+        parts = [_HEAD.pack(MAGIC, VERSION, len(self.blocks), len(self.chunks), self.size,
+                            bytes.fromhex(self.oid))]
+        parts += (bytes.fromhex(b) for b in self.blocks)
+        parts += (_CHUNK.pack(c.digest, c.block, c.offset, c.length) for c in self.chunks)
+        body = b"".join(parts)
+        return body + hashlib.sha256(body).digest()
+
+    @classmethod
+    def decode(cls, data: bytes, oid: str, where: str) -> ChunkList:
+        """Parse and check a list: its trailing sha256, its file id, and lengths that add up."""
+        def bad(why: str) -> CorruptObjectError:
+            return CorruptObjectError(f"chunk list of {oid[:12]} is corrupt ({why})",
+                                      path=where, expected=oid)
+
+        if len(data) < _HEAD.size + _DIGEST:
+            raise bad("truncated")
+        body, digest = data[:-_DIGEST], data[-_DIGEST:]
+        if hashlib.sha256(body).digest() != digest:
+            raise bad("its checksum does not match")
+        magic, version, nblocks, nchunks, size, file_id = _HEAD.unpack_from(body)
+        if magic != MAGIC:
+            raise bad("not a chunk list")
+        if version != VERSION:
+            raise CorruptObjectError(f"chunk list of {oid[:12]} has version {version}; this "
+                                     f"folio reads version {VERSION}: upgrade folio",
+                                     path=where, expected=oid)
+        if file_id.hex() != oid:
+            raise bad(f"it names {file_id.hex()[:12]}")
+        if len(body) != _HEAD.size + nblocks * _DIGEST + nchunks * _CHUNK.size:
+            raise bad("wrong length")
+        pos = _HEAD.size
+        blocks = tuple(body[pos + i * _DIGEST:pos + (i + 1) * _DIGEST].hex()
+                       for i in range(nblocks))
+        pos += nblocks * _DIGEST
+        chunks = tuple(Chunk(*fields) for fields in _CHUNK.iter_unpack(body[pos:]))
+        if sum(c.length for c in chunks) != size or any(c.block >= nblocks for c in chunks):
+            raise bad("its chunks do not make up the file")
+        return cls(oid, size, blocks, chunks)
+
+    @staticmethod
+    def peek_size(head: bytes) -> int:
+        """The file size from the first bytes of an encoded list (no checksum: a hint)."""
+        return int(_HEAD.unpack_from(head)[4])
+
+    HEAD_SIZE = _HEAD.size
+    CHUNK_SIZE = _CHUNK.size
+
+
+class ChunkIndex:
+    """chunk sha256 -> (block, offset, length): derived from the lists, so it is written
+    without fsync and rebuilt from them whenever it is missing or unreadable.
+
+    A row may outlive its block (gc deletes blocks, a crash loses a rename): users check
+    that the block is there before they rely on a row.
+    """
+
+    def __init__(self, path: Path, lists: Iterable[ChunkList] | None = None) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._lists = lists
+
+    def _db(self) -> sqlite3.Connection:
+        import sqlite3  # on first use: most commands never open the index
+
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            fresh = not self.path.exists()
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            try:
+                db.execute("PRAGMA synchronous = OFF")
+                db.execute("CREATE TABLE IF NOT EXISTS chunks (digest BLOB PRIMARY KEY, "
+                           "block BLOB NOT NULL, offset INTEGER NOT NULL, "
+                           "length INTEGER NOT NULL) WITHOUT ROWID")
+                db.execute("CREATE INDEX IF NOT EXISTS by_block ON chunks (block)")
+            except sqlite3.DatabaseError:
+                db.close()
+                self.path.unlink(missing_ok=True)  # derived data: start again from the lists
+                return self._db()
+            self._local.db = db
+            if fresh and self._lists is not None:
+                self.rebuild(self._lists)
+        return db
+
+    def lookup(self, digests: list[bytes]) -> dict[bytes, tuple[str, int, int]]:
+        found: dict[bytes, tuple[str, int, int]] = {}
+        db = self._db()
+        for i in range(0, len(digests), _LOOKUP_BATCH):
+            batch = digests[i:i + _LOOKUP_BATCH]
+            marks = ",".join("?" * len(batch))
+            for digest, block, offset, length in db.execute(
+                    f"SELECT digest, block, offset, length FROM chunks WHERE digest IN ({marks})",
+                    batch):
+                found[digest] = (bytes(block).hex(), offset, length)
+        return found
+
+    def add(self, rows: Iterable[tuple[bytes, str, int, int]]) -> None:
+        db = self._db()
+        with _transaction(db):
+            db.executemany("INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?)",
+                           ((d, bytes.fromhex(b), o, n) for d, b, o, n in rows))
+
+    def add_list(self, chunk_list: ChunkList) -> None:
+        self.add((c.digest, chunk_list.blocks[c.block], c.offset, c.length)
+                 for c in chunk_list.chunks)
+
+    def forget_blocks(self, blocks: Iterable[str]) -> None:
+        db = self._db()
+        with _transaction(db):
+            db.executemany("DELETE FROM chunks WHERE block = ?",
+                           ((bytes.fromhex(b),) for b in blocks))
+
+    def rebuild(self, lists: Iterable[ChunkList]) -> None:
+        db = self._db()
+        with _transaction(db):
+            db.execute("DELETE FROM chunks")
+        for chunk_list in lists:
+            self.add_list(chunk_list)
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")

@@ -1,0 +1,539 @@
+"""Chunked file objects: a large file split by content-defined chunking (FastCDC), each
+chunk stored once in block objects, the file named by its chunk list.
+
+Layout below the store root (docs/format.md, "Chunk store"):
+- blocks are ordinary objects (``<root>/ab/<rest>``, id = sha256 of the block's bytes),
+  so gc, verify and transfers handle them as they handle any object;
+- ``chunks/lists/ab/<rest>``: the chunk list of file object ``abrest…``;
+- ``chunks/index.sqlite``: the derived chunk index.
+
+Write order (a kill at any instant leaves a store ``folio verify`` finds whole): each
+block is staged, flushed (fdatasync) and renamed into place; then its index rows; the
+list last, staged and renamed, made durable with the command's one syncfs before any
+manifest names the file.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import hashlib
+import os
+import stat
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from folio._fs import fsync_dir, remove_beneath, write_all
+from folio.errors import CorruptObjectError, MissingObjectError
+from folio.objects.chunklist import INDEX_NAME, Chunk, ChunkIndex, ChunkList
+
+if TYPE_CHECKING:
+    from pyfastcdc import FastCDC
+
+
+class ObjectStore(Protocol):
+    """What the chunk store uses of the object store that holds it (objects/store.py)."""
+
+    root: Path
+
+    def path(self, oid: str) -> Path: ...
+    def has_loose(self, oid: str) -> bool: ...
+    def new_staging_file(self) -> tuple[str, int]: ...
+    def publish(self, tmp: str | Path, oid: str, durable_fd: int | None = None) -> None: ...
+    def touch(self, final: str | Path) -> None: ...
+    def mark_dirty(self) -> None: ...
+
+MIN_CHUNK = 16 << 10
+AVG_CHUNK = 64 << 10  # FastCDC's parameter; its chunks average about MIN + AVG (80 KiB)
+MAX_CHUNK = 256 << 10
+BLOCK_LIMIT = 64 << 20  # bytes of new chunks per block object
+WINDOW = 8 << 20  # read size of the chunking pipeline; memory is a few windows
+DEFAULT_THRESHOLD = 4 << 20
+MIN_THRESHOLD = 64 << 10
+
+
+def new_chunker() -> FastCDC:
+    # imported on first use: 9 ms that no command storing only small files should pay
+    from pyfastcdc import FastCDC
+
+    return FastCDC(AVG_CHUNK, min_size=MIN_CHUNK, max_size=MAX_CHUNK)
+
+
+def _cut(carry: bytes, raw: bytes, eof: bool
+         ) -> tuple[bytes, list[tuple[int, int, bytes]], bytes]:
+    """Cut ``carry + raw`` and hash each chunk; the last chunk is held back (returned as the
+    next carry) unless at EOF, because the window's end is not a cut point.
+
+    Runs on a helper thread: the gear hash and sha256 release the GIL on big buffers.
+    """
+    data = carry + raw if carry else raw
+    view = memoryview(data)
+    cuts = [(c.offset, c.length) for c in new_chunker().cut_buf(data)]
+    if not eof and cuts:
+        last_offset = cuts.pop()[0]
+        tail = data[last_offset:]
+    else:
+        tail = b""
+    return data, [(o, n, hashlib.sha256(view[o:o + n]).digest()) for o, n in cuts], tail
+
+
+class _BlockWriter:
+    """New chunks go into the current staging block; a full one is flushed and named.
+
+    Writing and hashing a block's bytes run on a thread of their own, one batch (a
+    window's new chunks) behind the caller, so the block's sha256 costs no time on the
+    reading thread; at most two batches are held in memory.
+    """
+
+    def __init__(self, store: ObjectStore, index: ChunkIndex) -> None:
+        self._store = store
+        self._index = index
+        self._tmp: str | None = None
+        self._fd = -1
+        self._hash = hashlib.sha256()
+        self._size = 0
+        self._rows: list[tuple[bytes, int, int]] = []  # (digest, offset, length) in it
+        self._batch: list[memoryview] = []
+        self._pool: ThreadPoolExecutor | None = None
+        self._running: Future[None] | None = None
+        self.named: list[str] = []  # blocks named so far, in order
+
+    def append(self, digest: bytes, data: memoryview) -> tuple[int, int]:
+        """Stage a chunk; returns (block number among this writer's blocks, offset)."""
+        if self._fd >= 0 and self._size + len(data) > BLOCK_LIMIT:
+            self.close_block()
+        if self._fd < 0:
+            self._tmp, self._fd = self._store.new_staging_file()
+            self._hash, self._size, self._rows = hashlib.sha256(), 0, []
+        offset = self._size
+        self._batch.append(data)
+        self._size += len(data)
+        self._rows.append((digest, offset, len(data)))
+        return len(self.named), offset
+
+    def flush(self) -> None:
+        """Hand the staged chunks to the writing thread (after the batch before them)."""
+        if not self._batch:
+            return
+        self._wait()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="folio-block")
+        self._running = self._pool.submit(_write_hashing, self._fd, self._hash, self._batch)
+        self._batch = []
+
+    def _wait(self) -> None:
+        running, self._running = self._running, None
+        if running is not None:
+            running.result()
+
+    def close_block(self) -> None:
+        if self._fd < 0:
+            return
+        self.flush()
+        self._wait()
+        fd, tmp = self._fd, self._tmp
+        self._fd, self._tmp = -1, None
+        assert tmp is not None
+        try:
+            os.fdatasync(fd)  # before the list names it: a block is big, flush it now
+        finally:
+            os.close(fd)
+        oid = self._hash.hexdigest()
+        self._store.publish(tmp, oid)
+        fsync_dir(self._store.path(oid).parent)  # one per 64 MiB: durable without a syncfs
+        self.named.append(oid)
+        # rows after the rename: the index never names a block that was not there
+        self._index.add((d, oid, o, n) for d, o, n in self._rows)
+
+    def finish(self) -> None:
+        try:
+            self.close_block()
+        finally:
+            self._shutdown()
+
+    def abort(self) -> None:
+        self._batch = []
+        with contextlib.suppress(Exception):
+            self._wait()
+        self._shutdown()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        if self._tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._tmp)
+            self._tmp = None
+
+    def _shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+
+def _write_hashing(fd: int, digest: hashlib._Hash, pieces: list[memoryview]) -> None:
+    for piece in pieces:
+        write_all(fd, piece)
+        digest.update(piece)
+
+
+class ChunkStore:
+    """The chunk lists and chunk index of one object store."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self._store = store
+        self.top = store.root / "chunks"
+        self.lists_dir = self.top / "lists"
+        self.index = ChunkIndex(self.top / INDEX_NAME, _LazyLists(self))
+
+    # -- lists ----------------------------------------------------------------------------------
+    def list_path(self, oid: str) -> Path:
+        return self.lists_dir / oid[:2] / oid[2:]
+
+    def has(self, oid: str) -> bool:
+        try:
+            return stat.S_ISREG(os.lstat(self.list_path(oid)).st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+
+    def complete(self, oid: str) -> bool:
+        """The list is there, sound, and every block it names is there (not rehashed)."""
+        if not self.has(oid):
+            return False
+        try:
+            blocks = self.load(oid).blocks
+        except (CorruptObjectError, MissingObjectError, OSError):
+            return False
+        return all(self._store.has_loose(b) for b in blocks)
+
+    def load(self, oid: str, where: str | None = None) -> ChunkList:
+        path = self.list_path(oid)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise MissingObjectError(f"object {oid[:12]} is not in the local store",
+                                     path=where, oids=[oid]) from None
+        with open(fd, "rb") as f:
+            data = f.read()
+        return ChunkList.decode(data, oid, where or str(path))
+
+    def size(self, oid: str) -> int:
+        with open(self.list_path(oid), "rb") as f:
+            return ChunkList.peek_size(f.read(ChunkList.HEAD_SIZE))
+
+    def iter_oids(self) -> Iterator[str]:
+        if not self.lists_dir.is_dir():
+            return
+        for fan in sorted(os.listdir(self.lists_dir)):
+            if len(fan) != 2 or not (self.lists_dir / fan).is_dir():
+                continue
+            for name in os.listdir(self.lists_dir / fan):
+                if len(name) == 62 and not name.startswith("."):
+                    yield fan + name
+
+    def write_list(self, chunk_list: ChunkList, *, durable: bool = False) -> None:
+        """Stage and rename the list: the last write of a chunked add. ``durable``: fsync
+        it and its directory here (a bundle's writes do not wait for the command's syncfs)."""
+        final = self.list_path(chunk_list.oid)
+        if self.complete(chunk_list.oid):
+            self._store.touch(final)
+            return
+        # (a list whose blocks are gone or damaged is replaced by this sound one)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp, fd = self._store.new_staging_file()
+        try:
+            try:
+                write_all(fd, chunk_list.encode())
+                if durable:
+                    os.fdatasync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, final)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        if durable:
+            fsync_dir(final.parent)
+        else:
+            self._store.mark_dirty()
+
+    def delete(self, oid: str) -> None:
+        remove_beneath(self._store.root, self.list_path(oid))
+
+    def blocks_of(self, oid: str) -> tuple[str, ...]:
+        return self.load(oid).blocks
+
+    # -- reading --------------------------------------------------------------------------------
+    def open(self, oid: str, where: str | None = None) -> ChunkedFile:
+        return ChunkedFile(self._store, self.load(oid, where), where or oid)
+
+    def verify(self, oid: str) -> bool:
+        try:
+            with self.open(oid) as f:
+                h = hashlib.sha256()
+                buf = bytearray(1 << 20)
+                view = memoryview(buf)
+                while n := f.readinto(buf):
+                    h.update(view[:n])
+                return h.hexdigest() == oid
+        except (CorruptObjectError, MissingObjectError, OSError):
+            return False
+
+    # -- writing --------------------------------------------------------------------------------
+    def put(self, fd: int, *, close: bool = False) -> tuple[str, int, ChunkList]:
+        """Chunk what ``fd`` yields from where it stands (closing it after, with ``close``);
+        returns (oid, size, list).
+
+        The list is not yet written (the caller first checks that the file did not change
+        while it was read). Reads and the whole-file sha256 run here; cutting and chunk
+        hashes on a helper thread, one window behind.
+        """
+        whole = hashlib.sha256()
+        builder = self.builder()
+        carry = b""
+        size = 0
+        try:
+            with ThreadPoolExecutor(1, thread_name_prefix="folio-cdc") as pool:
+                job: Future[tuple[bytes, list[tuple[int, int, bytes]], bytes]] | None = None
+                eof = False
+                while not eof:
+                    raw = _read_window(fd)
+                    eof = len(raw) < WINDOW
+                    whole.update(raw)
+                    size += len(raw)
+                    if job is not None:
+                        data, cuts, carry = job.result()
+                        builder.add_cuts(data, cuts)
+                    job = pool.submit(_cut, carry, raw, eof)
+                assert job is not None  # the loop ran at least once
+                data, cuts, carry = job.result()
+                builder.add_cuts(data, cuts)
+            oid = whole.hexdigest()
+            return oid, size, builder.finish(oid, size)
+        except BaseException:
+            builder.abort()
+            raise
+        finally:
+            if close:
+                os.close(fd)
+
+    def builder(self) -> ListBuilder:
+        return ListBuilder(self._store, self.index)
+
+    def usable(self, digests: Iterable[bytes]) -> dict[bytes, tuple[str, int, int]]:
+        """The chunks among ``digests`` stored here, in blocks that are present."""
+        found = self.index.lookup(list(dict.fromkeys(digests)))
+        present: dict[str, bool] = {}
+        for block in {b for b, _, _ in found.values()}:
+            present[block] = self._store.has_loose(block)
+        return {d: loc for d, loc in found.items() if present[loc[0]]}
+
+    def blocks(self) -> BlockReader:
+        return BlockReader(self._store)
+
+
+class BlockReader:
+    """Positional reads of block objects, each block opened once (close when done)."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self._store = store
+        self._fds: dict[str, int] = {}
+
+    def fd(self, block: str, owner: str = "", where: str | None = None) -> int:
+        fd = self._fds.get(block)
+        if fd is None:
+            try:
+                fd = os.open(self._store.path(block),
+                             os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except OSError:
+                of = f" of chunked object {owner[:12]}" if owner else ""
+                raise MissingObjectError(
+                    f"block {block[:12]}{of} is missing; `folio verify --repair` fetches it",
+                    path=where, oids=[block]) from None
+            self._fds[block] = fd
+        return fd
+
+    def read(self, block: str, offset: int, length: int) -> bytes:
+        """Exactly ``length`` bytes at ``offset``; MissingObjectError or a short read
+        (CorruptObjectError) otherwise."""
+        data = os.pread(self.fd(block), length, offset)
+        if len(data) != length:
+            raise CorruptObjectError(f"block {block[:12]} is truncated", expected=block)
+        return data
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    def __enter__(self) -> BlockReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ListBuilder:
+    """Builds one file's chunk list from its chunks in order: a chunk stored before is
+    referenced where it is, a new one is staged into a new block. Used by chunked add and
+    by pulls of chunked objects."""
+
+    def __init__(self, store: ObjectStore, index: ChunkIndex) -> None:
+        self._store = store
+        self._index = index
+        self._writer = _BlockWriter(store, index)
+        self._blocks: list[str] = []  # the list's block table, known blocks first
+        self._block_no: dict[str, int] = {}
+        # chunks staged by this build: where they went (block as -(new block pos) - 1)
+        self._pending: dict[bytes, tuple[int, int, int]] = {}
+        self._chunks: list[Chunk] = []
+        self._checked: dict[str, bool] = {}
+
+    def add_cuts(self, data: bytes, cuts: list[tuple[int, int, bytes]]) -> None:
+        view = memoryview(data)
+        self.add_all([(d, view[o:o + n]) for o, n, d in cuts])
+
+    def add_all(self, pieces: list[tuple[bytes, memoryview]]) -> None:
+        """Place chunks (digest, bytes) in order; one index lookup for all of them."""
+        known = self._index.lookup([d for d, _ in pieces if d not in self._pending])
+        for digest, view in pieces:
+            length = len(view)
+            mine = self._pending.get(digest)
+            if mine is not None:
+                self._chunks.append(Chunk(digest, *mine))
+                continue
+            found = known.get(digest)
+            if found is not None and found[2] == length and self._usable(found[0]):
+                self._chunks.append(Chunk(digest, self._number(found[0]), found[1], length))
+                continue
+            number, at = self._writer.append(digest, view)
+            self._pending[digest] = (-number - 1, at, length)
+            self._chunks.append(Chunk(digest, -number - 1, at, length))
+        self._writer.flush()
+
+    def finish(self, oid: str, size: int) -> ChunkList:
+        """Close the last block; the list, new blocks numbered after the known ones."""
+        self._writer.finish()
+        chunks = []
+        for c in self._chunks:
+            if c.block < 0:
+                c = Chunk(c.digest, self._number(self._writer.named[-c.block - 1]), c.offset,
+                          c.length)
+            chunks.append(c)
+        return ChunkList(oid, size, tuple(self._blocks), tuple(chunks))
+
+    def abort(self) -> None:
+        self._writer.abort()
+
+    def distrust(self, block: str) -> None:
+        """Never reference ``block`` (found damaged): its chunks are stored anew."""
+        self._checked[block] = False
+
+    def _number(self, block: str) -> int:
+        number = self._block_no.get(block)
+        if number is None:
+            number = self._block_no[block] = len(self._blocks)
+            self._blocks.append(block)
+        return number
+
+    def _usable(self, block: str) -> bool:
+        """The block an index row names is there; refreshed once per build (gc's grace)."""
+        ok = self._checked.get(block)
+        if ok is None:
+            ok = self._checked[block] = self._store.has_loose(block)
+            if ok:
+                self._store.touch(self._store.path(block))
+        return ok
+
+
+def _read_window(fd: int) -> bytes:
+    parts = []
+    want = WINDOW
+    while want:
+        piece = os.read(fd, want)
+        if not piece:
+            break
+        parts.append(piece)
+        want -= len(piece)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+class _LazyLists:
+    """Every readable list, for rebuilding the index (read only when it is needed)."""
+
+    def __init__(self, chunks: ChunkStore) -> None:
+        self._chunks = chunks
+
+    def __iter__(self) -> Iterator[ChunkList]:
+        for oid in self._chunks.iter_oids():
+            with contextlib.suppress(CorruptObjectError, MissingObjectError, OSError):
+                yield self._chunks.load(oid)
+
+
+class ChunkedFile:
+    """Sequential and positional reads of a chunked object, block by block (not verified:
+    the store's readers hash what it yields)."""
+
+    def __init__(self, store: ObjectStore, chunk_list: ChunkList, where: str) -> None:
+        self._store = store
+        self.list = chunk_list
+        self.size = chunk_list.size
+        self._where = where
+        self._blocks = BlockReader(store)
+        self._pos = 0
+        # extents: consecutive chunks contiguous in one block are read as one
+        self._starts: list[int] = []
+        self._extents: list[tuple[int, int, int]] = []  # (block number, offset, length)
+        pos = 0
+        for c in chunk_list.chunks:
+            if self._extents:
+                b, o, n = self._extents[-1]
+                if b == c.block and o + n == c.offset:
+                    self._extents[-1] = (b, o, n + c.length)
+                    pos += c.length
+                    continue
+            self._starts.append(pos)
+            self._extents.append((c.block, c.offset, c.length))
+            pos += c.length
+
+    def preadinto(self, view: memoryview, pos: int) -> int:
+        """Fill ``view`` from ``pos`` (less only at the end); the one place bytes come from."""
+        done = 0
+        i = bisect.bisect_right(self._starts, pos) - 1
+        while done < len(view) and pos < self.size and i < len(self._extents):
+            block, offset, length = self._extents[i]
+            inside = pos - self._starts[i]
+            want = min(length - inside, len(view) - done)
+            fd = self._blocks.fd(self.list.blocks[block], self.list.oid, self._where)
+            n = os.preadv(fd, [view[done:done + want]], offset + inside)
+            if n < want:
+                raise CorruptObjectError(
+                    f"block {self.list.blocks[block][:12]} of chunked object "
+                    f"{self.list.oid[:12]} is truncated", path=self._where,
+                    expected=self.list.oid)
+            done += n
+            pos += n
+            i += 1
+        return done
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        n = self.preadinto(memoryview(buffer).cast("B"), self._pos)
+        self._pos += n
+        return n
+
+    def read(self, size: int = -1) -> bytes:
+        want = self.size - self._pos if size is None or size < 0 else size
+        buf = bytearray(max(0, min(want, self.size - self._pos)))
+        n = self.readinto(buf)
+        return bytes(buf[:n])
+
+    def close(self) -> None:
+        self._blocks.close()
+
+    def __enter__(self) -> ChunkedFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
