@@ -100,3 +100,14 @@ def test_content_defined_pages_read_back_exactly() -> None:
     table = _table(10_000, 3)
     back = _parquet.read(_written(table), trusted=True)
     assert back.equals(table)
+
+
+def test_every_leaf_column_is_compressed_floats_with_snappy() -> None:
+    # pyarrow leaves a column that a per-column compression map does not name uncompressed
+    table = pa.table({"i": [1, 2], "f": [0.5, 1.5], "s": [{"x": 1.5, "y": "a"}] * 2,
+                      "l": [[1.0], [2.0, 3.0]]})
+    metadata = pq.ParquetFile(pa.BufferReader(_written(table))).metadata.row_group(0)
+    codecs = {metadata.column(i).path_in_schema: metadata.column(i).compression
+              for i in range(metadata.num_columns)}
+    assert codecs == {"i": "ZSTD", "f": "SNAPPY", "s.x": "SNAPPY", "s.y": "ZSTD",
+                      "l.list.element": "SNAPPY"}
