@@ -29,6 +29,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -226,7 +227,7 @@ GRID = [
 
 def chosen() -> Setting:
     """What folio writes now (src/folio/codecs/_parquet.py), read from the source tree."""
-    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "src"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     from folio.codecs import _parquet
 
     options = _parquet.write_options(pa.table({"x": [1]}))
