@@ -134,6 +134,135 @@ def test_a_record_names_exactly_the_pushed_set(repo: Repo, tmp_path: Path) -> No
         records.decode(b'{"folio-set": 9, "objects": 0}\n', key)
 
 
+def full_listings(sent: list[tuple[str, str]], url: str) -> list[str]:
+    """The LIST requests among ``sent`` that were not of ``sets/`` or ``packs/``."""
+    from urllib.parse import parse_qs, urlparse
+
+    root = url.split("/", 3)[3]
+    out = []
+    for method, path in sent:
+        query = parse_qs(urlparse(path).query)
+        if method == "GET" and "list-type" in query:
+            prefix = query.get("prefix", [""])[0]
+            if not (prefix.startswith(f"{root}/sets") or prefix.startswith(f"{root}/packs")):
+                out.append(path)
+    return out
+
+
+def test_a_push_of_a_new_snapshot_and_a_pull_never_list_the_whole_remote(
+        repo: Repo, tmp_path: Path, s3) -> None:  # type: ignore[no-untyped-def]
+    root = repo.root
+    make_files(root, "data", 500, seed=11)
+    write(root / "data/big.bin", os.urandom((1 << 20) + 11))  # travels loose
+    repo.add(["data"])
+    repo.snapshot("v1")
+    url = add_s3(root, s3)
+    folio_json(root, "push")
+    for i in range(5):  # 1 % changed, then a new snapshot: a set nobody pushed
+        write(root / f"data/f{i:05d}.bin", f"changed {i}".encode())
+    repo.add(["data"])
+    repo.snapshot("v2")
+    mark = s3.requests.mark()
+    pushed = folio_json(root, "push")
+    sent = s3.requests.since(mark)
+    assert pushed["moved"] == 5 and pushed["skipped"] == 501
+    assert full_listings(sent, url) == [], sent
+    assert not [p for m, p in sent if m == "HEAD"], sent  # the big object: a fresh record
+    assert len(sent) <= 8, sent  # LIST sets/<id>, LIST sets/, LIST packs/, 2 PUTs, record
+    # Record bodies are cached: the next new set reads none of them again.
+    write(root / "data/f00009.bin", b"once more")
+    repo.add(["data"])
+    mark = s3.requests.mark()
+    assert folio_json(root, "push")["moved"] == 1
+    sent = s3.requests.since(mark)
+    bodies = [p for m, p in sent if m == "GET" and "/sets/" in p and "list-type" not in p]
+    assert bodies == [] and full_listings(sent, url) == [], sent
+
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    git(clone, "init", "-q")
+    run_folio(clone, "init", check=True)
+    add_s3(clone, s3, url=url)
+    manifests = root / ".folio" / "manifests"
+    for path in manifests.rglob("*.folio"):
+        write(clone / ".folio" / "manifests" / path.relative_to(manifests), path.read_bytes())
+    mark = s3.requests.mark()
+    pulled = folio_json(clone, "pull")
+    sent = s3.requests.since(mark)
+    assert pulled["moved"] == 501
+    assert full_listings(sent, url) == [], sent
+    assert (clone / "data/big.bin").read_bytes() == (root / "data/big.bin").read_bytes()
+    assert_verified(root, "s3")
+
+
+def age_records(nas: Path) -> None:
+    """Every record as if written three days ago: past the trust window."""
+    old = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() - 3 * records.TRUST))
+    for i, key in enumerate(sorted(k for k in keys(nas) if k.startswith("sets/"))):
+        (nas / key).rename(nas / f"{key.rsplit('/', 1)[0]}/{old}-{i:08x}")
+
+
+def test_a_push_heads_a_large_object_only_a_stale_record_names(repo: Repo, tmp_path: Path) -> None:
+    """Past the trust window a record is a hint: a HEAD confirms, a blind skip never."""
+    root = repo.root
+    nas = tmp_path / "nas"
+    big = os.urandom((1 << 20) + 12)
+    write(root / "data/big.bin", big)
+    repo.add(["data"])
+    run_folio(root, "remote", "add", "nas", str(nas), check=True)
+    folio_json(root, "push")
+    age_records(nas)
+    write(root / "data/small.bin", b"new")
+    repo.add(["data"])
+    again = folio_json(root, "push")
+    assert again["moved"] == 1 and again["skipped"] == 1  # the big object was HEADed
+    oid = next(e.sha256 for m in repo.manifests().values() for p, e in m.entries.items()
+               if p.endswith("big.bin"))
+    (nas / f"{oid[:2]}/{oid[2:]}").unlink()  # gone, though a (stale) record names it
+    age_records(nas)
+    write(root / "data/small.bin", b"newer")
+    repo.add(["data"])
+    third = folio_json(root, "push")
+    assert third["moved"] == 2  # the HEAD found it missing: sent again
+    assert_verified(root, "nas")
+
+
+def test_records_are_format_2_and_format_1_is_still_read(tmp_path: Path) -> None:
+    ids = sorted(__import__("hashlib").sha256(bytes([i])).hexdigest() for i in range(100))
+    body = records.encode(ids)
+    assert body.startswith(b'{"folio-set": 2, "objects": 100}\n')
+    assert len(body) < 100 * 33 + 100  # 32 raw bytes an id, not 65 of text
+    assert records.decode(body, "k") == ids
+    v1 = ('{"folio-set": 1, "objects": 100}\n' + "".join(o + "\n" for o in ids)).encode()
+    assert records.decode(v1, "k") == ids
+    for damaged in (body[:-1], body[:40] + b"x" + body[41:]):
+        with pytest.raises(Exception, match="truncated or damaged"):
+            records.decode(damaged, "k")
+    cache = records.RecordCache(tmp_path, tmp_path / "cache")
+    nas = tmp_path / "nas"
+    from folio.remote import DirectoryBackend
+
+    backend = DirectoryBackend(nas)
+    key = records.write(backend, ids, cache=cache)
+    assert cache.get(key) == ids
+    known = records.survey(backend, records.RecordCache())
+    assert known.fresh == set(ids) and known.records == 1
+    (tmp_path / "cache" / key.split("/", 1)[1]).write_bytes(b"junk")  # damaged: read again
+    assert records.read(backend, key, cache) == ids and cache.get(key) == ids
+    assert backend.head(key) == len(body) and backend.head("ab/" + "c" * 62) is None
+
+
+def test_head_on_s3(s3) -> None:  # type: ignore[no-untyped-def]
+    from folio.remote import S3Backend
+
+    bucket, prefix = s3.url().split("/", 3)[2:]
+    backend = S3Backend(bucket, prefix, endpoint=s3.endpoint, allow_http=True)
+    backend.put_bytes("ab/cd", b"12345")
+    mark = s3.requests.mark()
+    assert backend.head("ab/cd") == 5 and backend.head("ab/ce") is None
+    assert [m for m, _ in s3.requests.since(mark)] == ["HEAD", "HEAD"]
+
+
 # -- remote gc -------------------------------------------------------------------------------
 @pytest.fixture
 def two_generations(repo: Repo, tmp_path: Path) -> tuple[Repo, Path, set[str], set[str]]:

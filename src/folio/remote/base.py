@@ -46,6 +46,10 @@ class Backend(Protocol):
         remote gc's grace period is measured against."""
         ...
 
+    def head(self, key: str) -> int | None:
+        """The size of ``key``, or None when it is absent: one request, no body."""
+        ...
+
     def put_bytes(self, key: str, data: bytes | memoryview) -> None:
         """Store a small body in one request."""
         ...
@@ -99,8 +103,9 @@ def idx_key(pack_id: str) -> str:
 class ChunkReader:
     """Adapt an iterator of byte chunks (an HTTP body) to ``readinto``, one chunk in memory."""
 
-    def __init__(self, chunks: Iterable[bytes | memoryview]) -> None:
+    def __init__(self, chunks: Iterable[bytes | memoryview], size: int | None = None) -> None:
         self._chunks = iter(chunks)
+        self.size = size  # what the response's headers announced, when known
         self._current = memoryview(b"")
 
     def readinto(self, buffer: bytearray | memoryview) -> int:

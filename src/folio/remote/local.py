@@ -99,6 +99,17 @@ class DirectoryBackend:
         os.set_blocking(fd, True)
         return fd
 
+    def head(self, key: str) -> int | None:
+        try:
+            st = os.lstat(self._path(key))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise self._error(f"cannot read {key}", exc) from None
+        if stat.S_ISLNK(st.st_mode):
+            raise unsafe_entry(self.root / key, st)
+        return st.st_size if stat.S_ISREG(st.st_mode) else None
+
     def get_range(self, key: str, start: int, end: int) -> bytes:
         fd = self._open_regular(key)
         try:

@@ -110,12 +110,21 @@ class S3Backend:
     def open(self, key: str) -> ChunkReader:
         with self._errors("read", key):
             result = obstore.get(self._store, check_key(key))
-        return ChunkReader(self._guarded(key, result.stream(min_chunk_size=CHUNK)))
+        return ChunkReader(self._guarded(key, result.stream(min_chunk_size=CHUNK)),
+                           result.meta["size"])
 
     def _guarded(self, key: str, stream: Iterable[bytes]) -> Iterator[bytes]:
         # The body arrives after the headers: a dropped connection surfaces here.
         with self._errors("read", key):
             yield from stream
+
+    def head(self, key: str) -> int | None:
+        try:
+            with self._errors("read", key):
+                meta = obstore.head(self._store, check_key(key))
+        except MissingObjectError:
+            return None
+        return int(meta["size"])
 
     def get_range(self, key: str, start: int, end: int) -> memoryview:
         if end <= start:
