@@ -42,6 +42,14 @@ def add_s3(root: Path, s3, name: str = "s3", url: str | None = None) -> str:  # 
     return url
 
 
+def pushed_to_nas(repo: Repo, nas: Path, count: int, seed: int) -> None:
+    """``count`` small files under data/, added and pushed to a directory remote "nas"."""
+    make_files(repo.root, "data", count, seed=seed)
+    repo.add(["data"])
+    run_folio(repo.root, "remote", "add", "nas", str(nas), check=True)
+    folio_json(repo.root, "push")
+
+
 def keys(nas: Path) -> set[str]:
     return {p.relative_to(nas).as_posix() for p in nas.rglob("*")
             if p.is_file() and not p.name.startswith(".")}
@@ -106,10 +114,7 @@ def test_a_push_trusts_a_record_another_clone_wrote(repo: Repo, tmp_path: Path, 
 def test_an_old_remote_without_records_still_works(repo: Repo, tmp_path: Path) -> None:
     root = repo.root
     nas = tmp_path / "nas"
-    make_files(root, "data", 50, seed=3)
-    repo.add(["data"])
-    run_folio(root, "remote", "add", "nas", str(nas), check=True)
-    folio_json(root, "push")
+    pushed_to_nas(repo, nas, 50, seed=3)
     records_before = {k for k in keys(nas) if k.startswith("sets/")}
     assert len(records_before) == 1
     for key in records_before:  # as a remote written before records existed
@@ -336,6 +341,59 @@ def test_grace_protects_objects_a_push_just_sent(two_generations) -> None:  # ty
     folio_json(root, "gc", "--remote", "nas", "--grace", "1h")
     assert data_keys(nas) == second
     assert_verified(root, "nas")
+
+
+@pytest.fixture
+def mostly_dead_pack(repo: Repo, tmp_path: Path) -> tuple[Repo, Path, str]:
+    """One pack of 40 objects pushed, then 30 of its files changed and pushed: 10 of the
+    first pack's 40 objects stay live. Returns the repo, the remote and that pack's key."""
+    root = repo.root
+    nas = tmp_path / "nas"
+    pushed_to_nas(repo, nas, 40, seed=12)
+    (first,) = [k for k in keys(nas) if k.endswith(".pack")]
+    for i in range(30):
+        write(root / f"data/f{i:05d}.bin", f"second generation {i}".encode())
+    repo.add(["data"])
+    folio_json(root, "push")
+    return repo, nas, first
+
+
+def test_remote_gc_repacks_a_pack_that_is_mostly_dead(mostly_dead_pack) -> None:  # type: ignore[no-untyped-def]
+    repo, nas, first = mostly_dead_pack
+    root = repo.root
+    before = data_keys(nas)
+    kept = folio_json(root, "gc", "--remote", "nas", "--grace", "0", "--repack-below", "20")
+    assert kept["repacked"] == [] and kept["partial_packs"][0]["live"] == 10
+    assert data_keys(nas) == before
+    assert first in keys(nas)
+    dry = folio_json(root, "gc", "--remote", "nas", "--grace", "0", "--dry-run")
+    assert [(p["pack"], p["live"], p["objects"]) for p in dry["repacked"]] == [
+        (first[6:-5], 10, 40)]
+    text = run_folio(root, "gc", "--remote", "nas", "--grace", "0", "--dry-run",
+                     check=True).stdout
+    assert "would repack pack" in text and "Would repack 1 pack" in text
+    done = folio_json(root, "gc", "--remote", "nas", "--grace", "0")
+    assert len(done["repacked"]) == 1 and len(done["new_packs"]) == 1
+    assert first not in keys(nas) and first.replace(".pack", ".idx") not in keys(nas)
+    (new,) = [p["pack"] for p in done["new_packs"]]
+    assert (nas / f"packs/{new}.pack").stat().st_size == done["new_packs"][0]["size"]
+    assert done["freed_bytes"] > 0
+    assert_verified(root, "nas")
+    again = folio_json(root, "gc", "--remote", "nas", "--grace", "0")
+    assert again["repacked"] == [] and again["partial_packs"] == []
+    # Every object is still fetchable: into an empty store, from the repacked remote.
+    import shutil
+
+    shutil.rmtree(repo.store.root)
+    assert folio_json(root, "pull")["moved"] == 40
+    run_folio(root, "verify", check=True)
+
+
+def test_remote_gc_repack_bad_input(repo: Repo) -> None:
+    proc = run_folio(repo.root, "gc", "--repack-below", "30")
+    assert proc.returncode == 2 and "--remote" in proc.stderr
+    proc = run_folio(repo.root, "gc", "--remote", "x", "--repack-below", "130")
+    assert proc.returncode == 2 and "130" in proc.stderr
 
 
 def test_remote_gc_drops_a_record_whose_objects_went_so_a_push_repairs(
