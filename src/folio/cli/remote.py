@@ -289,7 +289,7 @@ def fetch(revs: tuple[str, ...], all_versions: bool, remote: str | None, jobs: i
 @click.option("-r", "--remote", metavar="NAME",
               help="Sweep this remote instead of the local store.")
 @click.option("--repack-below", metavar="PCT", type=click.FloatRange(0, 100), default=None,
-              help="With --remote: rewrite packs with less than PCT %% of their objects "
+              help="With --remote: rewrite packs with less than PCT % of their objects "
                    "live (default 50; 0 never).")
 @click.option("-v", "--verbose", is_flag=True, help="List every object removed.")
 @json_option

@@ -25,10 +25,10 @@ from folio.errors import RemoteError
 from folio.objects.store import is_oid
 from folio.ops import roots
 from folio.ops.maintenance import parse_duration
-from folio.ops.remotes import DEFAULT_JOBS, cache_dir, open_remote
+from folio.ops.remotes import DEFAULT_JOBS, cache_dir, open_remote, remote_cache
 from folio.remote import records
 from folio.remote.base import PACK_DIR, idx_key, loose_key, pack_key
-from folio.remote.catalog import Catalog, Slot, load_catalog, read_all
+from folio.remote.catalog import Catalog, Slot, load_catalog
 from folio.remote.repack import copy_live
 
 if TYPE_CHECKING:
@@ -105,6 +105,8 @@ def remote_gc(ws: Workspace, remote: str | None, *, dry_run: bool = False,
         listing = list(backend.list_dated())
         cutoff = (time.time() if now is None else now) - seconds
         dated = {key: (size, mtime) for key, size, mtime in listing}
+        record_cache = records.RecordCache(ws.local_dir,
+                                           remote_cache(ws, spec.name) / "records")
         old_records = []
         young_records: list[tuple[str, list[str]]] = []
         for key in dated:
@@ -112,8 +114,7 @@ def remote_gc(ws: Workspace, remote: str | None, *, dry_run: bool = False,
             if record is None:
                 continue
             if max(record.stamp, dated[key][1]) > cutoff:
-                ids = records.decode(read_all(backend, key, records.MAX_RECORD_BYTES),
-                                     f"{backend.describe()}/{key}")
+                ids = records.read(backend, key, record_cache)  # cached bodies: no GET
                 keep.update(ids)
                 young_records.append((key, ids))
             else:
