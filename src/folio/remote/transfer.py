@@ -90,7 +90,9 @@ class TransferStats:
 
 # -- push ---------------------------------------------------------------------------------
 LIST_PAGE = 1000  # keys per LIST page (S3's maximum)
-LIST_PAGE_COST = 4  # a LIST page costs about this many HEADs (docs/remotes.md, "Measured")
+# A LIST page costs this many HEADs: AWS bills a LIST as 12.5 GETs/HEADs, and on moto one
+# page took as long as 59-127 sequential HEADs (benchmarks/bench_list_head.py): the lower one.
+LIST_PAGE_COST = 12
 
 
 def push(store: ObjectStore, backend: Backend, oids: Iterable[str], *, jobs: int = 8,
