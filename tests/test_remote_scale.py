@@ -255,6 +255,12 @@ def test_records_are_format_2_and_format_1_is_still_read(tmp_path: Path) -> None
     (tmp_path / "cache" / key.split("/", 1)[1]).write_bytes(b"junk")  # damaged: read again
     assert records.read(backend, key, cache) == ids and cache.get(key) == ids
     assert backend.head(key) == len(body) and backend.head("ab/" + "c" * 62) is None
+    # A format 1 record (an older folio's) vouches just the same.
+    old_key = key.rsplit("-", 1)[0] + "-00000001"
+    write(nas / old_key, v1)
+    assert records.survey(backend, records.RecordCache()).records == 2
+    (nas / key).unlink()
+    assert records.survey(backend, records.RecordCache()).fresh == set(ids)
 
 
 def test_head_on_s3(s3) -> None:  # type: ignore[no-untyped-def]
