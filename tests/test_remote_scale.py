@@ -395,6 +395,27 @@ def test_remote_gc_repacks_a_pack_that_is_mostly_dead(mostly_dead_pack) -> None:
     run_folio(root, "verify", check=True)
 
 
+def test_a_repack_killed_after_the_new_packs_data_finishes_on_rerun(
+        mostly_dead_pack, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The rerun publishes the same new pack again; the data a killed run left for it was
+    listed as debris, and must not be deleted once it is published (a bug trials found)."""
+    import shutil
+
+    repo, nas, _ = mostly_dead_pack
+    root = repo.root
+    rehearsal = tmp_path / "rehearsal"
+    shutil.copytree(nas, rehearsal)
+    git_config = ["remote", "add", "rehearsal", str(rehearsal)]
+    run_folio(root, *git_config, check=True)
+    (new,) = [p["pack"] for p in folio_json(root, "gc", "--remote", "rehearsal", "--grace",
+                                            "0")["new_packs"]]
+    shutil.copy(rehearsal / f"packs/{new}.pack", nas / f"packs/{new}.pack")  # data, no index
+    done = folio_json(root, "gc", "--remote", "nas", "--grace", "0")
+    assert [p["pack"] for p in done["new_packs"]] == [new]
+    assert {f"packs/{new}.pack", f"packs/{new}.idx"} <= keys(nas)
+    assert_verified(root, "nas")
+
+
 def test_remote_gc_repack_bad_input(repo: Repo) -> None:
     proc = run_folio(repo.root, "gc", "--repack-below", "30")
     assert proc.returncode == 2 and "--remote" in proc.stderr

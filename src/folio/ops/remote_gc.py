@@ -172,6 +172,11 @@ def remote_gc(ws: Workspace, remote: str | None, *, dry_run: bool = False,
                 sparse = [p for p, _, _, _ in result.repacked]
                 result.new_packs = copy_live(backend, _to_copy(catalog, sparse, keep),
                                              cache_dir=cache_dir(ws), jobs=jobs)
+                # A killed earlier run may have left a new pack's data without its index:
+                # listed as debris above, but the copy just published it whole again.
+                published = {key for p, _ in result.new_packs
+                             for key in (pack_key(p), idx_key(p))}
+                result.debris = [(k, s) for k, s in result.debris if k not in published]
                 _delete(backend, [idx_key(p) for p in sparse], jobs)  # every copy is visible
                 _delete(backend, [pack_key(p) for p in sparse], jobs)
             _delete(backend, [idx_key(p) for p in dead_packs], jobs)
