@@ -1,4 +1,5 @@
-"""The contract every remote backend must pass (directory and S3 via moto), plus URL parsing."""
+"""The contract every remote backend must pass (directory, S3 via moto, Azure via Azurite,
+HTTP via a WebDAV server), plus URL parsing."""
 
 from __future__ import annotations
 
@@ -13,17 +14,37 @@ from folio.errors import MissingObjectError, RemoteError
 from folio.remote import DirectoryBackend, S3Backend, open_backend
 from folio.remote.base import Backend
 
-pytest_plugins = ["s3server"]
+pytest_plugins = ["s3server", "azurite", "webdav", "gcs_emulator"]
 
 MIB = 1 << 20
 
 
-@pytest.fixture(params=["directory", "s3"])
+class Published:
+    """A directory written by folio and read over HTTP from the web server that serves it:
+    the only way an http remote gets data. Writes go to the directory; every read (and so
+    everything this contract checks) goes through the HTTP backend."""
+
+    def __init__(self, directory: Backend, http: Backend) -> None:
+        self._directory, self._http = directory, http
+        self.put_bytes, self.put_new = directory.put_bytes, directory.put_new
+        self.put_file, self.put_stream = directory.put_file, directory.put_stream
+        self.delete = directory.delete
+        self.describe, self.list, self.list_dated = http.describe, http.list, http.list_dated
+        self.head, self.open, self.get_range = http.head, http.open, http.get_range
+
+
+@pytest.fixture(params=["directory", "s3", "azure", "http", "gcs"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     if request.param == "directory":
         return open_backend(str(tmp_path / "remote"))
-    s3 = request.getfixturevalue("s3")
-    return open_backend(s3.url(), s3.options)
+    if request.param == "http":
+        server = request.getfixturevalue("webdav")
+        root, url = server.fresh()
+        return Published(open_backend(str(root)),  # type: ignore[return-value]
+                         open_backend(url, {"allow_http": True}))
+    server = request.getfixturevalue({"s3": "s3", "azure": "azurite", "gcs": "gcs"}[
+        request.param])
+    return open_backend(server.url(), server.options)
 
 
 def read(backend: Backend, key: str) -> bytes:
@@ -52,6 +73,29 @@ def test_put_bytes_round_trips_and_lists_with_size(backend: Backend) -> None:
     backend.put_bytes("ab/cdef", b"hello remote")
     assert read(backend, "ab/cdef") == b"hello remote"
     assert keys(backend) == {"ab/cdef": 12}
+
+
+def test_head_gives_the_size_or_none(backend: Backend) -> None:
+    backend.put_bytes("ab/sized", b"x" * 1234)
+    backend.put_bytes("ab/empty", b"")
+    assert backend.head("ab/sized") == 1234
+    assert backend.head("ab/empty") == 0
+    assert backend.head("ab/absent") is None
+    assert backend.head("zz/absent-directory") is None
+
+
+def test_put_new_is_create_only(backend: Backend) -> None:
+    assert backend.put_new("sets/record-1", b"first") is True
+    assert backend.put_new("sets/record-1", b"second") is False  # of two writers, one wins
+    assert read(backend, "sets/record-1") == b"first"
+
+
+def test_list_dated_gives_each_key_its_modification_time(backend: Backend) -> None:
+    before = time.time()
+    backend.put_bytes("ab/dated", b"x")
+    ((key, size, mtime),) = backend.list_dated("ab")
+    assert (key, size) == ("ab/dated", 1)
+    assert before - 5 <= mtime <= time.time() + 5  # second resolution, clocks on one host
 
 
 def test_empty_remote_lists_nothing(backend: Backend) -> None:
@@ -200,7 +244,7 @@ def test_urls_pick_the_backend(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("url", "options", "message"), [
-    ("gs://bucket/x", {}, "unsupported remote URL scheme 'gs'"),
+    ("ftp://host/x", {}, "unsupported remote URL scheme 'ftp'"),
     ("s3://Bad_Bucket/x", {}, "invalid S3 bucket name 'Bad_Bucket'"),
     ("s3://ab/x", {}, "invalid S3 bucket name 'ab'"),
     ("s3://bucket/a/../b", {}, "invalid S3 prefix component '..'"),

@@ -100,7 +100,7 @@ def test_remote_add_list_remove_and_the_default(repo: Repo, tmp_path: Path) -> N
     (("x", "s3://bkt/p", "--endpoint", "http://127.0.0.1:9"), "allow_http"),
     (("x", "s3://user:hunter2@bucket/p"), "never stores credentials"),
     (("x", "ftp://host/p"), "unsupported remote URL scheme"),
-    (("x", "/tmp/x", "--region", "eu-west-1"), "only S3 remotes take options"),
+    (("x", "/tmp/x", "--region", "eu-west-1"), "directory remote takes no options"),
 ])
 def test_remote_add_refuses_bad_input_in_one_line(repo: Repo, args: tuple[str, ...],
                                                   message: str) -> None:

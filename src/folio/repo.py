@@ -255,7 +255,7 @@ class Repo(Workspace):
 
     def add_remote(self, name: str, url: str, **options: object) -> RemoteSpec:
         """Record remote ``name`` (``default``, ``endpoint``, ``region``, ``profile``,
-        ``allow_http``, ``local``); never a credential."""
+        ``account``, ``emulator``, ``allow_http``, ``local``); never a credential."""
         from folio.ops import remotes
 
         return remotes.add_remote(self, name, url, **options)  # type: ignore[arg-type]

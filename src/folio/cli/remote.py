@@ -53,31 +53,40 @@ class Duration(click.ParamType):
 # -- remote add / list / remove -------------------------------------------------------------------
 @click.group("remote")
 def remote() -> None:
-    """Manage remotes: where `folio push` sends objects (S3 or a directory)."""
+    """Manage remotes: where `folio push` sends objects (S3, GCS, Azure, a directory)
+    and `folio pull` fetches them (those, or an http(s) server)."""
 
 
 @remote.command("add")
 @click.argument("name")
 @click.argument("url")
 @click.option("--default", "make_default", is_flag=True, help="Make it the default remote.")
-@click.option("--endpoint", help="S3-compatible endpoint URL (MinIO, Ceph, R2...).")
-@click.option("--region", help="Bucket region.")
+@click.option("--endpoint", help="Endpoint URL: an S3-compatible server (MinIO, Ceph, R2...), "
+                                "a GCS or Azure emulator.")
+@click.option("--region", help="S3 bucket region.")
 @click.option("--profile", help="AWS profile for credentials (needs boto3).")
-@click.option("--allow-http", is_flag=True, help="Allow a plain http:// endpoint.")
+@click.option("--account", help="Azure storage account (when the URL does not name it).")
+@click.option("--emulator", is_flag=True,
+              help="Azure: talk to Azurite with its published development account.")
+@click.option("--allow-http", is_flag=True, help="Allow a plain http:// endpoint or URL.")
 @click.option("--local", is_flag=True,
               help="Write to .git/folio/config.toml (this clone only) instead of the "
                    "committed .folio/config.toml.")
 def remote_add(name: str, url: str, make_default: bool, endpoint: str | None,
-               region: str | None, profile: str | None, allow_http: bool, local: bool) -> None:
-    """Add remote NAME at URL: s3://bucket/prefix, file:///path or a directory path.
+               region: str | None, profile: str | None, account: str | None, emulator: bool,
+               allow_http: bool, local: bool) -> None:
+    """Add remote NAME at URL: s3://bucket/prefix, gs://bucket/prefix,
+    az://container/prefix, https://host/path (read-only), file:///path or a directory path.
 
-    Credentials are never stored: they come from AWS_* variables, --profile or an
-    instance role. Adding it here accepts it in this clone; other clones accept it once
-    with `folio accept`.
+    Credentials are never stored: they come from each provider's own chain (AWS_*
+    variables, --profile or an instance role; GOOGLE_APPLICATION_CREDENTIALS, gcloud or
+    the metadata server; AZURE_STORAGE_* variables, the az CLI or managed identity).
+    Adding it here accepts it in this clone; other clones accept it once with `folio accept`.
     """
     repo = open_repo()
     spec = repo.add_remote(name, url, default=make_default, endpoint=endpoint, region=region,
-                           profile=profile, allow_http=allow_http, local=local)
+                           profile=profile, account=account, emulator=emulator,
+                           allow_http=allow_http, local=local)
     where = ".folio/config.toml"
     if local:  # .git/folio/config.toml, or where a linked worktree's common git dir is
         path = repo.config.local_path

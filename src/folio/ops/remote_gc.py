@@ -92,7 +92,7 @@ def remote_gc(ws: Workspace, remote: str | None, *, dry_run: bool = False,
     from folio.ops.transfer import sync_refs
 
     seconds = parse_duration(grace)
-    spec, backend = open_remote(ws, remote)
+    spec, backend = open_remote(ws, remote, writing="gc --remote")
     sync = sync_refs(ws, git_remote)
     if sync is not None and sync.error is not None:
         raise RemoteError(f"remote gc needs the git remote's refs/folio/*, and fetching them "

@@ -1,7 +1,9 @@
 """Named remotes in ``.folio/config.toml``: add, list, remove, pick the default, open one.
 
-A remote is a table ``[remotes.NAME]`` with ``url`` and, for S3, ``endpoint``, ``region``,
-``profile`` and ``allow_http``; never a credential (folio.remote.urls refuses those). The
+A remote is a table ``[remotes.NAME]`` with ``url`` and the options its scheme takes
+(S3: ``endpoint``, ``region``, ``profile``, ``allow_http``; GCS: ``endpoint``,
+``allow_http``; Azure: ``account``, ``endpoint``, ``emulator``, ``allow_http``; HTTP:
+``allow_http``); never a credential (folio.remote.urls refuses those). The
 committed ``config.toml`` is the team's list; the local config ``.git/folio/config.toml``
 (``--local``) adds remotes for one clone, or replaces a committed one of the same name.
 The default is ``core.remote``, else the only remote.
@@ -120,16 +122,23 @@ def get_remote(ws: Workspace, name: str | None = None) -> RemoteSpec:
     return specs[name]
 
 
-def open_remote(ws: Workspace, name: str | None = None) -> tuple[RemoteSpec, Backend]:
+def open_remote(ws: Workspace, name: str | None = None, *,
+                writing: str | None = None) -> tuple[RemoteSpec, Backend]:
     """The remote's spec and a backend for it; relative directory URLs are from the repo root.
 
-    A committed remote this clone has not accepted is refused before any request is made.
+    A committed remote this clone has not accepted is refused before any request is made;
+    so is ``writing`` (the command, "push" say) to a read-only remote (http).
     """
     spec = get_remote(ws, name)
     refusal = ws.config.remote_refusal(spec.name)
     if refusal is not None:
         raise NotAcceptedError(refusal.refusal(), path=f".folio/{ws.config.path.name}")
-    return spec, open_backend(spec.url, spec.options, base=ws.root)
+    backend = open_backend(spec.url, spec.options, base=ws.root)
+    if writing and getattr(backend, "read_only", False):
+        raise RemoteError(f"{writing} refused: remote {spec.name!r} is read-only (an http(s) "
+                          "remote serves pulls; push and gc go to the store it publishes)",
+                          path=backend.describe())
+    return spec, backend
 
 
 def remote_has(ws: Workspace, oids: Iterable[str], remote: str | None = None) -> set[str]:
@@ -156,23 +165,27 @@ def remote_cache(ws: Workspace, name: str) -> Path:
 
 def add_remote(ws: Workspace, name: str, url: str, *, default: bool = False,
                endpoint: str | None = None, region: str | None = None,
-               profile: str | None = None, allow_http: bool = False,
+               profile: str | None = None, account: str | None = None,
+               emulator: bool = False, allow_http: bool = False,
                local: bool = False) -> RemoteSpec:
-    """Record a remote (validated as far as possible without the network)."""
+    """Record a remote (validated as far as possible without the network); which options
+    a URL's scheme takes is checked there (folio.remote.urls)."""
     check_name(name)
     if any(s.name == name for s in list_remotes(ws)):
         raise RemoteError(f"remote {name!r} already exists; `folio remote remove {name}` first")
     options: dict[str, Any] = {}
-    for key, value in (("endpoint", endpoint), ("region", region), ("profile", profile)):
+    for key, value in (("endpoint", endpoint), ("region", region), ("profile", profile),
+                       ("account", account)):
         if value is not None:
             options[key] = value
-    if allow_http:
-        options["allow_http"] = True
-    if options and not url.lower().startswith("s3://"):
-        raise RemoteError(f"{', '.join(sorted(options))}: only S3 remotes take options", path=url)
+    for key, flag in (("emulator", emulator), ("allow_http", allow_http)):
+        if flag:
+            options[key] = True
     # Validate URL and options as use would, minus the profile lookup: that profile may
     # exist only on the machines that push (CI), not on the one that writes the config.
-    open_backend(url, {k: v for k, v in options.items() if k != "profile"}, base=ws.root)
+    s3 = url.lower().startswith("s3://")  # elsewhere `profile` is an unknown option
+    open_backend(url, {k: v for k, v in options.items() if k != "profile" or not s3},
+                 base=ws.root)
     if profile is not None and not profile.strip():
         raise RemoteError("--profile needs a profile name")
     with ws.lock.hold("folio remote add"):

@@ -185,7 +185,7 @@ def push(ws: Workspace, revs: Sequence[str] = (), *, all_versions: bool = False,
     store lacks are fine if the remote has them; those neither side has are pushed around,
     then reported (MissingObjectError), and no ref is pushed.
     """
-    spec, backend = open_remote(ws, remote)
+    spec, backend = open_remote(ws, remote, writing="push")
     if oids is not None:
         wanted = list(dict.fromkeys(oids))
     elif all_versions:

@@ -2,7 +2,7 @@
 
 A backend is a flat key -> bytes store with whole-object atomic writes. It knows nothing of
 object ids, packs or verification: those live in :mod:`folio.remote.transfer`, so a new
-backend (GCS, Azure, SFTP...) is a few dozen lines that pass tests/test_remote_backends.py.
+backend (SFTP, WebDAV writes...) is a few dozen lines that pass tests/test_remote_backends.py.
 
 Keys are relative POSIX paths below the remote's root (``ab/cdef…``, ``packs/<id>.pack``).
 """
@@ -46,10 +46,6 @@ class Backend(Protocol):
         remote gc's grace period is measured against."""
         ...
 
-    def head(self, key: str) -> int | None:
-        """The size of ``key``, or None when it is absent: one request, no body."""
-        ...
-
     def put_bytes(self, key: str, data: bytes | memoryview) -> None:
         """Store a small body in one request."""
         ...
@@ -64,6 +60,10 @@ class Backend(Protocol):
 
     def put_stream(self, key: str, chunks: Iterable[bytes | memoryview]) -> None:
         """Upload chunks as one object; if the iterator raises, nothing becomes visible."""
+        ...
+
+    def head(self, key: str) -> int | None:
+        """The size of ``key``, or None when it is absent; one request."""
         ...
 
     def open(self, key: str) -> Reader:

@@ -80,6 +80,18 @@ class DirectoryBackend:
                     st = entry.stat(follow_symlinks=False)
                     yield key, st.st_size, st.st_mtime
 
+    def head(self, key: str) -> int | None:
+        """The size of ``key`` if it is a regular file; None when absent (or a temp name)."""
+        try:
+            st = os.lstat(self._path(key))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise self._error(f"cannot read {key}", exc) from None
+        if not stat.S_ISREG(st.st_mode):
+            raise RemoteError(f"{key} is not a regular file; refused", path=self.describe())
+        return st.st_size
+
     def open(self, key: str) -> io.FileIO:
         fd = self._open_regular(key)
         return open(fd, "rb", buffering=0)  # the caller closes it
@@ -98,17 +110,6 @@ class DirectoryBackend:
             raise RemoteError(f"{key} is not a regular file; refused", path=self.describe())
         os.set_blocking(fd, True)
         return fd
-
-    def head(self, key: str) -> int | None:
-        try:
-            st = os.lstat(self._path(key))
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        except OSError as exc:
-            raise self._error(f"cannot read {key}", exc) from None
-        if stat.S_ISLNK(st.st_mode):
-            raise unsafe_entry(self.root / key, st)
-        return st.st_size if stat.S_ISREG(st.st_mode) else None
 
     def get_range(self, key: str, start: int, end: int) -> bytes:
         fd = self._open_regular(key)
