@@ -289,7 +289,8 @@ def test_pull_refuses_a_loose_object_larger_than_its_entry(pushed) -> None:  # t
 
 class StaleListing(DirectoryBackend):
     """A directory remote whose listing is older than its files (as an eventually
-    consistent store's can be): sizes are reported as they were at ``sizes``."""
+    consistent store's can be): sizes are reported as they were at ``sizes``, and a
+    read announces no size."""
 
     def __init__(self, root: Path, sizes: dict[str, int]) -> None:
         super().__init__(root)
@@ -298,6 +299,14 @@ class StaleListing(DirectoryBackend):
     def list(self, prefix: str = ""):  # type: ignore[no-untyped-def]
         for key, size in super().list(prefix):
             yield key, self.sizes.get(key, size)
+
+    def open(self, key: str):  # type: ignore[no-untyped-def, override]
+        """The body without its size (a response that announces none), so only the
+        bounded read can notice that it runs long."""
+        from folio.remote.base import ChunkReader
+
+        f = super().open(key)
+        return ChunkReader(iter(lambda: f.read(1 << 20), b""))
 
 
 def test_a_longer_stream_than_expected_is_cut_off_and_not_kept(pushed) -> None:  # type: ignore[no-untyped-def]

@@ -42,6 +42,14 @@ def add_s3(root: Path, s3, name: str = "s3", url: str | None = None) -> str:  # 
     return url
 
 
+def pushed_to_nas(repo: Repo, nas: Path, count: int, seed: int) -> None:
+    """``count`` small files under data/, added and pushed to a directory remote "nas"."""
+    make_files(repo.root, "data", count, seed=seed)
+    repo.add(["data"])
+    run_folio(repo.root, "remote", "add", "nas", str(nas), check=True)
+    folio_json(repo.root, "push")
+
+
 def keys(nas: Path) -> set[str]:
     return {p.relative_to(nas).as_posix() for p in nas.rglob("*")
             if p.is_file() and not p.name.startswith(".")}
@@ -106,10 +114,7 @@ def test_a_push_trusts_a_record_another_clone_wrote(repo: Repo, tmp_path: Path, 
 def test_an_old_remote_without_records_still_works(repo: Repo, tmp_path: Path) -> None:
     root = repo.root
     nas = tmp_path / "nas"
-    make_files(root, "data", 50, seed=3)
-    repo.add(["data"])
-    run_folio(root, "remote", "add", "nas", str(nas), check=True)
-    folio_json(root, "push")
+    pushed_to_nas(repo, nas, 50, seed=3)
     records_before = {k for k in keys(nas) if k.startswith("sets/")}
     assert len(records_before) == 1
     for key in records_before:  # as a remote written before records existed
@@ -132,6 +137,141 @@ def test_a_record_names_exactly_the_pushed_set(repo: Repo, tmp_path: Path) -> No
     assert key.split("/")[1] == records.set_id(oids)
     with pytest.raises(Exception, match="version"):
         records.decode(b'{"folio-set": 9, "objects": 0}\n', key)
+
+
+def full_listings(sent: list[tuple[str, str]], url: str) -> list[str]:
+    """The LIST requests among ``sent`` that were not of ``sets/`` or ``packs/``."""
+    from urllib.parse import parse_qs, urlparse
+
+    root = url.split("/", 3)[3]
+    out = []
+    for method, path in sent:
+        query = parse_qs(urlparse(path).query)
+        if method == "GET" and "list-type" in query:
+            prefix = query.get("prefix", [""])[0]
+            if not (prefix.startswith(f"{root}/sets") or prefix.startswith(f"{root}/packs")):
+                out.append(path)
+    return out
+
+
+def test_a_push_of_a_new_snapshot_and_a_pull_never_list_the_whole_remote(
+        repo: Repo, tmp_path: Path, s3) -> None:  # type: ignore[no-untyped-def]
+    root = repo.root
+    make_files(root, "data", 500, seed=11)
+    write(root / "data/big.bin", os.urandom((1 << 20) + 11))  # travels loose
+    repo.add(["data"])
+    repo.snapshot("v1")
+    url = add_s3(root, s3)
+    folio_json(root, "push")
+    for i in range(5):  # 1 % changed, then a new snapshot: a set nobody pushed
+        write(root / f"data/f{i:05d}.bin", f"changed {i}".encode())
+    repo.add(["data"])
+    repo.snapshot("v2")
+    mark = s3.requests.mark()
+    pushed = folio_json(root, "push")
+    sent = s3.requests.since(mark)
+    assert pushed["moved"] == 5 and pushed["skipped"] == 501
+    assert full_listings(sent, url) == [], sent
+    assert not [p for m, p in sent if m == "HEAD"], sent  # the big object: a fresh record
+    assert len(sent) <= 8, sent  # LIST sets/<id>, LIST sets/, LIST packs/, 2 PUTs, record
+    # Record bodies are cached: the next new set reads none of them again.
+    write(root / "data/f00009.bin", b"once more")
+    repo.add(["data"])
+    mark = s3.requests.mark()
+    assert folio_json(root, "push")["moved"] == 1
+    sent = s3.requests.since(mark)
+    bodies = [p for m, p in sent if m == "GET" and "/sets/" in p and "list-type" not in p]
+    assert bodies == [] and full_listings(sent, url) == [], sent
+
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    git(clone, "init", "-q")
+    run_folio(clone, "init", check=True)
+    add_s3(clone, s3, url=url)
+    manifests = root / ".folio" / "manifests"
+    for path in manifests.rglob("*.folio"):
+        write(clone / ".folio" / "manifests" / path.relative_to(manifests), path.read_bytes())
+    mark = s3.requests.mark()
+    pulled = folio_json(clone, "pull")
+    sent = s3.requests.since(mark)
+    assert pulled["moved"] == 501
+    assert full_listings(sent, url) == [], sent
+    assert (clone / "data/big.bin").read_bytes() == (root / "data/big.bin").read_bytes()
+    assert_verified(root, "s3")
+
+
+def age_records(nas: Path) -> None:
+    """Every record as if written three days ago: past the trust window."""
+    old = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() - 3 * records.TRUST))
+    for i, key in enumerate(sorted(k for k in keys(nas) if k.startswith("sets/"))):
+        (nas / key).rename(nas / f"{key.rsplit('/', 1)[0]}/{old}-{i:08x}")
+
+
+def test_a_push_heads_a_large_object_only_a_stale_record_names(repo: Repo, tmp_path: Path) -> None:
+    """Past the trust window a record is a hint: a HEAD confirms, a blind skip never."""
+    root = repo.root
+    nas = tmp_path / "nas"
+    big = os.urandom((1 << 20) + 12)
+    write(root / "data/big.bin", big)
+    repo.add(["data"])
+    run_folio(root, "remote", "add", "nas", str(nas), check=True)
+    folio_json(root, "push")
+    age_records(nas)
+    write(root / "data/small.bin", b"new")
+    repo.add(["data"])
+    again = folio_json(root, "push")
+    assert again["moved"] == 1 and again["skipped"] == 1  # the big object was HEADed
+    oid = next(e.sha256 for m in repo.manifests().values() for p, e in m.entries.items()
+               if p.endswith("big.bin"))
+    (nas / f"{oid[:2]}/{oid[2:]}").unlink()  # gone, though a (stale) record names it
+    age_records(nas)
+    write(root / "data/small.bin", b"newer")
+    repo.add(["data"])
+    third = folio_json(root, "push")
+    assert third["moved"] == 2  # the HEAD found it missing: sent again
+    assert_verified(root, "nas")
+
+
+def test_records_are_format_2_and_format_1_is_still_read(tmp_path: Path) -> None:
+    ids = sorted(__import__("hashlib").sha256(bytes([i])).hexdigest() for i in range(100))
+    body = records.encode(ids)
+    assert body.startswith(b'{"folio-set": 2, "objects": 100}\n')
+    assert len(body) < 100 * 33 + 100  # 32 raw bytes an id, not 65 of text
+    assert records.decode(body, "k") == ids
+    v1 = ('{"folio-set": 1, "objects": 100}\n' + "".join(o + "\n" for o in ids)).encode()
+    assert records.decode(v1, "k") == ids
+    for damaged in (body[:-1], body[:40] + b"x" + body[41:]):
+        with pytest.raises(Exception, match="truncated or damaged"):
+            records.decode(damaged, "k")
+    cache = records.RecordCache(tmp_path, tmp_path / "cache")
+    nas = tmp_path / "nas"
+    from folio.remote import DirectoryBackend
+
+    backend = DirectoryBackend(nas)
+    key = records.write(backend, ids, cache=cache)
+    assert cache.get(key) == ids
+    known = records.survey(backend, records.RecordCache())
+    assert known.fresh == set(ids) and known.records == 1
+    (tmp_path / "cache" / key.split("/", 1)[1]).write_bytes(b"junk")  # damaged: read again
+    assert records.read(backend, key, cache) == ids and cache.get(key) == ids
+    assert backend.head(key) == len(body) and backend.head("ab/" + "c" * 62) is None
+    # A format 1 record (an older folio's) vouches just the same.
+    old_key = key.rsplit("-", 1)[0] + "-00000001"
+    write(nas / old_key, v1)
+    assert records.survey(backend, records.RecordCache()).records == 2
+    (nas / key).unlink()
+    assert records.survey(backend, records.RecordCache()).fresh == set(ids)
+
+
+def test_head_on_s3(s3) -> None:  # type: ignore[no-untyped-def]
+    from folio.remote import S3Backend
+
+    bucket, prefix = s3.url().split("/", 3)[2:]
+    backend = S3Backend(bucket, prefix, endpoint=s3.endpoint, allow_http=True)
+    backend.put_bytes("ab/cd", b"12345")
+    mark = s3.requests.mark()
+    assert backend.head("ab/cd") == 5 and backend.head("ab/ce") is None
+    assert [m for m, _ in s3.requests.since(mark)] == ["HEAD", "HEAD"]
 
 
 # -- remote gc -------------------------------------------------------------------------------
@@ -207,6 +347,80 @@ def test_grace_protects_objects_a_push_just_sent(two_generations) -> None:  # ty
     folio_json(root, "gc", "--remote", "nas", "--grace", "1h")
     assert data_keys(nas) == second
     assert_verified(root, "nas")
+
+
+@pytest.fixture
+def mostly_dead_pack(repo: Repo, tmp_path: Path) -> tuple[Repo, Path, str]:
+    """One pack of 40 objects pushed, then 30 of its files changed and pushed: 10 of the
+    first pack's 40 objects stay live. Returns the repo, the remote and that pack's key."""
+    root = repo.root
+    nas = tmp_path / "nas"
+    pushed_to_nas(repo, nas, 40, seed=12)
+    (first,) = [k for k in keys(nas) if k.endswith(".pack")]
+    for i in range(30):
+        write(root / f"data/f{i:05d}.bin", f"second generation {i}".encode())
+    repo.add(["data"])
+    folio_json(root, "push")
+    return repo, nas, first
+
+
+def test_remote_gc_repacks_a_pack_that_is_mostly_dead(mostly_dead_pack) -> None:  # type: ignore[no-untyped-def]
+    repo, nas, first = mostly_dead_pack
+    root = repo.root
+    before = data_keys(nas)
+    kept = folio_json(root, "gc", "--remote", "nas", "--grace", "0", "--repack-below", "20")
+    assert kept["repacked"] == [] and kept["partial_packs"][0]["live"] == 10
+    assert data_keys(nas) == before
+    assert first in keys(nas)
+    dry = folio_json(root, "gc", "--remote", "nas", "--grace", "0", "--dry-run")
+    assert [(p["pack"], p["live"], p["objects"]) for p in dry["repacked"]] == [
+        (first[6:-5], 10, 40)]
+    text = run_folio(root, "gc", "--remote", "nas", "--grace", "0", "--dry-run",
+                     check=True).stdout
+    assert "would repack pack" in text and "Would repack 1 pack" in text
+    done = folio_json(root, "gc", "--remote", "nas", "--grace", "0")
+    assert len(done["repacked"]) == 1 and len(done["new_packs"]) == 1
+    assert first not in keys(nas) and first.replace(".pack", ".idx") not in keys(nas)
+    (new,) = [p["pack"] for p in done["new_packs"]]
+    assert (nas / f"packs/{new}.pack").stat().st_size == done["new_packs"][0]["size"]
+    assert done["freed_bytes"] > 0
+    assert_verified(root, "nas")
+    again = folio_json(root, "gc", "--remote", "nas", "--grace", "0")
+    assert again["repacked"] == [] and again["partial_packs"] == []
+    # Every object is still fetchable: into an empty store, from the repacked remote.
+    import shutil
+
+    shutil.rmtree(repo.store.root)
+    assert folio_json(root, "pull")["moved"] == 40
+    run_folio(root, "verify", check=True)
+
+
+def test_a_repack_killed_after_the_new_packs_data_finishes_on_rerun(
+        mostly_dead_pack, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The rerun publishes the same new pack again; the data a killed run left for it was
+    listed as debris, and must not be deleted once it is published (a bug trials found)."""
+    import shutil
+
+    repo, nas, _ = mostly_dead_pack
+    root = repo.root
+    rehearsal = tmp_path / "rehearsal"
+    shutil.copytree(nas, rehearsal)
+    git_config = ["remote", "add", "rehearsal", str(rehearsal)]
+    run_folio(root, *git_config, check=True)
+    (new,) = [p["pack"] for p in folio_json(root, "gc", "--remote", "rehearsal", "--grace",
+                                            "0")["new_packs"]]
+    shutil.copy(rehearsal / f"packs/{new}.pack", nas / f"packs/{new}.pack")  # data, no index
+    done = folio_json(root, "gc", "--remote", "nas", "--grace", "0")
+    assert [p["pack"] for p in done["new_packs"]] == [new]
+    assert {f"packs/{new}.pack", f"packs/{new}.idx"} <= keys(nas)
+    assert_verified(root, "nas")
+
+
+def test_remote_gc_repack_bad_input(repo: Repo) -> None:
+    proc = run_folio(repo.root, "gc", "--repack-below", "30")
+    assert proc.returncode == 2 and "--remote" in proc.stderr
+    proc = run_folio(repo.root, "gc", "--remote", "x", "--repack-below", "130")
+    assert proc.returncode == 2 and "130" in proc.stderr
 
 
 def test_remote_gc_drops_a_record_whose_objects_went_so_a_push_repairs(

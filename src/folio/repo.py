@@ -322,12 +322,14 @@ class Repo(Workspace):
 
     def gc_remote(self, remote: str | None = None, *, dry_run: bool = False,
                   grace: str | float = "7d", git_remote: str | None = None,
-                  jobs: int | None = None) -> RemoteGcResult:
-        """Delete remote objects and packs no ref and no recent push reaches (docs/remotes.md)."""
+                  jobs: int | None = None, repack_below: float = 50.0) -> RemoteGcResult:
+        """Delete remote objects and packs no ref and no recent push reaches, and repack
+        packs less than ``repack_below`` percent live (docs/remotes.md)."""
         from folio.ops import remote_gc
 
         return remote_gc.remote_gc(self, remote, dry_run=dry_run, grace=grace,
-                                   git_remote=git_remote, jobs=jobs)
+                                   git_remote=git_remote, jobs=jobs,
+                                   repack_below=repack_below)
 
     def verify(self, *, remote: str | None = None, repair: bool = False,
                jobs: int | None = None, progress: Progress = NULL) -> VerifyResult:

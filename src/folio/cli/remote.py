@@ -297,10 +297,13 @@ def fetch(revs: tuple[str, ...], all_versions: bool, remote: str | None, jobs: i
               help="Sweep a shared store (core.store) using only this clone's roots.")
 @click.option("-r", "--remote", metavar="NAME",
               help="Sweep this remote instead of the local store.")
+@click.option("--repack-below", metavar="PCT", type=click.FloatRange(0, 100), default=None,
+              help="With --remote: rewrite packs with less than PCT % of their objects "
+                   "live (default 50; 0 never).")
 @click.option("-v", "--verbose", is_flag=True, help="List every object removed.")
 @json_option
 def gc(dry_run: bool, grace: float | None, allow_shared: bool, remote: str | None,
-       verbose: bool, as_json: bool) -> None:
+       repack_below: float | None, verbose: bool, as_json: bool) -> None:
     """Delete objects that no snapshot, run, commit or manifest names.
 
     Only objects older than --grace go, so a concurrent writer is never robbed. With
@@ -308,8 +311,11 @@ def gc(dry_run: bool, grace: float | None, allow_shared: bool, remote: str | Non
     refs/folio/*) and no push younger than --grace reaches.
     """
     if remote is not None:
-        _gc_remote(remote, dry_run, grace, verbose, as_json)
+        _gc_remote(remote, dry_run, grace, 50.0 if repack_below is None else repack_below,
+                   verbose, as_json)
         return
+    if repack_below is not None:
+        raise click.UsageError("--repack-below applies to a remote: give --remote NAME")
     result = open_repo().gc(dry_run=dry_run, grace="1d" if grace is None else grace,
                             allow_shared=allow_shared)
     if as_json:
@@ -331,10 +337,11 @@ def gc(dry_run: bool, grace: float | None, allow_shared: bool, remote: str | Non
                    f"({human_bytes(result.young_bytes)}) younger than the grace period.")
 
 
-def _gc_remote(remote: str, dry_run: bool, grace: float | None, verbose: bool,
-               as_json: bool) -> None:
+def _gc_remote(remote: str, dry_run: bool, grace: float | None, repack_below: float,
+               verbose: bool, as_json: bool) -> None:
     result = open_repo().gc_remote(remote, dry_run=dry_run,
-                                   grace="7d" if grace is None else grace)
+                                   grace="7d" if grace is None else grace,
+                                   repack_below=repack_below)
     if as_json:
         emit_json(result.to_json())
         return
@@ -348,6 +355,15 @@ def _gc_remote(remote: str, dry_run: bool, grace: float | None, verbose: bool,
             click.echo(f"{verb} {oid}  {human_bytes(size)}")
         for key, size in result.debris:
             click.echo(f"{verb} {key}  {human_bytes(size)}")
+        for pack, live, total, size in result.repacked:
+            click.echo(f"{'would repack' if dry_run else 'repacked'} pack {pack}: {live} of "
+                       f"{total} objects live  {human_bytes(size)}")
+    if result.repacked:
+        live = sum(lv for _, lv, _, _ in result.repacked)
+        into = "" if dry_run else f" into {plural(len(result.new_packs), 'new pack')}"
+        click.echo(f"{'Would repack' if dry_run else 'Repacked'} "
+                   f"{plural(len(result.repacked), 'pack')} less than "
+                   f"{result.repack_below:g} % live: {plural(live, 'live object')} copied{into}.")
     click.echo(f"{verb.capitalize()} on {result.remote}: {plural(len(result.packs), 'dead pack')}"
                f", {plural(len(result.loose), 'unreachable object')}, "
                f"{plural(len(result.records), 'old push record')}"
@@ -362,7 +378,8 @@ def _gc_remote(remote: str, dry_run: bool, grace: float | None, verbose: bool,
                    "naming objects the remote lacks: the next push sends them again.")
     for pack, live, total, size in result.partial:
         click.echo(f"Pack {pack[:12]} kept: {live} of {total} objects live "
-                   f"({human_bytes(size)}); repacking is not done yet.")
+                   f"({human_bytes(size)}), not under --repack-below "
+                   f"{result.repack_below:g} % or younger than the grace period.")
 
 
 @click.command("verify")

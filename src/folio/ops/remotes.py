@@ -156,6 +156,13 @@ def cache_dir(ws: Workspace) -> Path:
     return ws.local_dir / "cache" / "packs"
 
 
+def remote_cache(ws: Workspace, name: str) -> Path:
+    """What this clone learnt of remote ``name`` (push record bodies): a hint to save
+    requests, never proof of what the remote holds now (docs/format.md, "Local cache")."""
+    ws.local_dir.mkdir(parents=True, exist_ok=True)
+    return ws.local_dir / "cache" / f"remote-{name}"
+
+
 def add_remote(ws: Workspace, name: str, url: str, *, default: bool = False,
                endpoint: str | None = None, region: str | None = None,
                profile: str | None = None, account: str | None = None,

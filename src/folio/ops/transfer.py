@@ -36,7 +36,7 @@ from folio.errors import (
 from folio.git.repo import FOLIO_REFS, FOLIO_REFSPEC, RUNS_PREFIX, SNAPSHOTS_PREFIX
 from folio.manifest import Manifest
 from folio.ops import checkout, roots
-from folio.ops.remotes import DEFAULT_JOBS, cache_dir, open_remote
+from folio.ops.remotes import DEFAULT_JOBS, cache_dir, open_remote, remote_cache
 from folio.paths import is_within
 from folio.progress import NULL, Progress
 from folio.remote import TransferStats, records, remote_has
@@ -205,15 +205,24 @@ def push(ws: Workspace, revs: Sequence[str] = (), *, all_versions: bool = False,
         # A record says this very set is whole there: one LIST, whatever the remote's size.
         return _push_refs(ws, result, git_remote)
     store = ws.store
+    cache = cache_dir(ws)
+    jobs = jobs or DEFAULT_JOBS
+    # What every other fresh record vouches for: one LIST of sets/ and the bodies this
+    # clone has not read yet (docs/remotes.md, "Transfer engine: push"). Those objects are
+    # not even looked at here (a million stat calls cost more than the whole transfer).
+    record_cache = records.RecordCache(ws.local_dir, remote_cache(ws, spec.name) / "records")
+    known = records.survey(backend, record_cache, jobs=jobs)
+    vouched = sum(1 for oid in wanted if oid in known.fresh)
     local: list[str] = []
     absent: list[str] = []
     for oid in wanted:
-        (local if store.has(oid) else absent).append(oid)
-    cache = cache_dir(ws)
-    jobs = jobs or DEFAULT_JOBS
-    on_remote = remote_has(backend, absent, cache_dir=cache, jobs=jobs) if absent else set()
-    stats = push_objects(store, backend, local, jobs=jobs, progress=progress, cache_dir=cache)
-    stats.skipped += len(on_remote)
+        if oid not in known.fresh:
+            (local if store.has(oid) else absent).append(oid)
+    on_remote = (remote_has(backend, absent, cache_dir=cache, jobs=jobs, known=known)
+                 if absent else set())
+    stats = push_objects(store, backend, local, jobs=jobs, progress=progress, cache_dir=cache,
+                         known=known)
+    stats.skipped += len(on_remote) + vouched
     lost = [o for o in absent if o not in on_remote]
     if lost:
         raise MissingObjectError(
@@ -221,7 +230,7 @@ def push(ws: Workspace, revs: Sequence[str] = (), *, all_versions: bool = False,
             f"({summarize_paths([o[:12] for o in lost])}); the others were pushed",
             path=backend.describe(), oids=lost)
     if wanted:
-        records.write(backend, wanted)  # last: every object it names is there now
+        records.write(backend, wanted, cache=record_cache)  # last: every object is there now
     result.stats = stats
     return _push_refs(ws, result, git_remote)
 

@@ -103,8 +103,9 @@ def idx_key(pack_id: str) -> str:
 class ChunkReader:
     """Adapt an iterator of byte chunks (an HTTP body) to ``readinto``, one chunk in memory."""
 
-    def __init__(self, chunks: Iterable[bytes | memoryview]) -> None:
+    def __init__(self, chunks: Iterable[bytes | memoryview], size: int | None = None) -> None:
         self._chunks = iter(chunks)
+        self.size = size  # what the response's headers announced, when known
         self._current = memoryview(b"")
 
     def readinto(self, buffer: bytearray | memoryview) -> int:

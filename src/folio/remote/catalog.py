@@ -1,4 +1,4 @@
-"""What a remote holds, learned from one listing plus its pack indexes (never a HEAD per object).
+"""What a remote holds, learned from a listing plus its pack indexes.
 
 A pack counts only when both its ``.pack`` and ``.idx`` are listed and the listed pack size
 matches the index: packs are written data first, index last, so a push killed in between
@@ -78,6 +78,12 @@ def load_catalog(backend: Backend, cache_dir: Path | None, jobs: int = 8,
         for entry in result.entries:
             catalog.packed.setdefault(entry.oid, Slot(pack_id, entry.offset, entry.length))
     return catalog
+
+
+def load_packs(backend: Backend, cache_dir: Path | None, jobs: int = 8) -> Catalog:
+    """The packs alone: a LIST of ``packs/`` (a few pages whatever the number of objects
+    packed) plus their cached indexes; loose objects are not listed."""
+    return load_catalog(backend, cache_dir, jobs, backend.list(PACK_DIR))
 
 
 def remember_index(cache_dir: Path | None, index_bytes: bytes, pack_id: str) -> None:

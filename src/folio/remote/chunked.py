@@ -107,9 +107,9 @@ class PushPlan:
     skipped_bytes: int = 0
 
 
-def plan_push(store: ObjectStore, backend: Backend, wanted: list[str],
-              catalog: Catalog) -> PushPlan:
-    """Replace each chunked object the remote lacks by the blocks of it the remote lacks."""
+def plan_push(store: ObjectStore, backend: Backend, wanted: list[str]) -> PushPlan:
+    """Replace each chunked object the remote lacks (it has no list of it) by its blocks;
+    the push then skips the blocks the remote already holds, as any other object."""
     chunked = [o for o in wanted if store.chunks.has(o)]
     if not chunked:
         return PushPlan(wanted, [])
@@ -122,7 +122,7 @@ def plan_push(store: ObjectStore, backend: Backend, wanted: list[str],
             continue
         # (held whole there, by an older folio: the list still goes, so clones share chunks)
         plan.lists.append(oid)
-        plan.oids += (b for b in store.chunks.blocks_of(oid) if b not in catalog)
+        plan.oids += store.chunks.blocks_of(oid)
     plan.oids = list(dict.fromkeys(plan.oids))
     return plan
 
@@ -158,23 +158,32 @@ class Listed:
 
 
 def plan_pull(store: ObjectStore, backend: Backend, need: list[str], catalog: Catalog,
-              sizes: Mapping[str, int]) -> tuple[list[Listed], list[str]]:
+              sizes: Mapping[str, int]) -> list[Listed]:
     """The chunk lists (read and size-checked before any chunk moves) of the objects of
-    ``need`` that the remote holds as lists, even if it holds them whole too; and the
-    objects it holds neither way."""
+    ``need`` that the remote holds as lists, even if it holds them whole too. ``catalog``
+    holds the remote's packs (loose objects are not listed)."""
     # Only an object of at least MIN_THRESHOLD can have a list: smaller ones (most of a
-    # pull of many files) cost no listing of lists/.
-    maybe = [o for o in need if o not in catalog
-             or sizes.get(o, _catalog_size(catalog, o)) >= MIN_THRESHOLD]
-    there = remote_lists(backend) if maybe else {}
+    # pull of many files) cost no request. With every size known (the manifests give
+    # them), each candidate's list is read by its key (a chunked object needs that GET
+    # anyway; one held whole costs a 404), so lists/ is never listed; else it is.
+    maybe = [o for o in need if (size := _known_size(catalog, sizes, o)) is None
+             or size >= MIN_THRESHOLD]
+    direct = all(o in sizes for o in maybe)
+    there: Mapping[str, int] = (dict.fromkeys(maybe, 0) if direct
+                                else remote_lists(backend) if maybe else {})
     found = []
     for oid in maybe:
         if oid not in there:
             continue
         where = f"{backend.describe()}/{list_key(oid)}"
         expected = sizes.get(oid)
-        data = read_all(backend, list_key(oid),
-                        list_limit(expected) if expected is not None else there[oid])
+        try:
+            data = read_all(backend, list_key(oid),
+                            list_limit(expected) if expected is not None else there[oid])
+        except MissingObjectError:
+            if direct:
+                continue  # not held as a list: whole, or not at all
+            raise
         remote = ChunkList.decode(data, oid, where)
         if expected is not None and remote.size != expected:
             message = (f"object {oid} on remote {backend.describe()} is {remote.size} bytes "
@@ -182,12 +191,14 @@ def plan_pull(store: ObjectStore, backend: Backend, need: list[str], catalog: Ca
             raise (OversizeError(message, path=where) if remote.size > expected
                    else CorruptObjectError(message, path=where, expected=oid))
         found.append(Listed(remote, where, len(data)))
-    return found, [o for o in need if o not in catalog and o not in there]
+    return found
 
 
-def _catalog_size(catalog: Catalog, oid: str) -> int:
+def _known_size(catalog: Catalog, sizes: Mapping[str, int], oid: str) -> int | None:
+    if oid in sizes:
+        return sizes[oid]
     slot = catalog.packed.get(oid)
-    return catalog.loose.get(oid, slot.length if slot is not None else 0)
+    return catalog.loose.get(oid, slot.length if slot is not None else None)
 
 
 def pull_one(store: ObjectStore, backend: Backend, listed: Listed, catalog: Catalog,
@@ -311,12 +322,14 @@ def _read_run(backend: Backend, catalog: Catalog, remote: ChunkList, run: _Run,
 
 def _fetch(backend: Backend, catalog: Catalog, block: str, start: int, end: int,
            where: str) -> bytes | memoryview:
-    if block in catalog.loose:
-        return backend.get_range(loose_key(block), start, end)
     slot = catalog.packed.get(block)
-    if slot is None:
-        raise MissingObjectError(f"block {block[:12]} named by a chunk list is not on remote "
-                                 f"{backend.describe()}", path=where, oids=[block])
+    if slot is None:  # not in a listed pack: loose, read by the key its id gives
+        try:
+            return backend.get_range(loose_key(block), start, end)
+        except MissingObjectError:
+            raise MissingObjectError(f"block {block[:12]} named by a chunk list is not on "
+                                     f"remote {backend.describe()}", path=where,
+                                     oids=[block]) from None
     if end > slot.length:
         raise CorruptObjectError(f"block {block[:12]} on remote {backend.describe()} is "
                                  "shorter than its chunk list says", path=where)

@@ -114,7 +114,8 @@ class ObjectStoreBackend:
     def open(self, key: str) -> ChunkReader:
         with self._errors("read", key):
             result = obstore.get(self._store, check_key(key))
-        return ChunkReader(self._guarded(key, result.stream(min_chunk_size=CHUNK)))
+        return ChunkReader(self._guarded(key, result.stream(min_chunk_size=CHUNK)),
+                           result.meta["size"])
 
     def _guarded(self, key: str, stream: Iterable[bytes]) -> Iterator[bytes]:
         # The body arrives after the headers: a dropped connection surfaces here.

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -43,9 +44,10 @@ from folio.objects.store import ObjectStore, VerifyingReader, is_oid
 from folio.progress import NULL, Progress
 from folio.remote import chunked
 from folio.remote.base import Backend, Reader, idx_key, loose_key, pack_key
-from folio.remote.catalog import Catalog, Slot, load_catalog, remember_index
+from folio.remote.catalog import Catalog, Slot, load_catalog, load_packs, remember_index
 from folio.remote.packfile import build_pack, discard
 from folio.remote.plan import LOOSE_MIN, PACK_MAX, Span, pack_groups, read_spans
+from folio.remote.records import Survey
 
 SINGLE_PUT_MAX = 8 << 20  # loose objects up to this are sent in one PUT, above it multipart
 STREAM_CHUNK = 8 << 20
@@ -88,32 +90,47 @@ class TransferStats:
 
 
 # -- push ---------------------------------------------------------------------------------
+LIST_PAGE = 1000  # keys per LIST page (S3's maximum)
+# A LIST page costs this many HEADs: AWS bills a LIST as 12.5 GETs/HEADs, and on moto one
+# page took as long as 59-127 sequential HEADs (benchmarks/bench_list_head.py): the lower one.
+LIST_PAGE_COST = 12
+
+
 def push(store: ObjectStore, backend: Backend, oids: Iterable[str], *, jobs: int = 8,
          progress: Progress = NULL, cache_dir: Path, loose_min: int = LOOSE_MIN,
-         pack_max: int = PACK_MAX) -> TransferStats:
-    """Send the objects among ``oids`` that the remote lacks; small ones in packs."""
+         pack_max: int = PACK_MAX, known: Survey | None = None) -> TransferStats:
+    """Send the objects among ``oids`` that the remote lacks; small ones in packs.
+
+    ``known`` (what the push records say, :func:`folio.remote.records.survey`) replaces the
+    full listing: objects a fresh record names or a listed pack holds are skipped; of the
+    rest, large ones a stale record names get a HEAD, everything else is sent (small ones
+    in packs, where one more object costs no request). Without ``known``: one full listing.
+    """
     wanted = _unique(oids)
     absent = [o for o in wanted if not store.has(o)]
     if absent:
         raise store.missing(absent)
-    catalog = load_catalog(backend, cache_dir, jobs)
     stats = TransferStats()
-    # chunked objects go as the blocks the remote lacks, then their lists (remote/chunked.py)
-    plan = chunked.plan_push(store, backend, wanted, catalog)
-    wanted = plan.oids
+    # chunked objects go as their blocks (those the remote lacks, found below like any
+    # other object), then their lists (remote/chunked.py)
+    plan = chunked.plan_push(store, backend, wanted)
     stats.skipped, stats.skipped_bytes = plan.skipped, plan.skipped_bytes
+    sizes = {oid: store.size(oid) for oid in plan.oids}
+    present = _present(backend, sizes, cache_dir, jobs, known,
+                       lambda oid, size: size is not None and size >= loose_min)
     small: list[tuple[str, int]] = []
     large: list[tuple[str, int]] = []
-    for oid in wanted:
-        size = store.size(oid)
-        if oid in catalog:
-            stats.skipped += 1
-            stats.skipped_bytes += size
+    # blocks already there are not counted as skipped objects (chunked ones: by the plan)
+    asked = {o for o in wanted if not store.chunks.has(o)}
+    for oid, size in sizes.items():
+        if oid in present:
+            if oid in asked:
+                stats.skipped += 1
+                stats.skipped_bytes += size
         else:
             (large if size >= loose_min else small).append((oid, size))
     tasks: list[tuple[int, Task]] = [
         (size, _task(_push_loose, store, backend, oid, size)) for oid, size in large]
-    sizes = dict(small)
     for group in pack_groups(small, jobs, pack_max):
         tasks.append((sum(sizes[o] for o in group),
                       _task(_push_pack, store, backend, group, cache_dir)))
@@ -121,6 +138,30 @@ def push(store: ObjectStore, backend: Backend, oids: Iterable[str], *, jobs: int
     lists, list_bytes = chunked.push_lists(store, backend, plan.lists)  # after their blocks
     stats.add(TransferStats(moved=lists, moved_bytes=list_bytes, requests=lists))
     return stats
+
+
+def _present(backend: Backend, sizes: Mapping[str, int | None], cache_dir: Path | None,
+             jobs: int, known: Survey | None,
+             worth_head: Callable[[str, int | None], bool]) -> set[str]:
+    """Which of ``sizes``' ids the remote holds, as far as a push needs to know.
+
+    Without ``known``: one full listing. With it: fresh records, the ``packs/`` listing,
+    and a HEAD for each id ``worth_head`` picks among those still unknown; when those
+    HEADs would cost more than listing everything (estimated from the records), the
+    listing instead.
+    """
+    if known is None or not known.records:
+        return load_catalog(backend, cache_dir, jobs).present(sizes)
+    catalog = load_packs(backend, cache_dir, jobs)
+    present = {o for o in sizes if o in known.fresh or o in catalog.packed}
+    ask = [o for o in sizes if o not in present and worth_head(o, sizes[o])]
+    estimate = len(known.fresh) + len(known.stale) + len(catalog.packed)
+    if len(ask) > max(LIST_PAGE_COST, -(-estimate // LIST_PAGE) * LIST_PAGE_COST):
+        return present | load_catalog(backend, cache_dir, jobs).present(ask)
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        heads = list(pool.map(lambda o: backend.head(loose_key(o)), ask))
+    return present | {o for o, size in zip(ask, heads, strict=True)
+                      if size is not None and (sizes[o] is None or size == sizes[o])}
 
 
 def _push_pack(store: ObjectStore, backend: Backend, group: list[str],
@@ -174,7 +215,9 @@ def pull(store: ObjectStore, backend: Backend, oids: Iterable[str], *, jobs: int
     """Fetch the objects among ``oids`` that the local store lacks, verifying each one.
 
     ``sizes`` (``oid -> size`` from the manifest entries) bounds each download; an object
-    the remote holds at another size is refused, naming it, before anything is fetched.
+    the remote holds at another size is refused, naming it, before its body is read.
+    Nothing is listed but ``packs/``: a loose object is read by its key (an object
+    without a known size gets a HEAD first, for a bound).
     Everything the remote has is fetched even when some objects are missing there; then
     MissingObjectError names the first few missing ones.
     """
@@ -193,53 +236,76 @@ def pull(store: ObjectStore, backend: Backend, oids: Iterable[str], *, jobs: int
     if not need:
         store.sync()
         return stats
-    catalog = load_catalog(backend, cache_dir, jobs)
+    # No full listing: packed objects are found from the packs/ listing and the (cached)
+    # indexes; any other is GET by its key, which its id gives (absent: a 404).
+    catalog = load_packs(backend, cache_dir, jobs)
     # objects the remote holds as chunk lists (remote/chunked.py): their lists now
     try:
-        listed, missing = chunked.plan_pull(store, backend, need, catalog, sizes)
+        listed = chunked.plan_pull(store, backend, need, catalog, sizes)
     except KeyboardInterrupt:
         raise Interrupted("0 objects were fetched, rerun to finish") from None
     as_lists = {item.list.oid for item in listed}
     need = [o for o in need if o not in as_lists]
+    packed = [(o, catalog.packed[o]) for o in need if o in catalog.packed]
+    for oid, slot in packed:  # every pack slot checked before the first download starts
+        _check_size(backend, oid, f"{pack_key(slot.pack_id)}@{slot.offset}", slot.length,
+                    sizes.get(oid))
+    loose = [o for o in need if o not in catalog.packed]
+    unsized = [o for o in loose if sizes.get(o) is None]
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:  # a bound for each download
+        bounds = dict(zip(unsized, pool.map(lambda o: backend.head(loose_key(o)), unsized),
+                          strict=True))
+    missing = [o for o in unsized if bounds[o] is None]
+    absent: list[str] = []  # loose GETs that found nothing (filled by the tasks)
     tasks: list[tuple[int, Task]] = [
         (item.list.size, _task(_pull_chunked, store, backend, item, catalog))
         for item in listed]
-    tasks += [
-        (size, _task(_pull_loose, store, backend, oid, size, sizes.get(oid)))
-             for oid in need if (size := catalog.loose.get(oid)) is not None]
-    packed = [(o, catalog.packed[o]) for o in need if o in catalog.packed
-              and o not in catalog.loose]
-    for oid in need:  # every size checked before the first download starts
-        if oid in catalog.loose:
-            _check_size(backend, oid, loose_key(oid), catalog.loose[oid], sizes.get(oid))
-    for oid, slot in packed:
-        _check_size(backend, oid, f"{pack_key(slot.pack_id)}@{slot.offset}", slot.length,
-                    sizes.get(oid))
+    for oid in loose:
+        size = sizes.get(oid, bounds.get(oid))
+        if size is not None:
+            tasks.append((size, _task(_pull_loose, store, backend, oid, size, sizes.get(oid),
+                                      absent)))
     for span in read_spans(packed):
         tasks.append((span.end - span.start, _task(_pull_span, store, backend, span)))
     try:
         _run(tasks, jobs, progress, "pull", stats, "fetched")
     finally:
         store.sync()
+    missing += absent
     if missing:
         raise _missing_error(backend, catalog, missing)
     return stats
 
 
 def _pull_loose(store: ObjectStore, backend: Backend, oid: str, size: int,
-                expected: int | None = None, tick: Tick = _no_tick) -> TransferStats:
-    """One loose object, read no further than ``expected`` (else its listed ``size``)."""
+                expected: int | None = None, absent: list[str] | None = None,
+                tick: Tick = _no_tick) -> TransferStats:
+    """One loose object, read no further than ``expected`` (else its listed ``size``).
+
+    With ``absent``, a missing key is noted there instead of raised (a pull fetches all
+    it can first). The size the GET's headers give is checked before the body is read.
+    """
     key = loose_key(oid)
     limit = size if expected is None else expected
     _check_size(backend, oid, key, size, expected)
-    reader = backend.open(key)
     try:
+        reader = backend.open(key)
+    except MissingObjectError:
+        if absent is None:
+            raise
+        absent.append(oid)  # list.append is atomic: tasks on several threads share it
+        return TransferStats()
+    try:
+        announced = _announced_size(reader)
+        if announced is not None:
+            _check_size(backend, oid, key, announced, expected)
         with _named(backend, oid, key):
             bounded = BoundedReader(_Counting(reader, tick), limit, f"object {oid} on remote "
                                     f"{backend.describe()} ({key})")
             store.put_stream(bounded, oid, f"{backend.describe()}/{key}")
     finally:
         reader.close()
+    size = bounded.count
     return TransferStats(moved=1, moved_bytes=size, requests=1)
 
 
@@ -247,6 +313,17 @@ def _pull_chunked(store: ObjectStore, backend: Backend, listed: chunked.Listed,
                   catalog: Catalog, tick: Tick = _no_tick) -> TransferStats:
     got = chunked.pull_one(store, backend, listed, catalog, tick)
     return TransferStats(moved=1, moved_bytes=got.fetched_bytes, requests=got.requests)
+
+
+def _announced_size(reader: Reader) -> int | None:
+    """The size an opened object says it has (S3: Content-Length; a file: fstat), if any."""
+    size = getattr(reader, "size", None)
+    if isinstance(size, int):
+        return size
+    fileno = getattr(reader, "fileno", None)
+    if callable(fileno):
+        return os.fstat(fileno()).st_size
+    return None
 
 
 def _check_size(backend: Backend, oid: str, where: str, size: int,
@@ -326,11 +403,12 @@ def _missing_error(backend: Backend, catalog: Catalog, missing: list[str]) -> Ob
 
 # -- single objects and queries -----------------------------------------------------------
 def remote_has(backend: Backend, oids: Iterable[str], *, cache_dir: Path | None = None,
-               jobs: int = 8) -> set[str]:
-    """Which of ``oids`` the remote holds (one listing plus cached indexes; chunked
-    objects, held as chunk lists, in one more)."""
-    wanted = _unique(oids)
-    found = load_catalog(backend, cache_dir, jobs).present(wanted)
+               jobs: int = 8, known: Survey | None = None) -> set[str]:
+    """Which of ``oids`` the remote holds: one listing plus cached indexes; with ``known``
+    (the push records), fresh records, the packs and a HEAD for each id still unknown;
+    chunked objects, held as chunk lists, in one LIST of ``lists/`` more."""
+    wanted: dict[str, int | None] = dict.fromkeys(_unique(oids))
+    found = _present(backend, wanted, cache_dir, jobs, known, lambda oid, size: True)
     rest = [o for o in wanted if o not in found]
     return found | (chunked.listed(backend, rest) if rest else set())
 
