@@ -420,17 +420,8 @@ import pyarrow as pa
 from folio.repo import Repo
 
 rows, insert = int(sys.argv[1]), sys.argv[2] == "insert"
-
-def events(n, seed):
-    # what a data team's table looks like: ids, sorted times, amounts, a category, a score
-    rng = np.random.default_rng(seed)
-    shops = np.array([f"shop-{i:03d}" for i in range(400)])
-    times = np.sort(rng.integers(1_700_000_000_000, 1_710_000_000_000, n))
-    return pa.table({"customer": rng.integers(0, 2_000_000, n),
-                     "at": pa.array(times.astype("datetime64[ms]")),
-                     "amount": rng.gamma(2.0, 30.0, n).round(2),
-                     "shop": shops[rng.integers(0, len(shops), n)],
-                     "score": rng.random(n).astype(np.float32)})
+sys.path.insert(0, sys.argv[3])
+from bench_parquet_cdc import events  # the table both benchmarks measure
 
 def chunks(data):
     # FastCDC with the store's sizes (16/64/256 KiB): what an ideal chunk store would keep
@@ -472,7 +463,8 @@ def table_insert(workdir: Path, env: dict[str, str], rows: int, timeout: float,
     out = {}
     for step in ("write", "insert"):
         before = du(root)
-        text = run_checked([sys.executable, "-c", TABLE_SCRIPT, str(rows), step], repo, fenv)
+        text = run_checked([sys.executable, "-c", TABLE_SCRIPT, str(rows), step,
+                            str(HERE)], repo, fenv)
         info = json.loads(text.strip().splitlines()[-1])
         out[step] = {**info, "new": du(root) - before}
         log(f"  table {step}: {info['rows']:,} rows, {info['bytes'] / MiB:.1f} MiB file, "

@@ -25,11 +25,7 @@ import argparse
 import filecmp
 import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,7 +34,16 @@ sys.path.insert(0, str(HERE))
 
 import peers  # noqa: E402
 import workloads  # noqa: E402
-from measure import OK, Measurement, measure, not_run, run_checked  # noqa: E402
+from measure import (  # noqa: E402
+    OK,
+    Measurement,
+    free_port,
+    measure,
+    not_run,
+    run_checked,
+    start_http_server,
+    stop_server,
+)
 
 BUCKET = "bench"
 AWS_ENV = {
@@ -63,34 +68,14 @@ class MotoServer:
     """moto's S3 server in its own process on a free 127.0.0.1 port."""
 
     def __init__(self, logfile: Path) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
-        self._out = logfile.open("wb")
-        self.proc = subprocess.Popen(
+        self.proc = start_http_server(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=self._out, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(self.endpoint, timeout=2).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    self.stop()
-                    raise RuntimeError(f"moto server did not start; see {logfile}") from None
-                time.sleep(0.2)
-        urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/{BUCKET}",
-                                                      method="PUT"), timeout=30).read()
+            self.endpoint, logfile, BUCKET, "moto server")
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self._out.close()
+        stop_server(self.proc)
 
     def empty(self, prefix: str) -> None:
         """Delete every key under ``prefix`` (so a repeated push starts from nothing)."""

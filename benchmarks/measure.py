@@ -15,11 +15,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import statistics
 import subprocess
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +32,51 @@ TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
 LONG_STEP_S = 10.0
 
 OK, ERROR, NA, SKIPPED, TIMEOUT = "ok", "error", "n/a", "skipped", "timeout"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on now (for a server the benchmark starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_http_server(cmd: Sequence[str], endpoint: str, out: Path, bucket: str,
+                      what: str) -> subprocess.Popen[bytes]:
+    """Start ``cmd`` (an S3 server) in its own session, wait until ``endpoint`` answers
+    (at most a minute), then make ``bucket``; output goes to ``out``."""
+    with out.open("wb") as sink:
+        proc = subprocess.Popen(list(cmd), stdout=sink, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(endpoint, timeout=2).read()
+            break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                raise RuntimeError(f"{what} did not start; see {out}") from None
+            time.sleep(0.2)
+    try:
+        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/{bucket}", method="PUT"),
+                               timeout=30).read()
+    except BaseException:
+        stop_server(proc)
+        raise
+    return proc
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate a server :func:`start_http_server` started (kill it after 10 s)."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 class SetupError(RuntimeError):

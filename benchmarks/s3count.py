@@ -15,18 +15,18 @@ starts it and reads the log back.
 from __future__ import annotations
 
 import argparse
-import socket
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from measure import free_port, start_http_server, stop_server  # noqa: E402
+
 SLICE = 256 << 10
 
 
@@ -100,30 +100,14 @@ class CountingServer:
     """The counting server in a subprocess on a free port, with bucket ``bucket`` made."""
 
     def __init__(self, workdir: Path, bucket: str) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.log = workdir / f"s3count-{self.port}.log"
         self.log.write_text("")
-        self._out = (workdir / f"s3count-{self.port}.out").open("wb")
-        self.proc = subprocess.Popen(
+        self.proc = start_http_server(
             [sys.executable, str(HERE / "s3count.py"), "--port", str(self.port),
              "--log", str(self.log)],
-            stdout=self._out, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(self.endpoint, timeout=2).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    self.stop()
-                    raise RuntimeError(f"counting S3 server did not start; see {self._out.name}"
-                                       ) from None
-                time.sleep(0.2)
-        urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/{bucket}",
-                                                      method="PUT"), timeout=30).read()
+            self.endpoint, workdir / f"s3count-{self.port}.out", bucket, "counting S3 server")
 
     def _lines(self) -> list[str]:
         return self.log.read_text().splitlines()
@@ -145,12 +129,7 @@ class CountingServer:
         return Traffic(len(rows), sum(int(r[1]) for r in rows), sum(int(r[2]) for r in rows))
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self._out.close()
+        stop_server(self.proc)
 
 
 if __name__ == "__main__":
