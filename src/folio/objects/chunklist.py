@@ -16,7 +16,7 @@ import contextlib
 import hashlib
 import struct
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,8 +27,13 @@ if TYPE_CHECKING:
 from folio.errors import CorruptObjectError
 
 MAGIC = b"FOLIOCL\n"
-VERSION = 1
-_HEAD = struct.Struct(">8sHIIQ32s")  # magic, version, blocks, chunks, file size, file oid
+VERSION = 2  # written; version 1 (one flat list, no segments) is still read
+_HEAD = struct.Struct(">8sHIIQ32s")  # v1: magic, version, blocks, chunks, file size, file oid
+_TOP = struct.Struct(">8sHIQ32s")  # v2: magic, version, segments, file size, file oid
+SEGMENT_MAGIC = b"FOLIOSG\n"
+SEGMENT_VERSION = 1
+_SEGMENT = struct.Struct(">8sHII")  # magic, version, blocks, chunks
+SEGMENT_MAX = 1024  # chunks; a segment also ends after a chunk whose digest ends in 0x00
 _CHUNK = struct.Struct(">32sIII")  # chunk sha256, block number, offset in block, length
 _DIGEST = 32
 INDEX_NAME = "index.sqlite"
@@ -51,8 +56,28 @@ class ChunkList:
     size: int
     blocks: tuple[str, ...]
     chunks: tuple[Chunk, ...]
+    segments: tuple[str, ...] = ()  # the segment objects it was read from (format 2)
+
+    def split(self) -> list[tuple[str, bytes]]:
+        """The list cut into segments (id, bytes), boundaries set by the chunk digests
+        alone, so two versions of a file share every segment away from an edit."""
+        out = []
+        start = 0
+        for i, c in enumerate(self.chunks):
+            if c.digest[-1] == 0 or i + 1 - start >= SEGMENT_MAX or i + 1 == len(self.chunks):
+                data = _encode_segment(self.blocks, self.chunks[start:i + 1])
+                out.append((hashlib.sha256(data).hexdigest(), data))
+                start = i + 1
+        return out
+
+    def encode_top(self, segments: list[str]) -> bytes:
+        """Format 2: the file's size and id and its segments' ids, with a trailing sha256."""
+        body = _TOP.pack(MAGIC, VERSION, len(segments), self.size, bytes.fromhex(self.oid))
+        body += b"".join(bytes.fromhex(s) for s in segments)
+        return body + hashlib.sha256(body).digest()
 
     def encode(self) -> bytes:
+        """Format 1 (one flat list): no longer written by folio, kept for old-store tests."""
         parts = [_HEAD.pack(MAGIC, VERSION, len(self.blocks), len(self.chunks), self.size,
                             bytes.fromhex(self.oid))]
         parts += (bytes.fromhex(b) for b in self.blocks)
@@ -62,23 +87,19 @@ class ChunkList:
 
     @classmethod
     def decode(cls, data: bytes, oid: str, where: str) -> ChunkList:
-        """Parse and check a list: its trailing sha256, its file id, and lengths that add up."""
-        def bad(why: str) -> CorruptObjectError:
-            return CorruptObjectError(f"chunk list of {oid[:12]} is corrupt ({why})",
-                                      path=where, expected=oid)
+        """A format 1 list, checked; a sound format 2 list needs its segments (:func:`parse`)."""
+        top = parse(data, oid, where)
+        if isinstance(top, TopList):
+            raise CorruptObjectError(f"chunk list of {oid[:12]} is format 2: read it with "
+                                     "its segments", path=where, expected=oid)
+        return top
 
-        if len(data) < _HEAD.size + _DIGEST:
+    @classmethod
+    def decode_v1(cls, body: bytes, oid: str, where: str) -> ChunkList:
+        bad = _bad(oid, where)
+        if len(body) < _HEAD.size:
             raise bad("truncated")
-        body, digest = data[:-_DIGEST], data[-_DIGEST:]
-        if hashlib.sha256(body).digest() != digest:
-            raise bad("its checksum does not match")
-        magic, version, nblocks, nchunks, size, file_id = _HEAD.unpack_from(body)
-        if magic != MAGIC:
-            raise bad("not a chunk list")
-        if version != VERSION:
-            raise CorruptObjectError(f"chunk list of {oid[:12]} has version {version}; this "
-                                     f"folio reads version {VERSION}: upgrade folio",
-                                     path=where, expected=oid)
+        _, _, nblocks, nchunks, size, file_id = _HEAD.unpack_from(body)
         if file_id.hex() != oid:
             raise bad(f"it names {file_id.hex()[:12]}")
         if len(body) != _HEAD.size + nblocks * _DIGEST + nchunks * _CHUNK.size:
@@ -95,10 +116,111 @@ class ChunkList:
     @staticmethod
     def peek_size(head: bytes) -> int:
         """The file size from the first bytes of an encoded list (no checksum: a hint)."""
-        return int(_HEAD.unpack_from(head)[4])
+        if struct.unpack_from(">H", head, 8)[0] == 1:
+            return int(_HEAD.unpack_from(head)[4])
+        return int(_TOP.unpack_from(head)[3])
 
     HEAD_SIZE = _HEAD.size
     CHUNK_SIZE = _CHUNK.size
+
+
+@dataclass(frozen=True)
+class TopList:
+    """A format 2 list as stored: the file's size and the ids of its segments, in order."""
+
+    oid: str
+    size: int
+    segments: tuple[str, ...]
+
+    def assemble(self, segments: list[bytes], where: str) -> ChunkList:
+        """The whole list from its segments' bytes (each checked against its id)."""
+        blocks: list[str] = []
+        numbers: dict[str, int] = {}
+        chunks: list[Chunk] = []
+        for sid, data in zip(self.segments, segments, strict=True):
+            seg_blocks, seg_chunks = decode_segment(data, sid, self.oid, where)
+            local = []
+            for block in seg_blocks:
+                if block not in numbers:
+                    numbers[block] = len(blocks)
+                    blocks.append(block)
+                local.append(numbers[block])
+            chunks += (Chunk(c.digest, local[c.block], c.offset, c.length) for c in seg_chunks)
+        if sum(c.length for c in chunks) != self.size:
+            raise _bad(self.oid, where)("its chunks do not make up the file")
+        return ChunkList(self.oid, self.size, tuple(blocks), tuple(chunks), self.segments)
+
+
+def parse(data: bytes, oid: str, where: str) -> ChunkList | TopList:
+    """Check a stored list (trailing sha256, magic, file id, lengths) and read it: format 1
+    whole, format 2 as the segments it names."""
+    bad = _bad(oid, where)
+    if len(data) < _TOP.size + _DIGEST:
+        raise bad("truncated")
+    body, digest = data[:-_DIGEST], data[-_DIGEST:]
+    if hashlib.sha256(body).digest() != digest:
+        raise bad("its checksum does not match")
+    magic, version = struct.unpack_from(">8sH", body)
+    if magic != MAGIC:
+        raise bad("not a chunk list")
+    if version == 1:
+        return ChunkList.decode_v1(body, oid, where)
+    if version != VERSION:
+        raise CorruptObjectError(f"chunk list of {oid[:12]} has version {version}; this "
+                                 f"folio reads versions 1 and {VERSION}: upgrade folio",
+                                 path=where, expected=oid)
+    _, _, nsegments, size, file_id = _TOP.unpack_from(body)
+    if file_id.hex() != oid:
+        raise bad(f"it names {file_id.hex()[:12]}")
+    if len(body) != _TOP.size + nsegments * _DIGEST:
+        raise bad("wrong length")
+    segments = tuple(body[_TOP.size + i * _DIGEST:_TOP.size + (i + 1) * _DIGEST].hex()
+                     for i in range(nsegments))
+    return TopList(oid, size, segments)
+
+
+def _encode_segment(blocks: tuple[str, ...], chunks: tuple[Chunk, ...]) -> bytes:
+    """A run of chunk entries with its own block table, so it is the same bytes in every
+    list that holds the same run."""
+    numbers: dict[int, int] = {}
+    for c in chunks:
+        numbers.setdefault(c.block, len(numbers))
+    parts = [_SEGMENT.pack(SEGMENT_MAGIC, SEGMENT_VERSION, len(numbers), len(chunks))]
+    parts += (bytes.fromhex(blocks[b]) for b in numbers)
+    parts += (_CHUNK.pack(c.digest, numbers[c.block], c.offset, c.length) for c in chunks)
+    return b"".join(parts)
+
+
+def decode_segment(data: bytes, sid: str, owner: str, where: str
+                   ) -> tuple[list[str], list[Chunk]]:
+    """(block table, chunks) of one segment, checked against its id ``sid``."""
+    def bad(why: str) -> CorruptObjectError:
+        return CorruptObjectError(f"segment {sid[:12]} of chunked object {owner[:12]} is "
+                                  f"corrupt ({why})", path=where, expected=owner)
+
+    if hashlib.sha256(data).hexdigest() != sid:
+        raise bad("it does not hash to its id")
+    if len(data) < _SEGMENT.size:
+        raise bad("truncated")
+    magic, version, nblocks, nchunks = _SEGMENT.unpack_from(data)
+    if magic != SEGMENT_MAGIC or version != SEGMENT_VERSION:
+        raise bad("not a segment this folio reads")
+    if len(data) != _SEGMENT.size + nblocks * _DIGEST + nchunks * _CHUNK.size:
+        raise bad("wrong length")
+    pos = _SEGMENT.size
+    blocks = [data[pos + i * _DIGEST:pos + (i + 1) * _DIGEST].hex() for i in range(nblocks)]
+    pos += nblocks * _DIGEST
+    chunks = [Chunk(*fields) for fields in _CHUNK.iter_unpack(data[pos:])]
+    if any(c.block >= nblocks for c in chunks):
+        raise bad("a chunk names no block")
+    return blocks, chunks
+
+
+def _bad(oid: str, where: str) -> Callable[[str], CorruptObjectError]:
+    def bad(why: str) -> CorruptObjectError:
+        return CorruptObjectError(f"chunk list of {oid[:12]} is corrupt ({why})",
+                                  path=where, expected=oid)
+    return bad
 
 
 class ChunkIndex:

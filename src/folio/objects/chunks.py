@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from folio._fs import fsync_dir, remove_beneath, write_all
 from folio.errors import CorruptObjectError, MissingObjectError
-from folio.objects.chunklist import INDEX_NAME, Chunk, ChunkIndex, ChunkList
+from folio.objects.chunklist import INDEX_NAME, Chunk, ChunkIndex, ChunkList, parse
 
 if TYPE_CHECKING:
     from pyfastcdc import FastCDC
@@ -216,7 +216,22 @@ class ChunkStore:
                                      path=where, oids=[oid]) from None
         with open(fd, "rb") as f:
             data = f.read()
-        return ChunkList.decode(data, oid, where or str(path))
+        where = where or str(path)
+        top = parse(data, oid, where)
+        if isinstance(top, ChunkList):
+            return top
+        return top.assemble([self.read_segment(s, oid, where) for s in top.segments], where)
+
+    def read_segment(self, sid: str, owner: str, where: str) -> bytes:
+        """A segment object's bytes (checked against its id by the caller that decodes)."""
+        try:
+            fd = os.open(self._store.path(sid), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            raise MissingObjectError(
+                f"segment {sid[:12]} of chunked object {owner[:12]} is missing; "
+                "`folio verify --repair` fetches it", path=where, oids=[sid]) from None
+        with open(fd, "rb") as f:
+            return f.read()
 
     def size(self, oid: str) -> int:
         with open(self.list_path(oid), "rb") as f:
@@ -240,11 +255,14 @@ class ChunkStore:
             self._store.touch(final)
             return
         # (a list whose blocks are gone or damaged is replaced by this sound one)
+        segments = chunk_list.split()
+        for sid, data in segments:  # before the top list that names them
+            self._write_segment(sid, data, durable)
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp, fd = self._store.new_staging_file()
         try:
             try:
-                write_all(fd, chunk_list.encode())
+                write_all(fd, chunk_list.encode_top([sid for sid, _ in segments]))
                 if durable:
                     os.fdatasync(fd)
             finally:
@@ -259,11 +277,28 @@ class ChunkStore:
         else:
             self._store.mark_dirty()
 
+    def _write_segment(self, sid: str, data: bytes, durable: bool) -> None:
+        if self._store.has_loose(sid):
+            self._store.touch(self._store.path(sid))
+            return
+        tmp, fd = self._store.new_staging_file()
+        try:
+            write_all(fd, data)
+            self._store.publish(tmp, sid, fd if durable else None)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        finally:
+            os.close(fd)
+
     def delete(self, oid: str) -> None:
         remove_beneath(self._store.root, self.list_path(oid))
 
-    def blocks_of(self, oid: str) -> tuple[str, ...]:
-        return self.load(oid).blocks
+    def parts_of(self, oid: str) -> tuple[str, ...]:
+        """The store objects a list needs: its segments (format 2), then its blocks."""
+        chunk_list = self.load(oid)
+        return chunk_list.segments + chunk_list.blocks
 
     # -- reading --------------------------------------------------------------------------------
     def open(self, oid: str, where: str | None = None) -> ChunkedFile:

@@ -162,7 +162,7 @@ def _sweep_lists(store: ObjectStore, keep: set[str], cutoff: float, dry_run: boo
             result.removed.append((oid, st.st_size))
             continue
         with contextlib.suppress(FolioError, OSError):
-            blocks.update(store.chunks.blocks_of(oid))
+            blocks.update(store.chunks.parts_of(oid))
     return blocks
 
 

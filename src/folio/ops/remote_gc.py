@@ -139,7 +139,7 @@ def remote_gc(ws: Workspace, remote: str | None, *, dry_run: bool = False,
             return True
 
         # chunk lists: a kept one keeps its blocks; an old unreached one goes
-        blocks, dead_lists, young_lists = chunked.gc_plan(ws.store, backend, keep, dated,
+        blocks, dead_lists, young_lists = chunked.gc_plan(ws.store, backend, catalog, keep, dated,
                                                           cutoff)
         keep |= blocks
         result.young += young_lists

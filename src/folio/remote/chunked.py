@@ -18,11 +18,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from folio.errors import CorruptObjectError, MissingObjectError, OversizeError
-from folio.objects.chunklist import Chunk, ChunkList
+from folio.objects.chunklist import SEGMENT_MAX, Chunk, ChunkList, TopList, parse
 from folio.objects.chunks import MIN_CHUNK, MIN_THRESHOLD, BlockReader
 from folio.objects.store import ObjectStore, is_oid
 from folio.remote.base import Backend, loose_key, pack_key
-from folio.remote.catalog import Catalog, read_all
+from folio.remote.catalog import Catalog, read_all, read_packed
 
 LISTS_DIR = "lists"
 RUN_MAX = 16 << 20  # bytes per range request (a run of adjacent missing chunks)
@@ -64,10 +64,11 @@ def listed(backend: Backend, oids: Iterable[str]) -> set[str]:
     return {o for o in oids if o in there}
 
 
-def gc_plan(store: ObjectStore, backend: Backend, keep: set[str],
+def gc_plan(store: ObjectStore, backend: Backend, catalog: Catalog, keep: set[str],
             dated: dict[str, tuple[int, float]], cutoff: float
             ) -> tuple[set[str], list[tuple[str, int]], int]:
-    """For remote gc: (blocks that kept lists name, list keys to delete, young lists). A
+    """For remote gc: (segments and blocks that kept lists name, list keys to delete, young
+    lists). A
     list stays if its object is kept or it is younger than ``cutoff``; a list that cannot
     be read keeps nothing (it is not deleted either: left for a human)."""
     blocks: set[str] = set()
@@ -83,13 +84,59 @@ def gc_plan(store: ObjectStore, backend: Backend, keep: set[str],
         young += oid not in keep
         try:
             if store.chunks.has(oid):
-                blocks.update(store.chunks.load(oid).blocks)
+                blocks.update(store.chunks.parts_of(oid))
             else:
-                blocks.update(ChunkList.decode(read_all(backend, key, size + 1), oid,
-                                               f"{backend.describe()}/{key}").blocks)
+                found, _ = remote_list(store, backend, catalog, oid,
+                                       read_all(backend, key, size + 1),
+                                       f"{backend.describe()}/{key}")
+                blocks.update(found.segments + found.blocks)
         except (CorruptObjectError, MissingObjectError, OSError):
             continue
     return blocks, dead, young
+
+
+def remote_list(store: ObjectStore, backend: Backend, catalog: Catalog, oid: str,
+                data: bytes, where: str) -> tuple[ChunkList, int]:
+    """The whole list from a remote list's bytes, and the segment bytes fetched for it: a
+    segment the local store holds is read here, the others from the remote (loose or in a
+    pack), each checked against its id."""
+    top = parse(data, oid, where)
+    if not isinstance(top, TopList):
+        return top, 0
+    pieces = []
+    fetched = 0
+    for sid in top.segments:
+        try:
+            pieces.append(store.chunks.read_segment(sid, oid, where))
+            continue
+        except MissingObjectError:
+            pass
+        piece = _fetch_segment(backend, catalog, sid, where)
+        fetched += len(piece)
+        pieces.append(piece)
+    try:
+        return top.assemble(pieces, where), fetched
+    except CorruptObjectError:
+        if not fetched and len(pieces) == len(top.segments):
+            # a damaged local copy: read every segment from the remote instead
+            fresh = [_fetch_segment(backend, catalog, s, where) for s in top.segments]
+            return top.assemble(fresh, where), sum(len(p) for p in fresh)
+        raise
+
+
+def _fetch_segment(backend: Backend, catalog: Catalog, sid: str, where: str) -> bytes:
+    slot = catalog.packed.get(sid)
+    if slot is not None:
+        return read_packed(backend.get_range, sid, slot, backend.describe())
+    try:
+        return read_all(backend, loose_key(sid), _SEGMENT_LIMIT)
+    except MissingObjectError:
+        raise MissingObjectError(f"segment {sid[:12]} named by a chunk list is not on "
+                                 f"remote {backend.describe()}", path=where,
+                                 oids=[sid]) from None
+
+
+_SEGMENT_LIMIT = 64 + SEGMENT_MAX * (32 + ChunkList.CHUNK_SIZE)
 
 
 def list_limit(size: int) -> int:
@@ -122,7 +169,7 @@ def plan_push(store: ObjectStore, backend: Backend, wanted: list[str]) -> PushPl
             continue
         # (held whole there, by an older folio: the list still goes, so clones share chunks)
         plan.lists.append(oid)
-        plan.oids += store.chunks.blocks_of(oid)
+        plan.oids += store.chunks.parts_of(oid)
     plan.oids = list(dict.fromkeys(plan.oids))
     return plan
 
@@ -132,7 +179,7 @@ def push_lists(store: ObjectStore, backend: Backend, oids: Iterable[str]) -> tup
     count = sent = 0
     for oid in oids:
         data = store.chunks.list_path(oid).read_bytes()
-        ChunkList.decode(data, oid, str(store.chunks.list_path(oid)))  # never send a bad one
+        parse(data, oid, str(store.chunks.list_path(oid)))  # never send a bad one
         backend.put_bytes(list_key(oid), data)
         count += 1
         sent += len(data)
@@ -184,13 +231,13 @@ def plan_pull(store: ObjectStore, backend: Backend, need: list[str], catalog: Ca
             if direct:
                 continue  # not held as a list: whole, or not at all
             raise
-        remote = ChunkList.decode(data, oid, where)
+        remote, segment_bytes = remote_list(store, backend, catalog, oid, data, where)
         if expected is not None and remote.size != expected:
             message = (f"object {oid} on remote {backend.describe()} is {remote.size} bytes "
                        f"but its manifest entry says {expected}; it was not fetched")
             raise (OversizeError(message, path=where) if remote.size > expected
                    else CorruptObjectError(message, path=where, expected=oid))
-        found.append(Listed(remote, where, len(data)))
+        found.append(Listed(remote, where, len(data) + segment_bytes))
     return found
 
 
