@@ -197,24 +197,36 @@ def test_old_layout_remote_objects_still_pull(tmp_path: Path) -> None:
     assert fresh.has_loose(oid) and fresh.read_bytes(oid) == data
 
 
-def test_remote_gc_keeps_kept_lists_and_drops_dead_ones(git_repo: Path, tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def chunking_repo(git_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                  ) -> tuple[Repo, Path]:
+    """A repository that chunks files from 64 KiB, with a directory remote "origin"."""
     monkeypatch.chdir(git_repo)
     repo = Repo.init(git_repo)
     repo.config.update(["core"], {"chunk_threshold": "64KiB"})
     repo.reload_config()
     remote_dir = tmp_path / "remote"
     repo.add_remote("origin", f"file://{remote_dir}")
-    v1 = noise(3 * MiB, 6) * 3
-    v2 = noise(3 * MiB, 7) * 3
-    path = write(git_repo / "big.bin", v1)
+    return repo, remote_dir
+
+
+def push_two_versions(repo: Repo, v1: bytes, v2: bytes) -> None:
+    """v1 kept by snapshot "v1" only, v2 by a git commit; both pushed to origin."""
+    path = write(repo.root / "big.bin", v1)
     repo.add(["big.bin"])
     repo.snapshot("v1")
     write(path, v2)
     repo.add(["big.bin"])
-    git(git_repo, "add", "-A")
-    git(git_repo, "commit", "-qm", "v2")
+    git(repo.root, "add", "-A")
+    git(repo.root, "commit", "-qm", "v2")
     repo.push()
+
+
+def test_remote_gc_keeps_kept_lists_and_drops_dead_ones(git_repo: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    repo, remote_dir = chunking_repo(git_repo, tmp_path, monkeypatch)
+    v1 = noise(3 * MiB, 6) * 3
+    v2 = noise(3 * MiB, 7) * 3
+    push_two_versions(repo, v1, v2)
     l1, l2 = repo.store.chunks.load(sha(v1)), repo.store.chunks.load(sha(v2))
     assert (remote_dir / list_key(sha(v1))).exists() and (remote_dir / list_key(sha(v2))).exists()
     result = repo.gc_remote("origin", grace=0)

@@ -78,7 +78,7 @@ class ChunkList:
 
     def encode(self) -> bytes:
         """Format 1 (one flat list): no longer written by folio, kept for old-store tests."""
-        parts = [_HEAD.pack(MAGIC, VERSION, len(self.blocks), len(self.chunks), self.size,
+        parts = [_HEAD.pack(MAGIC, 1, len(self.blocks), len(self.chunks), self.size,
                             bytes.fromhex(self.oid))]
         parts += (bytes.fromhex(b) for b in self.blocks)
         parts += (_CHUNK.pack(c.digest, c.block, c.offset, c.length) for c in self.chunks)

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from folio._fs import fsync_dir, remove_beneath, write_all
 from folio.errors import CorruptObjectError, MissingObjectError
-from folio.objects.chunklist import INDEX_NAME, Chunk, ChunkIndex, ChunkList, parse
+from folio.objects.chunklist import INDEX_NAME, Chunk, ChunkIndex, ChunkList, TopList, parse
 
 if TYPE_CHECKING:
     from pyfastcdc import FastCDC
@@ -198,14 +198,35 @@ class ChunkStore:
             return False
 
     def complete(self, oid: str) -> bool:
-        """The list is there, sound, and every block it names is there (not rehashed)."""
+        """Every part of the object is there: the list, its segments and blocks (not
+        rehashed). A damaged segment is there too: verify reports it, as a damaged block,
+        corrupt rather than missing."""
+        return self._there(oid, damaged_segments=True)
+
+    def sound(self, oid: str) -> bool:
+        """The list is there, it and its segments are sound, and every block it names is
+        there (blocks not rehashed)."""
+        return self._there(oid, damaged_segments=False)
+
+    def _there(self, oid: str, *, damaged_segments: bool) -> bool:
         if not self.has(oid):
             return False
         try:
             blocks = self.load(oid).blocks
-        except (CorruptObjectError, MissingObjectError, OSError):
+        except CorruptObjectError:
+            return damaged_segments and self._segments_present(oid)
+        except (MissingObjectError, OSError):
             return False
         return all(self._store.has_loose(b) for b in blocks)
+
+    def _segments_present(self, oid: str) -> bool:
+        """A sound format 2 top list whose segments are all there (damaged or not)."""
+        try:
+            with open(self.list_path(oid), "rb") as f:
+                top = parse(f.read(), oid, str(self.list_path(oid)))
+        except (CorruptObjectError, OSError):
+            return False
+        return isinstance(top, TopList) and all(self._store.has_loose(s) for s in top.segments)
 
     def load(self, oid: str, where: str | None = None) -> ChunkList:
         path = self.list_path(oid)
@@ -251,7 +272,7 @@ class ChunkStore:
         """Stage and rename the list: the last write of a chunked add. ``durable``: fsync
         it and its directory here (a bundle's writes do not wait for the command's syncfs)."""
         final = self.list_path(chunk_list.oid)
-        if self.complete(chunk_list.oid):
+        if self.sound(chunk_list.oid):
             self._store.touch(final)
             return
         # (a list whose blocks are gone or damaged is replaced by this sound one)
@@ -278,9 +299,13 @@ class ChunkStore:
             self._store.mark_dirty()
 
     def _write_segment(self, sid: str, data: bytes, durable: bool) -> None:
+        path = self._store.path(sid)
         if self._store.has_loose(sid):
-            self._store.touch(self._store.path(sid))
-            return
+            with contextlib.suppress(OSError):
+                if hashlib.sha256(path.read_bytes()).hexdigest() == sid:  # a few KiB
+                    self._store.touch(path)
+                    return
+            remove_beneath(self._store.root, path)  # damaged: replaced by these bytes
         tmp, fd = self._store.new_staging_file()
         try:
             write_all(fd, data)
