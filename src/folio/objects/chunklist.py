@@ -4,8 +4,12 @@ A chunked file object keeps its id (the sha256 of the whole file); its bytes liv
 block objects (ordinary store objects holding concatenated chunks) and its chunk list
 says, chunk by chunk, which block holds it where (docs/format.md, "Chunk store").
 
-The list is binary, because a 1 GiB file has about 13,000 chunks: 44 bytes a chunk
-keeps its list near 0.6 MiB, where one text line a chunk would be three times that.
+The list is binary, because a 1 GiB file has about 13,000 chunks (44 bytes each), and in
+two levels (format 2): the top list names segments, ordinary store objects each holding a
+run of about 256 chunk entries with its own block table, cut where a chunk's digest ends in
+a zero byte. Two versions of a file then share every segment away from an edit, so an edit
+stores and moves one or two segments and a top list of a few KiB, not 0.6 MiB of entries.
+Format 1 (one flat list) is still read.
 The index (sqlite3, derived from the lists, rebuilt when lost or unreadable) maps a
 chunk's sha256 to where one copy of it is stored, so an add stores each chunk once.
 """

@@ -4,13 +4,14 @@ chunk stored once in block objects, the file named by its chunk list.
 Layout below the store root (docs/format.md, "Chunk store"):
 - blocks are ordinary objects (``<root>/ab/<rest>``, id = sha256 of the block's bytes),
   so gc, verify and transfers handle them as they handle any object;
+- segments (format 2 lists) are ordinary objects too: runs of chunk entries;
 - ``chunks/lists/ab/<rest>``: the chunk list of file object ``abrest…``;
 - ``chunks/index.sqlite``: the derived chunk index.
 
 Write order (a kill at any instant leaves a store ``folio verify`` finds whole): each
-block is staged, flushed (fdatasync) and renamed into place; then its index rows; the
-list last, staged and renamed, made durable with the command's one syncfs before any
-manifest names the file.
+block is staged, flushed (fdatasync) and renamed into place; then its index rows; then
+the list's segments; the list last, staged and renamed, made durable with the command's
+one syncfs before any manifest names the file.
 """
 
 from __future__ import annotations

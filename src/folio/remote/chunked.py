@@ -1,9 +1,10 @@
 """Chunked objects on remotes (remote layout 2, docs/format.md "Remote chunk lists").
 
-A chunked object travels as its chunk list, at ``lists/<ab>/<rest>``, and its blocks, which
-are ordinary objects (loose or in packs, as the plan puts them). Push sends only the blocks
-the remote lacks and the list last, after them, so a list is never visible before the
-bytes it names. Pull fetches the list, reuses every chunk the local chunk index knows, and
+A chunked object travels as its chunk list, at ``lists/<ab>/<rest>``, and its segments and
+blocks, which are ordinary objects (loose or in packs, as the plan puts them). Push sends
+only the segments and blocks the remote lacks and the list last, after them, so a list is
+never visible before what it names. Pull fetches the list, then the segments it lacks,
+reuses every chunk the local chunk index knows, and
 reads only the other chunks, by byte ranges of the remote's blocks; each chunk is checked
 against its sha256 and the whole file against its id before the local list is written.
 
