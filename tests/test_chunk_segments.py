@@ -164,3 +164,19 @@ def test_remote_gc_keeps_the_segments_of_kept_lists(git_repo: Path, tmp_path: Pa
     fresh = make_store(tmp_path / "fresh")
     pull(fresh, backend, [sha(v2)], cache_dir=tmp_path / "c3")
     assert fresh.read_bytes(sha(v2)) == v2
+
+
+def test_verify_repair_fetches_a_damaged_or_lost_segment(repo: Repo, tmp_path: Path) -> None:
+    data = noise(3 * MiB, 10) * 3
+    write(repo.root / "big.bin", data)
+    repo.add(["big.bin"])
+    repo.add_remote("origin", f"file://{tmp_path / 'remote'}")
+    repo.push()
+    segment = repo.store.path(top(repo.store, sha(data)).segments[0])
+    flip(segment, 30)
+    assert run_folio(repo.root, "verify", "--repair").returncode == 0
+    assert repo.verify().ok
+    os.unlink(segment)
+    assert run_folio(repo.root, "verify").returncode == 1
+    assert run_folio(repo.root, "verify", "--repair").returncode == 0
+    assert repo.verify().ok and repo.store.read_bytes(sha(data)) == data
