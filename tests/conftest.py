@@ -17,13 +17,18 @@ GIT_ENV = {
 }
 
 
+def set_git_identity(env: pytest.MonkeyPatch, home: Path) -> None:
+    """A private HOME and a fixed git identity, no system config: what every test runs
+    under (module-scoped fixtures call it in their own MonkeyPatch context)."""
+    env.setenv("HOME", str(home))
+    for key, value in GIT_ENV.items():
+        env.setenv(key, value)
+
+
 @pytest.fixture(autouse=True)
 def _git_identity(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
                   ) -> None:
-    home = tmp_path_factory.mktemp("home")
-    monkeypatch.setenv("HOME", str(home))
-    for key, value in GIT_ENV.items():
-        monkeypatch.setenv(key, value)
+    set_git_identity(monkeypatch, tmp_path_factory.mktemp("home"))
     monkeypatch.delenv("GIT_WORK_TREE", raising=False)
     monkeypatch.delenv("GIT_DIR", raising=False)
 

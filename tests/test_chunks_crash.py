@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.conftest import GIT_ENV, run_folio
+from tests.conftest import run_folio, set_git_identity
 from tests.reliability import harness as h
 
 from folio.repo import Repo
@@ -49,9 +49,7 @@ def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """``added``: v1 added and snapshotted as "a", v2 in the work tree, not added yet;
     ``both``: v2 added and snapshotted as "b" too."""
     with pytest.MonkeyPatch.context() as env:
-        env.setenv("HOME", str(tmp_path_factory.mktemp("home")))
-        for key, value in GIT_ENV.items():
-            env.setenv(key, value)
+        set_git_identity(env, tmp_path_factory.mktemp("home"))
         base = tmp_path_factory.mktemp("chunk-templates")
         root = base / "added" / "repo"
         repo = h.init_repo(root)

@@ -23,7 +23,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from tests.conftest import GIT_ENV
+from tests.conftest import set_git_identity
 from tests.reliability import harness as h
 
 from folio.objects import ObjectStore
@@ -46,9 +46,7 @@ DIRTY_BYTES = b"unsaved work that no object holds\n" * 100
 @pytest.fixture(scope="module")
 def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     with pytest.MonkeyPatch.context() as env:
-        env.setenv("HOME", str(tmp_path_factory.mktemp("home")))
-        for key, value in GIT_ENV.items():
-            env.setenv(key, value)
+        set_git_identity(env, tmp_path_factory.mktemp("home"))
         base = tmp_path_factory.mktemp("templates")
         yield _build(base)
 

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.conftest import GIT_ENV, run_folio, write
+from tests.conftest import run_folio, set_git_identity, write
 from tests.reliability import harness as h
 
 from folio.remote import DirectoryBackend, records
@@ -55,9 +55,7 @@ def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     snapshot v2 taken, not pushed. gc/: 800 files pushed, then 3/4 of them rewritten and
     pushed, so the first packs are about a quarter live (repacked under 50 %)."""
     with pytest.MonkeyPatch.context() as env:
-        env.setenv("HOME", str(tmp_path_factory.mktemp("home")))
-        for key, value in GIT_ENV.items():
-            env.setenv(key, value)
+        set_git_identity(env, tmp_path_factory.mktemp("home"))
         base = tmp_path_factory.mktemp("remote-templates")
         push = base / "push" / "repo"
         h.init_repo(push)
