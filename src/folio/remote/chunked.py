@@ -151,6 +151,7 @@ def list_limit(size: int) -> int:
 class PushPlan:
     oids: list[str]  # what the ordinary push sends: other objects, and the blocks needed
     lists: list[str]  # chunked objects whose list goes once those are sent
+    chunked: frozenset[str] = frozenset()  # every chunked object asked for (sent or not)
     skipped: int = 0
     skipped_bytes: int = 0
 
@@ -162,7 +163,8 @@ def plan_push(store: ObjectStore, backend: Backend, wanted: list[str]) -> PushPl
     if not chunked:
         return PushPlan(wanted, [])
     there = remote_lists(backend)
-    plan = PushPlan([o for o in wanted if o not in set(chunked)], [])
+    held = frozenset(chunked)
+    plan = PushPlan([o for o in wanted if o not in held], [], held)
     for oid in chunked:
         if oid in there:
             plan.skipped += 1

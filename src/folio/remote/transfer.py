@@ -121,7 +121,7 @@ def push(store: ObjectStore, backend: Backend, oids: Iterable[str], *, jobs: int
     small: list[tuple[str, int]] = []
     large: list[tuple[str, int]] = []
     # blocks already there are not counted as skipped objects (chunked ones: by the plan)
-    asked = {o for o in wanted if not store.chunks.has(o)}
+    asked = set(wanted) - plan.chunked
     for oid, size in sizes.items():
         if oid in present:
             if oid in asked:
