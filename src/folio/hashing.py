@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from typing import Protocol, TypeVar
 
-from folio._fs import write_all
+from folio._fs import start_writeback, write_all
 
 CHUNK = 1 << 20  # 1 MiB: large enough that hashing, not Python, dominates
+WRITEBACK_EVERY = 8 << 20  # a streamed write sets the disk writing after this many bytes
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -42,10 +43,11 @@ def hash_stream(f: Readable, fd: int | None = None) -> tuple[str, int]:
     """(sha256, size) of what ``f`` yields from where it stands to its end.
 
     With ``fd``, each chunk is also written there as it is hashed: read, hash and write
-    once, so memory stays at one chunk for any file size.
+    once, so memory stays at one chunk for any file size; the disk is set writing every
+    few MiB (``start_writeback``) so a later flush does not wait for the whole file.
     """
     h = hashlib.sha256()
-    size = 0
+    size = flushed = 0
     buf, view = _buffer()
     while n := f.readinto(buf):
         chunk = view[:n]
@@ -53,7 +55,82 @@ def hash_stream(f: Readable, fd: int | None = None) -> tuple[str, int]:
         if fd is not None:
             write_all(fd, chunk)
         size += n
+        if fd is not None and size - flushed >= WRITEBACK_EVERY:
+            start_writeback(fd, flushed, size - flushed)
+            flushed = size
     return h.hexdigest(), size
+
+
+PIPE_CHUNK = 4 << 20  # read size of hash_positional: big enough that Python's share is nothing
+PIPE_BUFFERS = 4  # in flight at once: being read, being hashed, being written
+PIPE_MIN = 16 << 20  # below this a file is read on the calling thread: threads cost more
+
+
+def hash_positional(read_at: Callable[[memoryview, int], int], size: int,
+                    fd: int | None = None) -> tuple[str, int]:
+    """(sha256, bytes read) of the ``size`` bytes that ``read_at(view, pos)`` yields,
+    each piece also written to ``fd`` (a new file) when one is given.
+
+    One pass over the bytes, in three stages on three threads: a reader fills buffers
+    ahead, this thread hashes them in order, a writer writes them behind and sets the disk
+    writing (``start_writeback``). hashlib, reads and writes all release the GIL, so a big
+    file costs about its slowest stage, not the sum, and a final flush finds little left.
+    A short read ends it early (the caller's size or digest check then fails).
+    """
+    h = hashlib.sha256()
+    if size < PIPE_MIN:
+        buf, view = _buffer()
+        done = 0
+        while done < size and (n := read_at(view[:min(CHUNK, size - done)], done)):
+            h.update(view[:n])
+            if fd is not None:
+                write_all(fd, view[:n])
+            done += n
+        return h.hexdigest(), done
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    def write(view: memoryview, at: int) -> None:
+        assert fd is not None
+        write_all(fd, view)
+        start_writeback(fd, at, len(view))
+
+    free = deque(bytearray(PIPE_CHUNK) for _ in range(PIPE_BUFFERS))
+    reads: deque[tuple[bytearray, int, Future[int]]] = deque()
+    writes: deque[tuple[bytearray, Future[None]]] = deque()
+    asked = done = 0
+    reader = ThreadPoolExecutor(1, thread_name_prefix="folio-read")
+    writer = ThreadPoolExecutor(1, thread_name_prefix="folio-write")
+    try:
+        while True:
+            while free and asked < size:
+                buf = free.popleft()
+                want = min(PIPE_CHUNK, size - asked)
+                reads.append((buf, want, reader.submit(read_at, memoryview(buf)[:want], asked)))
+                asked += want
+            if not reads:
+                break
+            buf, want, read = reads.popleft()
+            n = read.result()
+            view = memoryview(buf)[:n]
+            h.update(view)
+            if fd is not None and n:
+                writes.append((buf, writer.submit(write, view, done)))
+            else:
+                free.append(buf)
+            done += n
+            if n < want:
+                break
+            # buffers come back as their writes finish; wait only when nothing else to do
+            while writes and (writes[0][1].done() or not (free or reads)):
+                buf, written = writes.popleft()
+                written.result()
+                free.append(buf)
+        for _, written in writes:
+            written.result()
+    finally:
+        reader.shutdown(cancel_futures=True)
+        writer.shutdown(cancel_futures=True)
+    return h.hexdigest(), done
 
 
 def default_jobs() -> int:

@@ -49,7 +49,7 @@ from folio.errors import (
     ObjectError,
     UnsafeLinkError,
 )
-from folio.hashing import Readable, hash_stream
+from folio.hashing import Readable, hash_positional, hash_stream
 from folio.objects.chunks import DEFAULT_THRESHOLD, ChunkStore
 
 OID_PATTERN = re.compile(r"[0-9a-f]{64}\Z")
@@ -109,11 +109,7 @@ class VerifyingReader:
         if self._checked:
             return
         self._checked = True
-        got = self._hash.hexdigest()
-        if got != self._oid:
-            raise CorruptObjectError(
-                f"object {self._oid[:12]} is corrupt (its bytes hash to {got[:12]})",
-                path=self._label, expected=self._oid, got=got)
+        _check_digest(self._oid, self._hash.hexdigest(), self._label)
 
     def readable(self) -> bool:
         return True
@@ -472,6 +468,38 @@ class ObjectStore:
                 raise self.missing([oid], label) from None
         return VerifyingReader(self.chunks.open(oid, label), oid, label or oid)
 
+    def copy_into(self, oid: str, fd: int, label: str | None = None) -> None:
+        """Write the object's bytes to ``fd`` (a new file), checked against its sha256 in
+        the same pass; CorruptObjectError on a mismatch, and the caller drops the file.
+
+        Reads, hashing and writes overlap (``hash_positional``): a big checkout costs
+        about the sha256 of its bytes, not reads, hash and writes in turn."""
+        got, _ = self._hash_object(oid, label, fd)
+        _check_digest(oid, got, label or oid)
+
+    def _hash_object(self, oid: str, label: str | None, fd: int | None = None
+                     ) -> tuple[str, int]:
+        """(sha256, size) of the object's stored bytes, loose or chunked, optionally
+        copied to ``fd`` as they are hashed."""
+        try:
+            src = _open_object(self.path(oid))
+        except FileNotFoundError:
+            src = -1
+        if src < 0:
+            if not self.chunks.has(oid):
+                raise self.missing([oid], label)
+            with self.chunks.open(oid, label) as chunked:
+                got, n = hash_positional(chunked.preadinto, chunked.size, fd)
+            if n != chunked.size:
+                raise CorruptObjectError(f"chunked object {oid[:12]} is truncated",
+                                         path=label or oid, expected=oid)
+            return got, n
+        try:
+            return hash_positional(lambda view, at: os.preadv(src, [view], at),
+                                   os.fstat(src).st_size, fd)
+        finally:
+            os.close(src)
+
     def read_bytes(self, oid: str, label: str | None = None) -> bytes:
         """All bytes of an object, checked against its id in the same pass."""
         with self.open_verified(oid, label) as reader:
@@ -480,13 +508,10 @@ class ObjectStore:
         return data
 
     def verify(self, oid: str) -> bool:
-        """Rehash one object; False if corrupt or missing."""
+        """Rehash one object; False if corrupt or missing (a link in its place is none)."""
         try:
-            with open(_open_object(self.path(oid)), "rb", buffering=0) as f:
-                got, _ = hash_stream(f)
-        except FileNotFoundError:
-            return self.chunks.verify(oid)
-        except UnsafeLinkError:  # a link in its place is no object
+            got, _ = self._hash_object(oid, None)
+        except (CorruptObjectError, MissingObjectError, UnsafeLinkError, OSError):
             return False
         return got == oid
 
@@ -521,6 +546,12 @@ def _present(path: str | Path) -> bool:
         return stat.S_ISREG(os.lstat(path).st_mode)
     except (FileNotFoundError, NotADirectoryError):
         return False
+
+
+def _check_digest(oid: str, got: str, label: str) -> None:
+    if got != oid:
+        raise CorruptObjectError(f"object {oid[:12]} is corrupt (its bytes hash to {got[:12]})",
+                                 path=label, expected=oid, got=got)
 
 
 def _open_object(path: Path) -> int:
