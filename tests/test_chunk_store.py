@@ -262,8 +262,13 @@ def test_kill_during_chunked_add_leaves_a_whole_store(tmp_path: Path) -> None:
     started = time.monotonic()
     run_folio(template, "status", check=True)
     startup = time.monotonic() - started
+    timing = h.clone_dir(template, tmp_path / "timing")  # how long a whole add takes here
+    started = time.monotonic()
+    run_folio(timing, "add", "big.bin", check=True)
+    work = max(time.monotonic() - started - startup, 0.2)
     landed = 0
-    for trial, delay in enumerate((startup, startup + 0.3, startup + 0.8, startup + 1.5)):
+    for trial, share in enumerate((0.1, 0.35, 0.6, 0.85)):
+        delay = startup + share * work
         root = h.clone_dir(template, tmp_path / f"t{trial}")
         killed = h.kill_after(root, [*h.FOLIO, "add", "big.bin"], delay)
         landed += not killed.finished

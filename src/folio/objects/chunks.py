@@ -21,10 +21,11 @@ import contextlib
 import hashlib
 import os
 import stat
+from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from folio._fs import fsync_dir, remove_beneath, start_writeback, write_all
 from folio.errors import CorruptObjectError, MissingObjectError
@@ -50,7 +51,11 @@ MIN_CHUNK = 16 << 10
 AVG_CHUNK = 64 << 10  # FastCDC's parameter; its chunks average about MIN + AVG (80 KiB)
 MAX_CHUNK = 256 << 10
 BLOCK_LIMIT = 64 << 20  # bytes of new chunks per block object
+BATCHES_IN_FLIGHT = 3  # windows of new chunks being written and hashed behind an add
 WINDOW = 8 << 20  # read size of the chunking pipeline; memory is a few windows
+GAP = MAX_CHUNK  # room before a window for the last chunk of the one before
+READ_AHEAD = 2  # windows read ahead of the one being chunked
+WINDOWS_HELD = 6  # window buffers in use at once by a chunked add (about 50 MiB)
 DEFAULT_THRESHOLD = 4 << 20
 MIN_THRESHOLD = 64 << 10
 
@@ -62,30 +67,28 @@ def new_chunker() -> FastCDC:
     return FastCDC(AVG_CHUNK, min_size=MIN_CHUNK, max_size=MAX_CHUNK)
 
 
-def _cut(carry: bytes, raw: bytes, eof: bool
-         ) -> tuple[bytes, list[tuple[int, int, bytes]], bytes]:
-    """Cut ``carry + raw`` and hash each chunk; the last chunk is held back (returned as the
-    next carry) unless at EOF, because the window's end is not a cut point.
+def _cut(window: memoryview, eof: bool
+         ) -> tuple[memoryview, list[tuple[int, int, bytes]], memoryview]:
+    """Cut ``window`` (the chunk carried over, then the new bytes) and hash each chunk; the
+    last chunk is held back (returned as the next carry) unless at EOF, because the
+    window's end is not a cut point.
 
     Runs on a helper thread: the gear hash and sha256 release the GIL on big buffers.
     """
-    data = carry + raw if carry else raw
-    view = memoryview(data)
-    cuts = [(c.offset, c.length) for c in new_chunker().cut_buf(data)]
+    cuts = [(c.offset, c.length) for c in new_chunker().cut_buf(window)]
+    tail = window[:0]
     if not eof and cuts:
-        last_offset = cuts.pop()[0]
-        tail = data[last_offset:]
-    else:
-        tail = b""
-    return data, [(o, n, hashlib.sha256(view[o:o + n]).digest()) for o, n in cuts], tail
+        tail = window[cuts.pop()[0]:]
+    return window, [(o, n, hashlib.sha256(window[o:o + n]).digest()) for o, n in cuts], tail
 
 
 class _BlockWriter:
     """New chunks go into the current staging block; a full one is flushed and named.
 
-    Writing and hashing a block's bytes run on a thread of their own, one batch (a
-    window's new chunks) behind the caller, so the block's sha256 costs no time on the
-    reading thread; at most two batches are held in memory.
+    Writing a block's bytes and hashing them run on two threads of their own, each in
+    order, behind the caller, so neither costs time on the reading thread and neither
+    waits for the other; at most BATCHES_IN_FLIGHT batches (a window's new chunks each)
+    are held in memory.
     """
 
     def __init__(self, store: ObjectStore, index: ChunkIndex) -> None:
@@ -97,8 +100,9 @@ class _BlockWriter:
         self._size = 0
         self._rows: list[tuple[bytes, int, int]] = []  # (digest, offset, length) in it
         self._batch: list[memoryview] = []
-        self._pool: ThreadPoolExecutor | None = None
-        self._running: Future[None] | None = None
+        self._writer: ThreadPoolExecutor | None = None
+        self._hasher: ThreadPoolExecutor | None = None
+        self._running: deque[tuple[Future[None], Future[None]]] = deque()
         self.named: list[str] = []  # blocks named so far, in order
 
     def append(self, digest: bytes, data: memoryview) -> tuple[int, int]:
@@ -114,20 +118,33 @@ class _BlockWriter:
         self._rows.append((digest, offset, len(data)))
         return len(self.named), offset
 
-    def flush(self) -> None:
-        """Hand the staged chunks to the writing thread (after the batch before them)."""
+    def flush(self) -> list[Future[None]]:
+        """Hand the staged chunks to the writing and hashing threads (after the batches
+        before them); waits only when BATCHES_IN_FLIGHT are not done yet. Returns the
+        futures that use the chunks' bytes (none if nothing was staged)."""
         if not self._batch:
-            return
-        self._wait()
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="folio-block")
-        self._running = self._pool.submit(_write_hashing, self._fd, self._hash, self._batch)
+            return []
+        if self._writer is None or self._hasher is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="folio-block-write")
+            self._hasher = ThreadPoolExecutor(1, thread_name_prefix="folio-block-sha")
+        running = (self._writer.submit(_write_out, self._fd, self._batch),
+                   self._hasher.submit(_hash_all, self._hash, self._batch))
+        self._running.append(running)
         self._batch = []
+        while len(self._running) > BATCHES_IN_FLIGHT:
+            self._wait_one()
+        return list(running)
+
+    def _wait_one(self) -> None:
+        written, hashed = self._running.popleft()
+        try:
+            written.result()
+        finally:
+            hashed.result()
 
     def _wait(self) -> None:
-        running, self._running = self._running, None
-        if running is not None:
-            running.result()
+        while self._running:
+            self._wait_one()
 
     def close_block(self) -> None:
         if self._fd < 0:
@@ -156,8 +173,9 @@ class _BlockWriter:
 
     def abort(self) -> None:
         self._batch = []
-        with contextlib.suppress(Exception):
-            self._wait()
+        while self._running:
+            with contextlib.suppress(Exception):
+                self._wait_one()
         self._shutdown()
         if self._fd >= 0:
             os.close(self._fd)
@@ -168,19 +186,24 @@ class _BlockWriter:
             self._tmp = None
 
     def _shutdown(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
+        for pool in (self._writer, self._hasher):
+            if pool is not None:
+                pool.shutdown()
+        self._writer = self._hasher = None
 
 
-def _write_hashing(fd: int, digest: hashlib._Hash, pieces: list[memoryview]) -> None:
+def _write_out(fd: int, pieces: list[memoryview]) -> None:
     start = os.lseek(fd, 0, os.SEEK_CUR)
     for piece in pieces:
         write_all(fd, piece)
-        digest.update(piece)
     # the disk writes this batch while the next one is cut and hashed: the block's
     # fdatasync then waits for little, and a chunked add runs at the disk's speed
     start_writeback(fd, start, os.lseek(fd, 0, os.SEEK_CUR) - start)
+
+
+def _hash_all(digest: hashlib._Hash, pieces: list[memoryview]) -> None:
+    for piece in pieces:
+        digest.update(piece)
 
 
 class ChunkStore:
@@ -340,29 +363,52 @@ class ChunkStore:
         returns (oid, size, list).
 
         The list is not yet written (the caller first checks that the file did not change
-        while it was read). Reads and the whole-file sha256 run here; cutting and chunk
-        hashes on a helper thread, one window behind.
+        while it was read). Six stages overlap, each in order: reads and placing chunks
+        here; the whole file's sha256 on one helper thread; cutting and chunk hashes on
+        another, one window ahead of placing; block writes and block hashes on two more
+        (``_BlockWriter``). With three SHA-256 passes (the file's id, each chunk's, each
+        new block's) an add is CPU-bound unless both cores stay busy.
         """
         whole = hashlib.sha256()
         builder = self.builder()
-        carry = b""
+        windows = _Windows()
         size = 0
+        with contextlib.suppress(OSError, AttributeError):  # a hint; not everywhere
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
         try:
-            with ThreadPoolExecutor(1, thread_name_prefix="folio-cdc") as pool:
-                job: Future[tuple[bytes, list[tuple[int, int, bytes]], bytes]] | None = None
+            with ThreadPoolExecutor(1, thread_name_prefix="folio-read") as reader, \
+                    ThreadPoolExecutor(1, thread_name_prefix="folio-cdc") as cutter, \
+                    ThreadPoolExecutor(1, thread_name_prefix="folio-sha") as hasher:
+                reads = deque(reader.submit(_read_window, fd, windows.take())
+                              for _ in range(READ_AHEAD))
+                job: Future[tuple[memoryview, list[tuple[int, int, bytes]], memoryview]] \
+                    | None = None
+                prev: tuple[bytearray, list[Future[Any]]] | None = None
+                carry = memoryview(b"")
                 eof = False
                 while not eof:
-                    raw = _read_window(fd)
-                    eof = len(raw) < WINDOW
-                    whole.update(raw)
-                    size += len(raw)
-                    if job is not None:
-                        data, cuts, carry = job.result()
-                        builder.add_cuts(data, cuts)
-                    job = pool.submit(_cut, carry, raw, eof)
-                assert job is not None  # the loop ran at least once
+                    buf, n = reads.popleft().result()
+                    eof = n < WINDOW
+                    if not eof:
+                        reads.append(reader.submit(_read_window, fd, windows.take()))
+                    size += n
+                    # the whole file's sha256 (its id) runs beside the chunking, in order
+                    uses: list[Future[Any]] = [
+                        hasher.submit(whole.update, memoryview(buf)[GAP:GAP + n])]
+                    done = job.result() if job is not None else None
+                    if done is not None:
+                        carry = done[2]
+                    # the next window is cut while this one's chunks are placed
+                    job = cutter.submit(_cut, _after(carry, buf, n), eof)
+                    uses.append(job)
+                    if done is not None and prev is not None:
+                        windows.release(prev[0], prev[1] + builder.add_cuts(done[0], done[1]))
+                    prev = (buf, uses)
+                assert job is not None and prev is not None  # the loop ran at least once
                 data, cuts, carry = job.result()
                 builder.add_cuts(data, cuts)
+                for future in [*reads, *prev[1]]:
+                    future.result()
             oid = whole.hexdigest()
             return oid, size, builder.finish(oid, size)
         except BaseException:
@@ -444,12 +490,15 @@ class ListBuilder:
         self._chunks: list[Chunk] = []
         self._checked: dict[str, bool] = {}
 
-    def add_cuts(self, data: bytes, cuts: list[tuple[int, int, bytes]]) -> None:
+    def add_cuts(self, data: bytes | memoryview, cuts: list[tuple[int, int, bytes]]
+                 ) -> list[Future[None]]:
         view = memoryview(data)
-        self.add_all([(d, view[o:o + n]) for o, n, d in cuts])
+        return self.add_all([(d, view[o:o + n]) for o, n, d in cuts])
 
-    def add_all(self, pieces: list[tuple[bytes, memoryview]]) -> None:
-        """Place chunks (digest, bytes) in order; one index lookup for all of them."""
+    def add_all(self, pieces: list[tuple[bytes, memoryview]]) -> list[Future[None]]:
+        """Place chunks (digest, bytes) in order; one index lookup for all of them.
+        Returns the futures still using the pieces' bytes (their block write and hash):
+        the caller may reuse the memory only once they are done."""
         known = self._index.lookup([d for d, _ in pieces if d not in self._pending])
         for digest, view in pieces:
             length = len(view)
@@ -464,7 +513,7 @@ class ListBuilder:
             number, at = self._writer.append(digest, view)
             self._pending[digest] = (-number - 1, at, length)
             self._chunks.append(Chunk(digest, -number - 1, at, length))
-        self._writer.flush()
+        return self._writer.flush()
 
     def finish(self, oid: str, size: int) -> ChunkList:
         """Close the last block; the list, new blocks numbered after the known ones."""
@@ -501,16 +550,47 @@ class ListBuilder:
         return ok
 
 
-def _read_window(fd: int) -> bytes:
-    parts = []
-    want = WINDOW
-    while want:
-        piece = os.read(fd, want)
-        if not piece:
-            break
-        parts.append(piece)
-        want -= len(piece)
-    return parts[0] if len(parts) == 1 else b"".join(parts)
+def _after(carry: memoryview, buf: bytearray, n: int) -> memoryview:
+    """The carried-over chunk and then the window's ``n`` bytes, as one view: the chunk is
+    copied into the gap before them (a chunk is at most MAX_CHUNK = GAP bytes)."""
+    if len(carry) > GAP:  # never, with FastCDC's max_size; joined the slow way if so
+        return memoryview(bytes(carry) + buf[GAP:GAP + n])
+    buf[GAP - len(carry):GAP] = carry
+    return memoryview(buf)[GAP - len(carry):GAP + n]
+
+
+class _Windows:
+    """The window buffers of one chunked add, reused once nothing uses their bytes: a new
+    8 MiB buffer per window would cost a page fault per 4 KiB (about 2.6 million for
+    10 GiB). At most WINDOWS_HELD are in use; asking for more waits for the oldest."""
+
+    def __init__(self) -> None:
+        self._free: list[bytearray] = []
+        self._held: deque[tuple[bytearray, list[Future[Any]]]] = deque()
+
+    def take(self) -> bytearray:
+        while self._held and (len(self._held) >= WINDOWS_HELD
+                              or all(f.done() for f in self._held[0][1])):
+            buf, uses = self._held.popleft()
+            for future in uses:
+                future.result()
+            self._free.append(buf)
+        return self._free.pop() if self._free else bytearray(GAP + WINDOW)
+
+    def release(self, buf: bytearray, uses: list[Future[Any]]) -> None:
+        """``buf`` may be reused once ``uses`` are done."""
+        self._held.append((buf, uses))
+
+
+def _read_window(fd: int, buf: bytearray) -> tuple[bytearray, int]:
+    """The next WINDOW bytes of ``fd`` (fewer at EOF) at ``GAP`` in ``buf``: the chunk
+    carried over from the window before is copied into the gap, not the window appended
+    to it."""
+    view = memoryview(buf)
+    got = GAP
+    while got < len(buf) and (n := os.readv(fd, [view[got:]])):
+        got += n
+    return buf, got - GAP
 
 
 class _LazyLists:
