@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import os
 import stat
+import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -51,6 +52,7 @@ MIN_CHUNK = 16 << 10
 AVG_CHUNK = 64 << 10  # FastCDC's parameter; its chunks average about MIN + AVG (80 KiB)
 MAX_CHUNK = 256 << 10
 BLOCK_LIMIT = 64 << 20  # bytes of new chunks per block object
+LISTS_CACHED = 8  # assembled lists kept by a ChunkStore (a 1 GiB file's is about 2 MB)
 BATCHES_IN_FLIGHT = 3  # windows of new chunks being written and hashed behind an add
 WINDOW = 8 << 20  # read size of the chunking pipeline; memory is a few windows
 GAP = MAX_CHUNK  # room before a window for the last chunk of the one before
@@ -214,6 +216,8 @@ class ChunkStore:
         self.top = store.root / "chunks"
         self.lists_dir = self.top / "lists"
         self.index = ChunkIndex(self.top / INDEX_NAME, _LazyLists(self))
+        self._loaded: dict[str, tuple[tuple[int, int, int], ChunkList]] = {}
+        self._loaded_lock = threading.Lock()
 
     # -- lists ----------------------------------------------------------------------------------
     def list_path(self, oid: str) -> Path:
@@ -264,12 +268,23 @@ class ChunkStore:
             raise MissingObjectError(f"object {oid[:12]} is not in the local store",
                                      path=where, oids=[oid]) from None
         with open(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            seen = (st.st_ino, st.st_size, st.st_mtime_ns)
+            cached = self._loaded.get(oid)
+            if cached is not None and cached[0] == seen:
+                return cached[1]
             data = f.read()
         where = where or str(path)
         top = parse(data, oid, where)
-        if isinstance(top, ChunkList):
-            return top
-        return top.assemble([self.read_segment(s, oid, where) for s in top.segments], where)
+        chunk_list = top if isinstance(top, ChunkList) else top.assemble(
+            [self.read_segment(s, oid, where) for s in top.segments], where)
+        # a checkout asks for the same list three times (has, plan, read); a list file is
+        # replaced, never rewritten, so its inode, size and mtime say it is the same one
+        with self._loaded_lock:  # checkouts and adds load lists on several threads
+            while len(self._loaded) >= LISTS_CACHED:
+                self._loaded.pop(next(iter(self._loaded)))
+            self._loaded[oid] = (seen, chunk_list)
+        return chunk_list
 
     def read_segment(self, sid: str, owner: str, where: str) -> bytes:
         """A segment object's bytes (checked against its id by the caller that decodes)."""
