@@ -1,7 +1,7 @@
 """LIST page (1000 keys) against HEAD on moto's S3 server: how many HEADs cost one LIST page.
 
 Usage: python benchmarks/bench_list_head.py (moto in-process; 3,000 keys; median of 5).
-What ``folio.remote.transfer.LIST_PAGE_COST`` is decided from.
+What ``folio.remote.base.LIST_PAGE_COST`` is decided from.
 """
 
 from __future__ import annotations

@@ -67,3 +67,42 @@ def test_a_pull_without_sizes_lists_the_lists_once(s3, tmp_path: Path) -> None: 
     assert _lists_listed(sent), sent
     for oid in sizes:
         assert hashlib.sha256(fresh.read_bytes(oid)).hexdigest() == oid
+
+
+def test_a_push_of_a_few_chunked_files_asks_for_their_lists_by_key(
+        s3, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A push names each chunked file's list with a HEAD while they are fewer than a LIST
+    page costs; the remote's ``lists/`` (every chunked file ever pushed) is not read."""
+    backend, sizes = _pushed(s3, tmp_path)
+    store = _store(tmp_path / "a")
+    data = random.Random(3).randbytes(3 << 20)
+    new = store.put_file(write(tmp_path / "f3", data))[0]
+    store.sync()
+    mark = s3.requests.mark()
+    push(store, backend, [*sizes, new], cache_dir=tmp_path / "ca")
+    sent = s3.requests.since(mark)
+    assert not _lists_listed(sent), sent
+    heads = [path for method, path in sent if method == "HEAD" and f"/{LISTS_DIR}/" in path]
+    assert len(heads) == 2, sent  # the old big file's list (there) and the new one's (absent)
+    fresh = _store(tmp_path / "b")
+    pull(fresh, backend, [new], cache_dir=tmp_path / "cb", sizes={new: len(data)})
+    assert fresh.read_bytes(new) == data and fresh.chunks.has(new)
+
+
+def test_a_push_of_many_chunked_files_lists_the_lists_once(
+        s3, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from folio.remote.base import LIST_PAGE_COST
+
+    backend, sizes = _pushed(s3, tmp_path)
+    store = _store(tmp_path / "a")
+    many = []
+    for seed in range(10, 11 + LIST_PAGE_COST):
+        many.append(store.put_file(write(tmp_path / f"g{seed}", random.Random(seed).randbytes(
+            200 << 10)))[0])
+    store.sync()
+    assert all(store.chunks.has(o) for o in many)
+    mark = s3.requests.mark()
+    push(store, backend, [*sizes, *many], cache_dir=tmp_path / "ca")
+    sent = s3.requests.since(mark)
+    assert sum(_lists_listed([r]) for r in sent) == 1, sent
+    assert not [path for method, path in sent if method == "HEAD" and f"/{LISTS_DIR}/" in path]

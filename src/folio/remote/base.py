@@ -16,6 +16,9 @@ from typing import Protocol
 
 PACK_DIR = "packs"
 RECORD_DIR = "sets"  # push records (folio.remote.records)
+# A LIST page costs this many HEADs: AWS bills a LIST as 12.5 GETs/HEADs, and on moto one
+# page took as long as 59-127 sequential HEADs (benchmarks/bench_list_head.py): the lower one.
+LIST_PAGE_COST = 12
 _KEY_PART = re.compile(r"[A-Za-z0-9._-]+\Z")
 
 

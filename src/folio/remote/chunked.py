@@ -22,7 +22,7 @@ from folio.errors import CorruptObjectError, MissingObjectError, OversizeError
 from folio.objects.chunklist import SEGMENT_MAX, Chunk, ChunkList, TopList, parse
 from folio.objects.chunks import MIN_CHUNK, MIN_THRESHOLD, BlockReader
 from folio.objects.store import ObjectStore, is_oid
-from folio.remote.base import Backend, loose_key, pack_key
+from folio.remote.base import LIST_PAGE_COST, Backend, loose_key, pack_key
 from folio.remote.catalog import Catalog, read_all, read_packed
 
 LISTS_DIR = "lists"
@@ -60,9 +60,15 @@ def list_oid(key: str) -> str | None:
 
 
 def listed(backend: Backend, oids: Iterable[str]) -> set[str]:
-    """Which of ``oids`` the remote holds as chunk lists."""
+    """Which of ``oids`` the remote holds as chunk lists: a HEAD each for up to a LIST
+    page's worth of them, one listing of ``lists/`` for more (a remote's lists grow with
+    every chunked file ever pushed; a push of one new version of one big file should not
+    read them all)."""
+    wanted = list(dict.fromkeys(oids))
+    if len(wanted) <= LIST_PAGE_COST:
+        return {o for o in wanted if backend.head(list_key(o)) is not None}
     there = remote_lists(backend)
-    return {o for o in oids if o in there}
+    return {o for o in wanted if o in there}
 
 
 def gc_plan(store: ObjectStore, backend: Backend, catalog: Catalog, keep: set[str],
@@ -162,7 +168,7 @@ def plan_push(store: ObjectStore, backend: Backend, wanted: list[str]) -> PushPl
     chunked = [o for o in wanted if store.chunks.has(o)]
     if not chunked:
         return PushPlan(wanted, [])
-    there = remote_lists(backend)
+    there = listed(backend, chunked)
     held = frozenset(chunked)
     plan = PushPlan([o for o in wanted if o not in held], [], held)
     for oid in chunked:

@@ -43,7 +43,7 @@ from folio.hashing import EMPTY_SHA256
 from folio.objects.store import ObjectStore, VerifyingReader, is_oid
 from folio.progress import NULL, Progress
 from folio.remote import chunked
-from folio.remote.base import Backend, Reader, idx_key, loose_key, pack_key
+from folio.remote.base import LIST_PAGE_COST, Backend, Reader, idx_key, loose_key, pack_key
 from folio.remote.catalog import Catalog, Slot, load_catalog, load_packs, remember_index
 from folio.remote.packfile import build_pack, discard
 from folio.remote.plan import LOOSE_MIN, PACK_MAX, Span, pack_groups, read_spans
@@ -91,9 +91,6 @@ class TransferStats:
 
 # -- push ---------------------------------------------------------------------------------
 LIST_PAGE = 1000  # keys per LIST page (S3's maximum)
-# A LIST page costs this many HEADs: AWS bills a LIST as 12.5 GETs/HEADs, and on moto one
-# page took as long as 59-127 sequential HEADs (benchmarks/bench_list_head.py): the lower one.
-LIST_PAGE_COST = 12
 
 
 def push(store: ObjectStore, backend: Backend, oids: Iterable[str], *, jobs: int = 8,
