@@ -314,30 +314,36 @@ def checkout_against_cp(workdir: Path, tool: peers.Folio, repo: Path, timeout: f
     `cp` + `sync -f` (checkout ends with a syncfs: a crash never leaves a half-written file
     that the stat cache calls clean) and a checkout of the same file stored whole.
 
-    The four run in turns, ``rounds`` times, each after a `sync` (no step pays for the dirty
-    pages of the one before): this disk's write speed wanders from run to run."""
+    They run in turns, ``rounds`` times, each after a `sync` (no step pays for the dirty
+    pages of the one before: this disk's write speed wanders from run to run) and after its
+    source was read once (this VM's page cache drops files unpredictably; every step starts
+    from cached bytes, as a checkout of what was just added does)."""
     target = repo / "data" / "big.bin"
     copy = workdir / "runs" / "edit-folio-cp.bin"
     reference = workdir / "runs" / "edit-folio-ref.bin"
     shutil.copyfile(target, reference)
     whole_repo, whole_target = whole_file_repo(workdir, tool, reference)
     cp = ["cp", str(reference), str(copy)]
-    steps = [("checkout", "checkout (file removed)", "folio", tool.cmd("checkout"), repo, target),
-             ("cp", "cp of the same file", "cp", cp, repo, copy),
-             ("cp+sync", "cp + sync -f", "cp", both(cp, ["sync", "-f", str(copy)]), repo, copy),
+    store, whole_store = store_root(tool, repo), store_root(tool, whole_repo)
+    steps = [("checkout", "checkout (file removed)", "folio", tool.cmd("checkout"), repo, target,
+              store),
+             ("cp", "cp of the same file", "cp", cp, repo, copy, reference),
+             ("cp+sync", "cp + sync -f", "cp", both(cp, ["sync", "-f", str(copy)]), repo, copy,
+              reference),
              # the same work as a checkout from the shell: copy, check the copy's sha256
              # (openssl: SHA-NI, as folio's hashlib; coreutils sha256sum is 5x slower here), sync
              ("cp+sha+sync", "cp + openssl sha256 + sync -f", "cp",
               ["bash", "-c", f"{shlex.join(cp)} && openssl dgst -sha256 {shlex.quote(str(copy))} "
-               f">/dev/null && sync -f {shlex.quote(str(copy))}"], repo, copy),
+               f">/dev/null && sync -f {shlex.quote(str(copy))}"], repo, copy, reference),
              ("checkout whole", "checkout, stored whole", "folio", tool.cmd("checkout"),
-              whole_repo, whole_target)]
+              whole_repo, whole_target, whole_store)]
     for turn in range(rounds):
         at = turn % len(steps)
-        for key, step, who, cmd, cwd, made in steps[at:] + steps[:at]:
-            def setup(_: int, made: Path = made) -> None:
+        for key, step, who, cmd, cwd, made, source in steps[at:] + steps[:at]:
+            def setup(_: int, made: Path = made, source: Path = source) -> None:
                 made.unlink(missing_ok=True)
                 os.sync()
+                read_through(source)
 
             m = timed(step, who, cmd, cwd, tool.env, timeout, setup=setup)
             kept = rep.big.setdefault(key, m)
@@ -349,6 +355,15 @@ def checkout_against_cp(workdir: Path, tool: peers.Folio, repo: Path, timeout: f
     rmtree(whole_repo)
     reference.unlink()
     copy.unlink(missing_ok=True)
+
+
+def read_through(path: Path) -> None:
+    """Read a file, or every file below a directory, once (into the page cache)."""
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    for f in files:
+        with f.open("rb") as fh:
+            while fh.read(8 << 20):
+                pass
 
 
 def whole_file_repo(workdir: Path, tool: peers.Folio, source: Path) -> tuple[Path, Path]:
