@@ -133,6 +133,12 @@ def hash_positional(read_at: Callable[[memoryview, int], int], size: int,
     return h.hexdigest(), done
 
 
+def update_all(digest: hashlib._Hash, pieces: list[memoryview]) -> None:
+    """Feed ``pieces`` to ``digest`` in order (a helper thread's job: the GIL is released)."""
+    for piece in pieces:
+        digest.update(piece)
+
+
 def default_jobs() -> int:
     """Worker threads for hashing and I/O: one per core, at least two."""
     return max(2, os.cpu_count() or 2)

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from folio._fs import fsync_dir, remove_beneath, start_writeback, write_all
 from folio.errors import CorruptObjectError, MissingObjectError
+from folio.hashing import update_all
 from folio.objects.chunklist import INDEX_NAME, Chunk, ChunkIndex, ChunkList, TopList, parse
 
 if TYPE_CHECKING:
@@ -130,7 +131,7 @@ class _BlockWriter:
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="folio-block-write")
             self._hasher = ThreadPoolExecutor(1, thread_name_prefix="folio-block-sha")
         running = (self._writer.submit(_write_out, self._fd, self._batch),
-                   self._hasher.submit(_hash_all, self._hash, self._batch))
+                   self._hasher.submit(update_all, self._hash, self._batch))
         self._running.append(running)
         self._batch = []
         while len(self._running) > BATCHES_IN_FLIGHT:
@@ -201,11 +202,6 @@ def _write_out(fd: int, pieces: list[memoryview]) -> None:
     # the disk writes this batch while the next one is cut and hashed: the block's
     # fdatasync then waits for little, and a chunked add runs at the disk's speed
     start_writeback(fd, start, os.lseek(fd, 0, os.SEEK_CUR) - start)
-
-
-def _hash_all(digest: hashlib._Hash, pieces: list[memoryview]) -> None:
-    for piece in pieces:
-        digest.update(piece)
 
 
 class ChunkStore:

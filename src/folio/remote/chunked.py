@@ -15,10 +15,13 @@ The hooks in remote/transfer.py are :func:`plan_push` / :func:`push_lists` and
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from folio.errors import CorruptObjectError, MissingObjectError, OversizeError
+from folio.hashing import update_all
 from folio.objects.chunklist import SEGMENT_MAX, Chunk, ChunkList, TopList, parse
 from folio.objects.chunks import MIN_CHUNK, MIN_THRESHOLD, BlockReader
 from folio.objects.store import ObjectStore, is_oid
@@ -270,17 +273,24 @@ def pull_one(store: ObjectStore, backend: Backend, listed: Listed, catalog: Cata
     builder = store.chunks.builder()
     blocks = store.chunks.blocks()
     try:
-        for run in _runs(remote, local):
-            tick(0)
-            bad: set[str] = set()
-            pieces = list(_read_run(backend, catalog, remote, run, local, blocks, stats,
-                                    where, bad))
-            for block in bad:  # what it held was fetched: store that, not references to it
-                builder.distrust(block)
-            for _, view in pieces:
-                whole.update(view)
-            builder.add_all(pieces)
-            tick(sum(len(view) for _, view in pieces))
+        # the whole file's sha256 runs on its own thread, in order, beside the reads and
+        # the per-chunk checks (at most two runs behind, so memory stays a few runs)
+        with ThreadPoolExecutor(1, thread_name_prefix="folio-sha") as hasher:
+            hashing: deque[Future[None]] = deque()
+            for run in _runs(remote, local):
+                tick(0)
+                bad: set[str] = set()
+                pieces = list(_read_run(backend, catalog, remote, run, local, blocks, stats,
+                                        where, bad))
+                for block in bad:  # what it held was fetched: store that, not references
+                    builder.distrust(block)
+                hashing.append(hasher.submit(update_all, whole, [v for _, v in pieces]))
+                while len(hashing) > 2:
+                    hashing.popleft().result()
+                builder.add_all(pieces)
+                tick(sum(len(view) for _, view in pieces))
+            while hashing:
+                hashing.popleft().result()
         got = whole.hexdigest()
         if got != oid:
             raise CorruptObjectError(
