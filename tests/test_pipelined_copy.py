@@ -143,3 +143,18 @@ def test_checkout_of_a_corrupt_big_object_leaves_the_work_tree_alone(
     assert "\n" not in line and f"object {oid[:12]} is corrupt" in line, line
     assert "data/big.bin" in line
     assert not big.exists() and not list((git_repo / "data").iterdir())
+
+
+def test_pread_into_fills_the_view_and_stops_at_the_end(tmp_path: Path) -> None:
+    from folio._fs import pread_into
+
+    path = tmp_path / "f"
+    path.write_bytes(b"0123456789")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        buf = bytearray(16)
+        assert pread_into(fd, memoryview(buf)[:4], 2) == 4 and bytes(buf[:4]) == b"2345"
+        assert pread_into(fd, memoryview(buf), 4) == 6 and bytes(buf[:6]) == b"456789"
+        assert pread_into(fd, memoryview(buf), 10) == 0
+    finally:
+        os.close(fd)

@@ -42,6 +42,15 @@ def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
         view = view[os.write(fd, view):]
 
 
+def pread_into(fd: int, view: memoryview, offset: int) -> int:
+    """Fill ``view`` from ``offset``; fewer bytes only at the end of the file (a read may
+    return less than asked without being at the end, on network and FUSE filesystems)."""
+    got = 0
+    while got < len(view) and (n := os.preadv(fd, [view[got:]], offset + got)):
+        got += n
+    return got
+
+
 def reflink(src_fd: int, dst_fd: int) -> int:
     """Make ``dst_fd`` share ``src_fd``'s extents: 0 when done, else the errno that says
     this filesystem (or pair of them) cannot. Any other error raises."""

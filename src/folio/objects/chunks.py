@@ -28,7 +28,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from folio._fs import fsync_dir, remove_beneath, start_writeback, write_all
+from folio._fs import fsync_dir, pread_into, remove_beneath, start_writeback, write_all
 from folio.errors import CorruptObjectError, MissingObjectError
 from folio.hashing import update_all
 from folio.objects.chunklist import INDEX_NAME, Chunk, ChunkIndex, ChunkList, TopList, parse
@@ -651,7 +651,7 @@ class ChunkedFile:
             inside = pos - self._starts[i]
             want = min(length - inside, len(view) - done)
             fd = self._blocks.fd(self.list.blocks[block], self.list.oid, self._where)
-            n = os.preadv(fd, [view[done:done + want]], offset + inside)
+            n = pread_into(fd, view[done:done + want], offset + inside)
             if n < want:
                 raise CorruptObjectError(
                     f"block {self.list.blocks[block][:12]} of chunked object "

@@ -34,6 +34,7 @@ from typing import Protocol, TypeGuard
 from folio._fs import (
     fsync_dir,
     make_real_dirs,
+    pread_into,
     reflink,
     remove_beneath,
     remove_readonly,
@@ -495,7 +496,7 @@ class ObjectStore:
                                          path=label or oid, expected=oid)
             return got, n
         try:
-            return hash_positional(lambda view, at: os.preadv(src, [view], at),
+            return hash_positional(lambda view, at: pread_into(src, view, at),
                                    os.fstat(src).st_size, fd)
         finally:
             os.close(src)
