@@ -93,6 +93,13 @@ class Report:
     big: dict[str, Measurement] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
+    def add_run(self, key: str, m: Measurement) -> None:
+        """Record ``m`` under ``key``, its runs joining those already there (rounds)."""
+        kept = self.big.setdefault(key, m)
+        if kept is not m:
+            kept.times += m.times
+            kept.maxrss_kib = max(kept.maxrss_kib, m.maxrss_kib)
+
 
 # -- helpers ---------------------------------------------------------------------------------
 def du(path: Path) -> int:
@@ -345,11 +352,7 @@ def checkout_against_cp(workdir: Path, tool: peers.Folio, repo: Path, timeout: f
                 os.sync()
                 read_through(source)
 
-            m = timed(step, who, cmd, cwd, tool.env, timeout, setup=setup)
-            kept = rep.big.setdefault(key, m)
-            if kept is not m:
-                kept.times += m.times
-                kept.maxrss_kib = max(kept.maxrss_kib, m.maxrss_kib)
+            rep.add_run(key, timed(step, who, cmd, cwd, tool.env, timeout, setup=setup))
     if not filecmp.cmp(target, reference, shallow=False):
         row.checked = "checkout gave other bytes than the snapshot"
     rmtree(whole_repo)
@@ -552,10 +555,7 @@ def big_add(workdir: Path, env: dict[str, str], gib: float, timeout: float,
             m = timed(f"add {gib:g} GiB ({label})", "folio", tool.cmd("add", "data"), repo,
                       fenv, timeout)
             m.detail = f"store {du(store_root(tool, repo)) / GiB:.2f} GiB"
-            kept = rep.big.setdefault(label, m)
-            if kept is not m:
-                kept.times += m.times
-                kept.maxrss_kib = max(kept.maxrss_kib, m.maxrss_kib)
+            rep.add_run(label, m)
             rmtree(repo)
 
 
